@@ -1,0 +1,204 @@
+"""Batched, idempotent loading of validated rows into the warehouse.
+
+Every batch is one transaction: its valid rows and its rejected rows land together or not
+at all, so a crash part-way through a file leaves whole batches, and running the file
+again inserts only what is missing (known event_ids are skipped). On PostgreSQL a batch
+is COPied into a session-local staging table and merged with ``ON CONFLICT DO NOTHING``;
+the database work of one batch overlaps with the parsing of the next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from bandit_pipeline.ingest.readers import SourceRecord
+from bandit_pipeline.ingest.validation import Rejected
+from bandit_pipeline.warehouse import read_sql, sql_statements
+
+REJECTED_TABLES = frozenset({"bandit_rewards_rejected", "item_catalog_rejected"})
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did. ``read == inserted + duplicate + rejected`` always holds."""
+
+    read: int = 0
+    inserted: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        rate = self.read / self.seconds if self.seconds else 0.0
+        line = (
+            f"read={self.read} inserted={self.inserted} duplicate={self.duplicate} "
+            f"rejected={self.rejected} batches={self.batches} "
+            f"seconds={self.seconds:.2f} rows_per_s={rate:,.0f}"
+        )
+        if self.reasons:
+            top = sorted(self.reasons.items(), key=lambda item: -item[1])[:10]
+            line += "\nrejected by reason:\n" + "\n".join(f"  {n:>8}  {r}" for r, n in top)
+        return line
+
+
+@dataclass(slots=True)
+class Batch:
+    rows: list[tuple[Any, ...]]
+    rejects: list[dict[str, Any]]
+
+
+Validator = Callable[[dict[str, Any]], tuple[Any, ...]]
+BatchWriter = Callable[[Connection, list[tuple[Any, ...]]], int]
+
+
+def split_batches(
+    records: Iterable[SourceRecord],
+    validate: Validator,
+    batch_size: int,
+    source: str,
+    report: IngestReport,
+) -> Iterator[Batch]:
+    """Validate records into batches of at most ``batch_size`` rows (valid + rejected)."""
+    rows: list[tuple[Any, ...]] = []
+    rejects: list[dict[str, Any]] = []
+    for record in records:
+        report.read += 1
+        reason = record.parse_error
+        if reason is None:
+            try:
+                rows.append(validate(record.fields))
+            except Rejected as exc:
+                reason = str(exc)
+        if reason is not None:
+            raw = record.raw.rstrip("\r\n")
+            rejects.append(
+                {
+                    "raw_hash": hashlib.sha256(raw.encode()).hexdigest(),
+                    "raw": raw,
+                    "reason": reason,
+                    "source": source,
+                    "line_number": record.line_number,
+                }
+            )
+            kind = reason.split(":", 1)[0] if ":" in reason else reason
+            report.reasons[kind] = report.reasons.get(kind, 0) + 1
+        if len(rows) + len(rejects) >= batch_size:
+            yield Batch(rows, rejects)
+            rows, rejects = [], []
+    if rows or rejects:
+        yield Batch(rows, rejects)
+
+
+def load(
+    engine: Engine,
+    records: Iterable[SourceRecord],
+    validate: Validator,
+    write_rows: BatchWriter,
+    rejected_table: str,
+    batch_size: int,
+    source: str,
+) -> IngestReport:
+    """Validate ``records`` and write them batch by batch, one transaction per batch."""
+    if rejected_table not in REJECTED_TABLES:
+        raise ValueError(f"unknown rejected-rows table {rejected_table!r}")
+    insert_rejected = text(
+        sql_statements(read_sql("ingest/insert_rejected"))[0].format(table=rejected_table)
+    )
+    report = IngestReport()
+    started = time.perf_counter()
+
+    def write(batch: Batch) -> None:
+        with engine.begin() as connection:
+            inserted = write_rows(connection, batch.rows) if batch.rows else 0
+            if batch.rejects:
+                connection.execute(insert_rejected, batch.rejects)
+        report.inserted += inserted
+        report.duplicate += len(batch.rows) - inserted
+        report.rejected += len(batch.rejects)
+        report.batches += 1
+
+    batches = split_batches(records, validate, batch_size, source, report)
+    if engine.dialect.name == "postgresql":
+        _write_overlapped(batches, write)
+    else:
+        for batch in batches:
+            write(batch)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _write_overlapped(batches: Iterable[Batch], write: Callable[[Batch], None]) -> None:
+    """Write batches on a worker thread while the caller's thread parses the next one.
+
+    The queue holds one batch, so memory stays at about two batches whatever the file
+    size. A failed write stops the parsing and re-raises in the caller.
+    """
+    pending: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
+    failure: list[BaseException] = []
+
+    def worker() -> None:
+        while (batch := pending.get()) is not None:
+            if failure:
+                continue  # drain so the producer never blocks forever
+            try:
+                write(batch)
+            except BaseException as exc:
+                failure.append(exc)
+
+    thread = threading.Thread(target=worker, name="ingest-writer", daemon=True)
+    thread.start()
+    try:
+        for batch in batches:
+            if failure:
+                break
+            pending.put(batch)
+    finally:
+        pending.put(None)
+        thread.join()
+    if failure:
+        raise failure[0]
+
+
+def write_events_postgresql(connection: Connection, rows: list[tuple[Any, ...]]) -> int:
+    """COPY a batch into the staging table and merge it; returns the rows inserted."""
+    rows = first_per_event_id(rows)
+    for statement in sql_statements(read_sql("ingest/stage_events", "postgresql")):
+        connection.exec_driver_sql(statement)
+    raw = connection.connection.driver_connection
+    with raw.cursor() as cursor:
+        with cursor.copy("COPY bandit_rewards_stage FROM STDIN") as copy:
+            write_row = copy.write_row
+            for row in rows:
+                write_row(row)
+        *lock, merge = sql_statements(read_sql("ingest/merge_events", "postgresql"))
+        for statement in lock:
+            cursor.execute(statement)
+        cursor.execute(merge)
+        return cursor.rowcount
+
+
+def first_per_event_id(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Drop repeats of an event_id within one batch, keeping the first."""
+    if len({row[0] for row in rows}) == len(rows):
+        return rows
+    first: dict[Any, tuple[Any, ...]] = {}
+    for row in rows:
+        first.setdefault(row[0], row)
+    return list(first.values())
+
+
+def write_events_sqlite(connection: Connection, rows: list[tuple[Any, ...]]) -> int:
+    """Insert a batch, skipping known event_ids; returns the rows inserted."""
+    statement = sql_statements(read_sql("ingest/insert_events", "sqlite"))[0]
+    result = connection.exec_driver_sql(statement, rows)
+    return result.rowcount

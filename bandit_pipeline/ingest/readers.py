@@ -1,0 +1,148 @@
+"""Stream records out of JSON Lines, CSV and Parquet files without reading them whole.
+
+Each record keeps the text it came from (or a JSON rendering of it), so a row that
+fails validation can be kept aside exactly as it arrived.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+FORMATS = ("jsonl", "csv", "parquet")
+_SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+class SourceError(OSError):
+    """The input cannot be read at all (missing, unreadable, wrong format)."""
+
+
+@dataclass(slots=True)
+class SourceRecord:
+    """One input row: the parsed mapping, or the reason it could not be parsed."""
+
+    line_number: int
+    raw: str
+    fields: dict[str, Any] | None
+    parse_error: str | None = None
+
+
+def detect_format(path: str, declared: str | None = None) -> str:
+    """The format named by ``declared`` or by the file's suffix (stdin defaults to jsonl)."""
+    if declared:
+        if declared not in FORMATS:
+            raise SourceError(f"unknown format {declared!r}; expected one of {', '.join(FORMATS)}")
+        return declared
+    if path == "-":
+        return "jsonl"
+    suffixes = [s.lower() for s in Path(path).suffixes if s.lower() != ".gz"]
+    for suffix in reversed(suffixes):
+        if suffix in _SUFFIXES:
+            return _SUFFIXES[suffix]
+    raise SourceError(f"cannot tell the format of {path!r}; pass --format jsonl|csv|parquet")
+
+
+def read_records(path: str, fmt: str | None = None) -> Iterator[SourceRecord]:
+    """Yield the records of ``path`` (``-`` for stdin) one at a time."""
+    fmt = detect_format(path, fmt)
+    if fmt == "parquet":
+        yield from _parquet_records(path)
+        return
+    with _open_text(path) as handle:
+        if fmt == "jsonl":
+            yield from _jsonl_records(handle)
+        else:
+            yield from _csv_records(handle)
+
+
+def _open_text(path: str) -> IO[str]:
+    if path == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline="")
+    try:
+        if path.endswith(".gz"):
+            import gzip
+
+            return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="")
+        return open(path, encoding="utf-8", errors="replace", newline="")
+    except OSError as exc:
+        raise SourceError(f"cannot read {path!r}: {exc.strerror or exc}") from exc
+
+
+def _jsonl_records(handle: IO[str]) -> Iterator[SourceRecord]:
+    loads = orjson.loads
+    for line_number, line in enumerate(handle, start=1):
+        try:
+            value = loads(line)
+        except orjson.JSONDecodeError as exc:
+            text = line.rstrip("\r\n")
+            if text.strip():
+                yield SourceRecord(line_number, text, None, f"not valid JSON: {exc}")
+            continue
+        if type(value) is not dict:
+            yield SourceRecord(line_number, line.rstrip("\r\n"), None, "not a JSON object")
+            continue
+        yield SourceRecord(line_number, line, value)
+
+
+def _csv_records(handle: IO[str]) -> Iterator[SourceRecord]:
+    reader = csv.reader(handle)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        raise SourceError(f"cannot read the CSV header: {exc}") from exc
+    names = [name.strip() for name in header]
+    width = len(names)
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield SourceRecord(reader.line_num, "", None, f"malformed CSV: {exc}")
+            continue
+        if not values:
+            continue
+        raw = orjson.dumps(dict(zip(names, values, strict=False))).decode()
+        if len(values) != width:
+            yield SourceRecord(
+                reader.line_num, raw, None, f"expected {width} CSV fields, found {len(values)}"
+            )
+            continue
+        # Empty CSV cells mean "absent".
+        yield SourceRecord(
+            reader.line_num, raw, {k: v for k, v in zip(names, values, strict=True) if v != ""}
+        )
+
+
+def _parquet_records(path: str) -> Iterator[SourceRecord]:
+    import pyarrow.parquet as pq
+
+    if path == "-":
+        raise SourceError("Parquet cannot be read from stdin; pass a file path")
+    try:
+        parquet = pq.ParquetFile(path)
+    except (OSError, ValueError) as exc:
+        raise SourceError(f"cannot read {path!r} as Parquet: {exc}") from exc
+    row_number = 0
+    for batch in parquet.iter_batches(batch_size=10_000):
+        for fields in batch.to_pylist():
+            row_number += 1
+            fields = {k: v for k, v in fields.items() if v is not None}
+            raw = orjson.dumps(fields, default=str).decode()
+            yield SourceRecord(row_number, raw, fields)

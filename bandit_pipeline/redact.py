@@ -1,0 +1,17 @@
+"""Keep credentials out of anything printed or logged."""
+
+from __future__ import annotations
+
+import re
+
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:@/]*)(?::[^@/]*)?@")
+
+
+def redact_url(url: object) -> object:
+    """Replace the password of a URL by ``***``; anything else passes through unchanged."""
+    if not isinstance(url, str):
+        return url
+    match = _USERINFO.match(url)
+    if not match or ":" not in url[len(match["scheme"]) : match.end()]:
+        return url
+    return f"{match['scheme']}{match['user']}:***@{url[match.end() :]}"

@@ -1,0 +1,146 @@
+"""One settings object for every ``BANDIT_*`` knob.
+
+Every value can be set through an environment variable named ``BANDIT_`` + the field
+name in upper case (``BANDIT_HALF_LIFE_DAYS=7``). Invalid values fail at start-up with
+:class:`SettingsError`, whose message names the variable.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bandit_pipeline.redact import redact_url
+
+ENV_PREFIX = "BANDIT_"
+DEFAULT_HOME = Path(".bandit")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+class SettingsError(ValueError):
+    """A ``BANDIT_*`` variable holds a value the product cannot run with."""
+
+
+class Settings(BaseSettings):
+    """Configuration of the pipeline, the online store and serving."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    # Where things live.
+    warehouse_url: str = Field(
+        default=f"sqlite:///{DEFAULT_HOME}/warehouse.db",
+        description="SQLAlchemy URL of the warehouse, e.g. postgresql+psycopg://u@host/db.",
+    )
+    online_store_url: str = Field(
+        default=f"sqlite:///{DEFAULT_HOME}/online_store.db",
+        description="redis://host:6379/0 or sqlite:///path of the online store.",
+    )
+    namespace: str = Field(default="default", description="Tenant scope of this deployment.")
+
+    # Rewards and posteriors (DESIGN.md section 3).
+    reward_weight_click: float = Field(default=1.0, ge=0)
+    reward_weight_add_to_cart: float = Field(default=3.0, ge=0)
+    reward_weight_purchase: float = Field(default=5.0, ge=0)
+    prior_alpha: float = Field(default=1.0, gt=0)
+    prior_beta: float = Field(default=1.0, gt=0)
+    half_life_days: float = Field(default=14.0, gt=0)
+    attribution_window_hours: float = Field(default=24.0, gt=0)
+    train_on_all_impressions: bool = Field(
+        default=False,
+        description="Train on every treatment impression of an item, not only explore=true.",
+    )
+
+    # Ingestion.
+    ingest_batch_size: int = Field(default=50_000, ge=1, le=1_000_000)
+    max_clock_skew_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="Events dated further than this into the future are rejected.",
+    )
+
+    # Controlled experiment (DESIGN.md section 7).
+    experiment_enabled: bool = False
+    experiment_name: str = "bandit_exploration"
+    experiment_holdout_percent: float = Field(default=10.0, ge=0, le=100)
+    experiment_surfaces: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("namespace", "experiment_name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError("use 1-64 letters, digits, '_', '.' or '-'")
+        return value
+
+    @field_validator("experiment_surfaces", mode="before")
+    @classmethod
+    def _split_surfaces(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("warehouse_url")
+    @classmethod
+    def _warehouse_dialect(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("expected a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @field_validator("online_store_url")
+    @classmethod
+    def _store_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://", "sqlite:///")):
+            raise ValueError("expected a redis://, rediss://, unix:// or sqlite:/// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _some_reward(self) -> Settings:
+        if self.max_reward_weight <= 0:
+            raise ValueError("at least one BANDIT_REWARD_WEIGHT_* must be positive")
+        return self
+
+    @property
+    def reward_weights(self) -> dict[str, float]:
+        """Weight of each outcome event type."""
+        return {
+            "click": self.reward_weight_click,
+            "add_to_cart": self.reward_weight_add_to_cart,
+            "purchase": self.reward_weight_purchase,
+        }
+
+    @property
+    def max_reward_weight(self) -> float:
+        return max(
+            self.reward_weight_click, self.reward_weight_add_to_cart, self.reward_weight_purchase
+        )
+
+    def __repr_args__(self):  # never show credentials in logs or tracebacks
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name and name.endswith("_url") else value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment, turning validation errors into one message
+    that names each offending variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            variable = f"{ENV_PREFIX}{field.upper()}" if field else "BANDIT_* settings"
+            shown = error.get("input")
+            if field.endswith("_url") and isinstance(shown, str):
+                shown = redact_url(shown)
+            problems.append(f"{variable}: {error['msg']} (got {shown!r})")
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

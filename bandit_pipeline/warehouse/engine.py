@@ -1,0 +1,46 @@
+"""SQLAlchemy engines for PostgreSQL (production) and SQLite (embedded default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+SUPPORTED_DIALECTS = ("postgresql", "sqlite")
+
+
+def make_engine(url: str, **kwargs: object) -> Engine:
+    """An engine for ``url``; SQLite files get their folder, WAL mode and a busy timeout
+    so that a concurrent ingest waits instead of failing."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() not in SUPPORTED_DIALECTS:
+        raise ValueError(f"unsupported warehouse dialect {parsed.get_backend_name()!r}")
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        # A bare postgresql:// means psycopg 3 in SQLAlchemy 2.1; say it explicitly.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("connect_args", {"timeout": 60})
+    else:
+        # Timestamps without an offset are UTC, whatever the server's default zone.
+        kwargs.setdefault("connect_args", {"options": "-c timezone=UTC"})
+    engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.close()
+
+
+def dialect_of(engine: Engine) -> str:
+    """``postgresql`` or ``sqlite``: picks the variant of a file in ``sql/``."""
+    return engine.dialect.name

@@ -1,0 +1,119 @@
+"""The command line: counts, exit codes, catalog upserts, no secrets printed."""
+
+from __future__ import annotations
+
+import orjson
+from click.testing import CliRunner
+
+from bandit_pipeline.cli import main
+from bandit_pipeline_tests.helpers import event, rows, scalar
+
+
+def run(args, settings, **env):
+    runner = CliRunner()
+    return runner.invoke(
+        main,
+        args,
+        env={"BANDIT_WAREHOUSE_URL": settings.warehouse_url, **env},
+        catch_exceptions=False,
+    )
+
+
+def test_ingest_prints_counts_and_succeeds_despite_bad_rows(engine, settings, tmp_path):
+    path = tmp_path / "e.jsonl"
+    path.write_text("\n".join(orjson.dumps(e).decode() for e in [event("a"), event("b", slot=-1)]))
+    result = run(["ingest", str(path)], settings)
+    assert result.exit_code == 0, result.output
+    assert "read=2 inserted=1 duplicate=0 rejected=1" in result.output
+    assert "slot" in result.output  # the reasons are summarised
+
+
+def test_ingest_reads_stdin(engine, settings):
+    runner = CliRunner()
+    result = runner.invoke(
+        main,
+        ["ingest", "-"],
+        input=orjson.dumps(event("s1")).decode() + "\n",
+        env={"BANDIT_WAREHOUSE_URL": settings.warehouse_url},
+    )
+    assert result.exit_code == 0, result.output
+    assert scalar(engine, "SELECT COUNT(*) FROM bandit_rewards") == 1
+
+
+def test_unreadable_file_exits_non_zero(engine, settings, tmp_path):
+    result = run(["ingest", str(tmp_path / "missing.jsonl")], settings)
+    assert result.exit_code == 2
+    assert "cannot read" in result.output
+
+
+def test_unreachable_warehouse_exits_non_zero_without_the_password(tmp_path, settings):
+    path = tmp_path / "e.jsonl"
+    path.write_text(orjson.dumps(event("a")).decode())
+    result = run(
+        ["ingest", str(path)],
+        settings,
+        BANDIT_WAREHOUSE_URL="postgresql+psycopg://bob:hunter2@127.0.0.1:1/nowhere",
+    )
+    assert result.exit_code == 2
+    assert "warehouse error" in result.output
+    assert "hunter2" not in result.output
+
+
+def test_invalid_setting_exits_non_zero_naming_it(settings, tmp_path):
+    result = run(["db", "upgrade"], settings, BANDIT_HALF_LIFE_DAYS="-3")
+    assert result.exit_code == 2
+    assert "BANDIT_HALF_LIFE_DAYS" in result.output
+
+
+def test_db_upgrade_is_safe_to_run_again(settings):
+    first = run(["db", "upgrade"], settings)
+    assert first.exit_code == 0
+    assert "already at revision" in first.output
+
+
+def test_catalog_load_upserts_by_namespace_and_item(engine, settings, tmp_path):
+    path = tmp_path / "c.jsonl"
+    items = [
+        {
+            "item_id": "i1",
+            "title": "Shoe",
+            "category": "shoes",
+            "price": 50,
+            "availability": 0.5,
+            "freshness_index": 0.9,
+            "first_seen_at": "2026-11-10T00:00:00Z",
+        },
+        {"item_id": "i1", "namespace": "other", "price": 10},
+        {"item_id": "i2", "price": -5},
+        {"item_id": "i3", "availability": 2},
+    ]
+    path.write_text("\n".join(orjson.dumps(i).decode() for i in items))
+    result = run(["catalog", "load", str(path)], settings)
+    assert result.exit_code == 0, result.output
+    assert "read=4 upserted=2 duplicate=0 rejected=2" in result.output
+
+    update = tmp_path / "c2.jsonl"
+    update.write_text(
+        orjson.dumps(
+            {
+                "item_id": "i1",
+                "title": "Shoe v2",
+                "price": 55,
+                "first_seen_at": "2026-11-20T00:00:00Z",
+            }
+        ).decode()
+    )
+    assert run(["catalog", "load", str(update)], settings).exit_code == 0
+    got = rows(
+        engine,
+        "SELECT namespace, item_id, title, price, first_seen_at"
+        " FROM item_catalog ORDER BY namespace",
+    )
+    assert [(r[0], r[1], r[2], r[3]) for r in got] == [
+        ("default", "i1", "Shoe v2", 55.0),
+        ("other", "i1", None, 10.0),
+    ]
+    assert str(got[0][4]).startswith("2026-11-10")  # the earliest first_seen_at is kept
+    reasons = sorted(r for (r,) in rows(engine, "SELECT reason FROM item_catalog_rejected"))
+    assert reasons[0].startswith("availability: must be between 0 and 1")
+    assert reasons[1].startswith("price: must be between 0 and 1e+09")

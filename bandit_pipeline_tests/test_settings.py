@@ -1,0 +1,88 @@
+"""The settings object: defaults, environment variables, errors that name the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from bandit_pipeline.redact import redact_url
+from bandit_pipeline.settings import SettingsError, load_settings
+
+
+def test_defaults_match_the_design(monkeypatch):
+    for name in list(__import__("os").environ):
+        if name.startswith("BANDIT_"):
+            monkeypatch.delenv(name)
+    settings = load_settings()
+    assert settings.reward_weights == {"click": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
+    assert (settings.prior_alpha, settings.prior_beta, settings.half_life_days) == (1.0, 1.0, 14.0)
+    assert settings.attribution_window_hours == 24.0
+    assert settings.warehouse_url.startswith("sqlite:///.bandit/")
+    assert settings.online_store_url.startswith("sqlite:///.bandit/")
+    assert settings.namespace == "default"
+    assert settings.experiment_enabled is False
+
+
+def test_environment_variables_are_read(monkeypatch):
+    monkeypatch.setenv("BANDIT_HALF_LIFE_DAYS", "7.5")
+    monkeypatch.setenv("BANDIT_REWARD_WEIGHT_PURCHASE", "10")
+    monkeypatch.setenv("BANDIT_EXPERIMENT_ENABLED", "true")
+    monkeypatch.setenv("BANDIT_EXPERIMENT_SURFACES", "home, cart")
+    monkeypatch.setenv("BANDIT_EXPERIMENT_HOLDOUT_PERCENT", "5")
+    settings = load_settings()
+    assert settings.half_life_days == 7.5
+    assert settings.max_reward_weight == 10.0
+    assert settings.experiment_enabled is True
+    assert settings.experiment_surfaces == ["home", "cart"]
+    assert settings.experiment_holdout_percent == 5.0
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("BANDIT_HALF_LIFE_DAYS", "-1"),
+        ("BANDIT_HALF_LIFE_DAYS", "soon"),
+        ("BANDIT_PRIOR_ALPHA", "0"),
+        ("BANDIT_EXPERIMENT_HOLDOUT_PERCENT", "150"),
+        ("BANDIT_NAMESPACE", "two words"),
+        ("BANDIT_WAREHOUSE_URL", "mysql://x"),
+        ("BANDIT_ONLINE_STORE_URL", "memcached://x"),
+        ("BANDIT_INGEST_BATCH_SIZE", "0"),
+    ],
+)
+def test_invalid_value_names_the_variable(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=variable):
+        load_settings()
+
+
+def test_all_weights_zero_is_refused(monkeypatch):
+    for kind in ("CLICK", "ADD_TO_CART", "PURCHASE"):
+        monkeypatch.setenv(f"BANDIT_REWARD_WEIGHT_{kind}", "0")
+    with pytest.raises(SettingsError, match="BANDIT_REWARD_WEIGHT"):
+        load_settings()
+
+
+def test_passwords_never_show(monkeypatch):
+    monkeypatch.setenv("BANDIT_WAREHOUSE_URL", "postgresql+psycopg://bob:hunter2@db:5432/w")
+    monkeypatch.setenv("BANDIT_ONLINE_STORE_URL", "redis://:s3cret@cache:6379/0")
+    settings = load_settings()
+    assert "hunter2" not in repr(settings)
+    assert "s3cret" not in repr(settings)
+    assert "hunter2" not in str(settings)
+    monkeypatch.setenv("BANDIT_WAREHOUSE_URL", "mysql://bob:hunter2@db/w")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert "hunter2" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql+psycopg://u:p@h:5432/d", "postgresql+psycopg://u:***@h:5432/d"),
+        ("redis://:p@h:6379/0", "redis://:***@h:6379/0"),
+        ("postgresql://u@h/d", "postgresql://u@h/d"),
+        ("sqlite:///.bandit/w.db", "sqlite:///.bandit/w.db"),
+    ],
+)
+def test_redact_url(url, shown):
+    assert redact_url(url) == shown
