@@ -9,7 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
+from bandit_pipeline.defs.partitions import PARTITION_FORMAT
 from bandit_pipeline.ingest import ingest_events, load_catalog
+from bandit_pipeline.posteriors import WINDOW
 from bandit_pipeline.redact import redact_url
 from bandit_pipeline.settings import Settings
 from bandit_pipeline.simulate import generate_catalog, generate_events, write_jsonl
@@ -29,7 +31,9 @@ def run_demo(
     before, after = upgrade(engine)
     echo(f"schema: {before or 'empty'} -> {after}")
 
-    now = datetime.now(UTC).replace(microsecond=0)
+    # End the traffic at the last complete 15-minute window, which the job then covers.
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    now -= timedelta(minutes=now.minute % 15)
     catalog = generate_catalog(n_items, namespace=settings.namespace, now=now)
     with tempfile.TemporaryDirectory() as folder:
         catalog_path = Path(folder) / "catalog.jsonl"
@@ -63,3 +67,40 @@ def run_demo(
     echo(f"{'surface':<8} {'event_type':<12} {'events':>8} {'explore':>8}")
     for surface, event_type, count, explore in rows:
         echo(f"{surface:<8} {event_type:<12} {count:>8} {explore:>8}")
+
+    first_key = (now - timedelta(hours=2)).strftime(PARTITION_FORMAT)
+    last_key = (now - WINDOW).strftime(PARTITION_FORMAT)
+    echo(f"\nrunning job bandit_posterior_update for partitions {first_key} .. {last_key}")
+    run_posterior_job(settings, first_key, last_key)
+    echo("\ntop posteriors per surface (bandit_posteriors_latest, by posterior mean):")
+    with engine.connect() as connection:
+        top = connection.execute(
+            text(read_sql("reports/top_posteriors")),
+            {"namespace": settings.namespace, "per_surface": 5},
+        ).all()
+    echo(f"{'surface':<8} {'item_id':<12} {'alpha':>8} {'beta':>9} {'mean':>7}")
+    for row in top:
+        numbers = f"{row.alpha:>8.3f} {row.beta:>9.3f} {row.mean:>7.4f}"
+        echo(f"{row.surface:<8} {row.item_id:<12} {numbers}")
+
+
+def run_posterior_job(settings: Settings, first_key: str, last_key: str) -> None:
+    """Run the Dagster job over a partition range in one run, as a backfill would."""
+    import dagster as dg
+
+    from bandit_pipeline.definitions import build_definitions
+    from bandit_pipeline.defs.resources import WarehouseResource
+
+    job = build_definitions(WarehouseResource.from_settings(settings)).resolve_job_def(
+        "bandit_posterior_update"
+    )
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": first_key,
+                "dagster/asset_partition_range_end": last_key,
+            },
+        )
+    if not result.success:
+        raise RuntimeError("the posterior job failed; see the log above")

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         description="Train on every treatment impression of an item, not only explore=true.",
     )
 
+    # The Dagster project.
+    partitions_start: str = Field(
+        default="2026-11-01-00:00",
+        description="First 15-minute partition (UTC), format YYYY-MM-DD-HH:MM.",
+    )
+
     # Ingestion.
     ingest_batch_size: int = Field(default=50_000, ge=1, le=1_000_000)
     max_clock_skew_seconds: float = Field(
@@ -74,6 +80,19 @@ class Settings(BaseSettings):
     def _plain_name(cls, value: str) -> str:
         if not NAME_PATTERN.match(value):
             raise ValueError("use 1-64 letters, digits, '_', '.' or '-'")
+        return value
+
+    @field_validator("partitions_start")
+    @classmethod
+    def _partition_key(cls, value: str) -> str:
+        from datetime import datetime
+
+        try:
+            moment = datetime.strptime(value, "%Y-%m-%d-%H:%M")
+        except ValueError:
+            raise ValueError("expected YYYY-MM-DD-HH:MM") from None
+        if moment.minute % 15:
+            raise ValueError("must fall on a 15-minute boundary")
         return value
 
     @field_validator("experiment_surfaces", mode="before")
@@ -111,6 +130,21 @@ class Settings(BaseSettings):
             "add_to_cart": self.reward_weight_add_to_cart,
             "purchase": self.reward_weight_purchase,
         }
+
+    def posterior_parameters(self):
+        """The settings the posterior numbers depend on (DESIGN.md section 3)."""
+        from bandit_pipeline.policy import PosteriorParameters
+
+        return PosteriorParameters(
+            weight_click=self.reward_weight_click,
+            weight_add_to_cart=self.reward_weight_add_to_cart,
+            weight_purchase=self.reward_weight_purchase,
+            prior_alpha=self.prior_alpha,
+            prior_beta=self.prior_beta,
+            half_life_days=self.half_life_days,
+            attribution_window_hours=self.attribution_window_hours,
+            train_on_all_impressions=self.train_on_all_impressions,
+        )
 
     @property
     def max_reward_weight(self) -> float:

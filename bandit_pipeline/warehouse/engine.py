@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -34,11 +36,28 @@ def make_engine(url: str, **kwargs: object) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # The posterior SQL is shared with PostgreSQL, where bandit_epoch() is a SQL function
+    # (migration 0002) and power() is built in.
+    dbapi_connection.create_function("bandit_epoch", 1, sqlite_epoch, deterministic=True)
+    dbapi_connection.create_function("power", 2, _power, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=60000")
     cursor.close()
+
+
+def sqlite_epoch(value: str | None) -> float | None:
+    """Seconds since the epoch of a warehouse timestamp text (UTC)."""
+    if value is None:
+        return None
+    return datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp()
+
+
+def _power(base: float | None, exponent: float | None) -> float | None:
+    if base is None or exponent is None:
+        return None
+    return math.pow(base, exponent)
 
 
 def dialect_of(engine: Engine) -> str:

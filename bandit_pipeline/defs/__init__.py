@@ -1,0 +1,1 @@
+"""Dagster definitions: thin wrappers over plain functions in the package."""

@@ -1,0 +1,19 @@
+"""The 15-minute job and its schedule."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+posterior_update_job = dg.define_asset_job(
+    "bandit_posterior_update",
+    selection=dg.AssetSelection.assets("reward_aggregates", "bandit_posteriors"),
+    description="Aggregate the window's reward events and update the posteriors. "
+    "The unit for backfills and reruns.",
+)
+
+posterior_update_schedule = dg.build_schedule_from_partitioned_job(
+    posterior_update_job,
+    name="bandit_posterior_update_every_15_minutes",
+    description="Runs the latest complete 15-minute window (run key = partition key).",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)

@@ -1,0 +1,222 @@
+"""Materialise one 15-minute partition: reward aggregates, then posteriors (in the warehouse).
+
+All heavy work is SQL from ``sql/posteriors/`` run inside the warehouse; Python moves a
+handful of summary numbers. A partition is replaced as a whole in one transaction, so a
+rerun gives the same rows and a crash leaves the previous state.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, DateTime, Engine, TextClause, bindparam, text
+
+from bandit_pipeline.policy import PosteriorParameters, decay_factor
+from bandit_pipeline.warehouse import read_sql, sql_statements
+
+WINDOW = timedelta(minutes=15)
+# Impressions dated after the window's start but ingested before it (producer clock
+# ahead of the warehouse) are still growing towards their decay; they are looked for
+# among the rows ingested this long before the window.
+FUTURE_SCAN = timedelta(days=1)
+_TIMESTAMP_PARAMS = ("as_of", "window_start", "future_scan_start", "previous_as_of")
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """What one partition's materialisation did (shown as Dagster metadata)."""
+
+    as_of: datetime
+    mode: str
+    items_touched: int
+    posterior_rows: int
+    impressions: int
+    clicks: int
+    add_to_carts: int
+    purchases: int
+    reward_evidence: float
+    late_corrections: int
+    aggregate_seconds: float
+    posterior_seconds: float
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "mode": self.mode,
+            "items_touched": self.items_touched,
+            "posterior_rows": self.posterior_rows,
+            "impressions": self.impressions,
+            "clicks": self.clicks,
+            "add_to_carts": self.add_to_carts,
+            "purchases": self.purchases,
+            "reward_evidence": round(self.reward_evidence, 6),
+            "late_corrections": self.late_corrections,
+            "aggregate_sql_seconds": round(self.aggregate_seconds, 4),
+            "posterior_sql_seconds": round(self.posterior_seconds, 4),
+        }
+
+
+@cache
+def _statement(name: str) -> TextClause:
+    body = sql_statements(read_sql(name))[0]
+    if "{window_evidence}" in body:
+        evidence = sql_statements(read_sql("posteriors/window_evidence"))[0]
+        body = body.replace("{window_evidence}", evidence)
+    return _typed(body)
+
+
+def _typed(body: str) -> TextClause:
+    """A text clause whose timestamp parameters bind as UTC timestamps on both dialects."""
+    typed = [
+        bindparam(p, type_=DateTime(timezone=True)) for p in _TIMESTAMP_PARAMS if f":{p}" in body
+    ]
+    return text(body).bindparams(*typed) if typed else text(body)
+
+
+def evidence_params(
+    params: PosteriorParameters, window_start: datetime, as_of: datetime, future_scan: timedelta
+) -> dict[str, Any]:
+    """Bind values of ``window_evidence.sql`` for the window [window_start, as_of)."""
+    elapsed = (as_of - window_start).total_seconds()
+    return {
+        "window_start": window_start,
+        "as_of": as_of,
+        "future_scan_start": window_start - future_scan,
+        "window_start_epoch": window_start.timestamp(),
+        "as_of_epoch": as_of.timestamp(),
+        "window_decay": decay_factor(elapsed, params.half_life_seconds),
+        "half_life_seconds": params.half_life_seconds,
+        "attribution_seconds": params.attribution_seconds,
+        "w_click": params.weight_click,
+        "w_add_to_cart": params.weight_add_to_cart,
+        "w_purchase": params.weight_purchase,
+        "w_max": params.max_weight,
+        "train_all": params.train_on_all_impressions,
+    }
+
+
+def materialise_window(
+    engine: Engine, as_of: datetime, params: PosteriorParameters, window: timedelta = WINDOW
+) -> WindowResult:
+    """Compute and store the aggregates and posteriors of the window ending at ``as_of``."""
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware (UTC)")
+    as_of = as_of.astimezone(UTC)
+    window_start = as_of - window
+    with engine.begin() as connection:
+        for statement in sql_statements(read_sql("posteriors/delete_partition")):
+            connection.execute(_typed(statement), {"as_of": as_of})
+
+        started = time.perf_counter()
+        connection.execute(
+            _statement("posteriors/insert_aggregates"),
+            evidence_params(params, window_start, as_of, FUTURE_SCAN),
+        )
+        aggregate_seconds = time.perf_counter() - started
+
+        started = time.perf_counter()
+        mode = _mode(connection, window_start, params)
+        posterior_rows = _insert_posteriors(connection, mode, window_start, as_of, params)
+        posterior_seconds = time.perf_counter() - started
+
+        summary = connection.execute(
+            _statement("posteriors/window_summary"), {"as_of": as_of}
+        ).one()
+        connection.execute(
+            _statement("posteriors/insert_run"),
+            {
+                "as_of": as_of,
+                "window_start": window_start,
+                "mode": mode,
+                "parameters_fingerprint": params.fingerprint(),
+                "prior_alpha": params.prior_alpha,
+                "prior_beta": params.prior_beta,
+                "half_life_days": params.half_life_days,
+                "items_touched": summary.items_touched,
+                "posterior_rows": posterior_rows,
+                "impressions": summary.impressions,
+                "reward_evidence": summary.reward_evidence,
+            },
+        )
+    return WindowResult(
+        as_of=as_of,
+        mode=mode,
+        items_touched=int(summary.items_touched),
+        posterior_rows=posterior_rows,
+        impressions=int(summary.impressions),
+        clicks=int(summary.clicks),
+        add_to_carts=int(summary.add_to_carts),
+        purchases=int(summary.purchases),
+        reward_evidence=float(summary.reward_evidence),
+        late_corrections=int(summary.late_corrections),
+        aggregate_seconds=aggregate_seconds,
+        posterior_seconds=posterior_seconds,
+    )
+
+
+def _mode(connection: Connection, window_start: datetime, params: PosteriorParameters) -> str:
+    previous = connection.execute(
+        _statement("posteriors/previous_run"), {"previous_as_of": window_start}
+    ).scalar()
+    return "incremental" if previous == params.fingerprint() else "from_scratch"
+
+
+def _insert_posteriors(
+    connection: Connection,
+    mode: str,
+    window_start: datetime,
+    as_of: datetime,
+    params: PosteriorParameters,
+) -> int:
+    priors = {"prior_alpha": params.prior_alpha, "prior_beta": params.prior_beta}
+    if mode == "incremental":
+        result = connection.execute(
+            _statement("posteriors/insert_posteriors_incremental"),
+            {
+                **priors,
+                "as_of": as_of,
+                "as_of_epoch": as_of.timestamp(),
+                "previous_as_of": window_start,
+                "half_life_seconds": params.half_life_seconds,
+            },
+        )
+    else:
+        horizon = as_of - timedelta(seconds=params.lookback_seconds)
+        result = connection.execute(
+            _statement("posteriors/insert_posteriors_from_scratch"),
+            {**priors, **evidence_params(params, horizon, as_of, timedelta(0))},
+        )
+    return result.rowcount
+
+
+def window_ends(
+    first_as_of: datetime, last_as_of: datetime, window: timedelta = WINDOW
+) -> list[datetime]:
+    """Every window end from ``first_as_of`` to ``last_as_of`` inclusive, in order."""
+    ends, current = [], first_as_of
+    while current <= last_as_of:
+        ends.append(current)
+        current += window
+    return ends
+
+
+def posteriors_as_of(
+    engine: Engine, as_of: datetime, params: PosteriorParameters
+) -> dict[tuple[str, str, str], tuple[float, float]]:
+    """(alpha, beta) of every item with evidence, as of ``as_of`` (``sql/posteriors/as_of.sql``)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            _statement("posteriors/as_of"),
+            {
+                "as_of": as_of,
+                "as_of_epoch": as_of.timestamp(),
+                "prior_alpha": params.prior_alpha,
+                "prior_beta": params.prior_beta,
+                "half_life_seconds": params.half_life_seconds,
+            },
+        ).all()
+    return {(r.namespace, r.surface, r.item_id): (r.alpha, r.beta) for r in rows}

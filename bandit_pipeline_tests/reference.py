@@ -1,0 +1,66 @@
+"""An independent, plain-Python evaluation of DESIGN.md section 3, for the tests."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from bandit_pipeline.policy import PosteriorParameters
+
+
+@dataclass(frozen=True)
+class Event:
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    ingested_at: datetime
+    surface: str
+    request_id: str
+    item_id: str
+    explore: bool
+    variant: str | None
+    namespace: str = "default"
+    user_id: str = "u"
+
+
+def reference_posteriors(
+    events: list[Event], as_of: datetime, params: PosteriorParameters
+) -> dict[tuple[str, str, str], tuple[float, float]]:
+    """alpha, beta per (namespace, surface, item) as of ``as_of``, straight from the definition."""
+    weights = {
+        "click": params.weight_click,
+        "add_to_cart": params.weight_add_to_cart,
+        "purchase": params.weight_purchase,
+    }
+    w_max = max(weights.values())
+    visible = [e for e in events if e.ingested_at < as_of]
+    first_impression: dict[tuple, datetime] = {}
+    for e in visible:
+        trained = e.explore or params.train_on_all_impressions
+        if e.event_type == "impression" and trained and e.variant != "control":
+            key = (e.namespace, e.surface, e.request_id, e.item_id)
+            if key not in first_impression or e.occurred_at < first_impression[key]:
+                first_impression[key] = e.occurred_at
+    outcomes: dict[tuple, list[Event]] = defaultdict(list)
+    for e in visible:
+        if e.event_type != "impression":
+            outcomes[(e.namespace, e.surface, e.request_id, e.item_id)].append(e)
+
+    evidence: dict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    h = params.half_life_days * 86400.0
+    window = params.attribution_window_hours * 3600.0
+    for key, t_i in first_impression.items():
+        counted = [
+            weights[o.event_type]
+            for o in outcomes[key]
+            if (o.occurred_at - t_i).total_seconds() <= window
+        ]
+        reward = max(counted, default=0.0) / w_max
+        decay = min(1.0, 0.5 ** ((as_of - t_i).total_seconds() / h))
+        item = (key[0], key[1], key[3])
+        evidence[item][0] += decay * reward
+        evidence[item][1] += decay * (1.0 - reward)
+    return {
+        item: (params.prior_alpha + a, params.prior_beta + b) for item, (a, b) in evidence.items()
+    }

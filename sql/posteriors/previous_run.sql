@@ -1,0 +1,2 @@
+-- The run of the partition before this one, if it was materialised.
+SELECT parameters_fingerprint FROM bandit_posterior_runs WHERE as_of = :previous_as_of;
