@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cached_property
+from dataclasses import asdict, fields
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -14,12 +14,16 @@ from bandit_pipeline.warehouse import make_engine
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """Where the warehouse is and the parameters of the posterior definition."""
+    """Where the warehouse is and the parameters of the posterior definition.
+
+    The parameter fields carry the names of :class:`PosteriorParameters`; their defaults
+    are DESIGN.md's, and :meth:`from_settings` fills them from the BANDIT_* settings.
+    """
 
     url: str
-    reward_weight_click: float = 1.0
-    reward_weight_add_to_cart: float = 3.0
-    reward_weight_purchase: float = 5.0
+    weight_click: float = 1.0
+    weight_add_to_cart: float = 3.0
+    weight_purchase: float = 5.0
     prior_alpha: float = 1.0
     prior_beta: float = 1.0
     half_life_days: float = 14.0
@@ -30,30 +34,12 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WarehouseResource:
-        params = settings.posterior_parameters()
-        return cls(
-            url=settings.warehouse_url,
-            reward_weight_click=params.weight_click,
-            reward_weight_add_to_cart=params.weight_add_to_cart,
-            reward_weight_purchase=params.weight_purchase,
-            prior_alpha=params.prior_alpha,
-            prior_beta=params.prior_beta,
-            half_life_days=params.half_life_days,
-            attribution_window_hours=params.attribution_window_hours,
-            train_on_all_impressions=params.train_on_all_impressions,
-        )
+        return cls(url=settings.warehouse_url, **asdict(settings.posterior_parameters()))
 
-    @cached_property
+    @property
     def parameters(self) -> PosteriorParameters:
         return PosteriorParameters(
-            weight_click=self.reward_weight_click,
-            weight_add_to_cart=self.reward_weight_add_to_cart,
-            weight_purchase=self.reward_weight_purchase,
-            prior_alpha=self.prior_alpha,
-            prior_beta=self.prior_beta,
-            half_life_days=self.half_life_days,
-            attribution_window_hours=self.attribution_window_hours,
-            train_on_all_impressions=self.train_on_all_impressions,
+            **{f.name: getattr(self, f.name) for f in fields(PosteriorParameters)}
         )
 
     def engine(self) -> Engine:
