@@ -34,44 +34,41 @@ key_events AS (
      AND e.request_id = k.request_id AND e.item_id = k.item_id
     WHERE e.ingested_at < :as_of
 ),
-impressions AS (
-    SELECT namespace, surface, request_id, item_id,
-           MIN(occurred_epoch) AS t_new,
-           MIN(CASE WHEN ingested_at < :window_start THEN occurred_epoch END) AS t_old
+keyed AS (
+    -- One pass sorted by impression key: each row learns its impression's time now
+    -- (t_new) and before the window (t_old), with no self-join.
+    SELECT namespace, surface, request_id, item_id, event_type, ingested_at, occurred_epoch,
+           MIN(CASE WHEN event_type = 'impression' AND (explore OR :train_all)
+                     AND COALESCE(variant, '') <> 'control'
+                    THEN occurred_epoch END)
+               OVER (PARTITION BY namespace, surface, request_id, item_id) AS t_new,
+           MIN(CASE WHEN event_type = 'impression' AND (explore OR :train_all)
+                     AND COALESCE(variant, '') <> 'control' AND ingested_at < :window_start
+                    THEN occurred_epoch END)
+               OVER (PARTITION BY namespace, surface, request_id, item_id) AS t_old,
+           CASE event_type
+               WHEN 'click' THEN :w_click
+               WHEN 'add_to_cart' THEN :w_add_to_cart
+               WHEN 'purchase' THEN :w_purchase
+           END AS weight
     FROM key_events
-    WHERE event_type = 'impression'
-      AND (explore OR :train_all)
-      AND COALESCE(variant, '') <> 'control'
-    GROUP BY namespace, surface, request_id, item_id
 ),
 rewards AS (
-    SELECT i.namespace, i.surface, i.item_id, i.t_new, i.t_old,
-           COALESCE(MAX(CASE WHEN o.occurred_epoch <= i.t_new + :attribution_seconds
-                             THEN o.weight END), 0) / :w_max AS r_new,
-           COALESCE(MAX(CASE WHEN o.ingested_at < :window_start
-                              AND o.occurred_epoch <= i.t_old + :attribution_seconds
-                             THEN o.weight END), 0) / :w_max AS r_old,
-           SUM(CASE WHEN o.ingested_at >= :window_start AND o.event_type = 'click'
+    SELECT namespace, surface, item_id, t_new, t_old,
+           COALESCE(MAX(CASE WHEN occurred_epoch <= t_new + :attribution_seconds
+                             THEN weight END), 0) / :w_max AS r_new,
+           COALESCE(MAX(CASE WHEN ingested_at < :window_start
+                              AND occurred_epoch <= t_old + :attribution_seconds
+                             THEN weight END), 0) / :w_max AS r_old,
+           SUM(CASE WHEN ingested_at >= :window_start AND event_type = 'click'
                     THEN 1 ELSE 0 END) AS clicks,
-           SUM(CASE WHEN o.ingested_at >= :window_start AND o.event_type = 'add_to_cart'
+           SUM(CASE WHEN ingested_at >= :window_start AND event_type = 'add_to_cart'
                     THEN 1 ELSE 0 END) AS add_to_carts,
-           SUM(CASE WHEN o.ingested_at >= :window_start AND o.event_type = 'purchase'
+           SUM(CASE WHEN ingested_at >= :window_start AND event_type = 'purchase'
                     THEN 1 ELSE 0 END) AS purchases
-    FROM impressions AS i
-    LEFT JOIN (
-        SELECT namespace, surface, request_id, item_id, event_type, ingested_at,
-               occurred_epoch,
-               CASE event_type
-                   WHEN 'click' THEN :w_click
-                   WHEN 'add_to_cart' THEN :w_add_to_cart
-                   WHEN 'purchase' THEN :w_purchase
-               END AS weight
-        FROM key_events
-        WHERE event_type <> 'impression'
-    ) AS o
-      ON o.namespace = i.namespace AND o.surface = i.surface
-     AND o.request_id = i.request_id AND o.item_id = i.item_id
-    GROUP BY i.namespace, i.surface, i.request_id, i.item_id, i.t_new, i.t_old
+    FROM keyed
+    WHERE t_new IS NOT NULL
+    GROUP BY namespace, surface, request_id, item_id, t_new, t_old
 ),
 decayed AS (
     SELECT namespace, surface, item_id, r_new, r_old, t_old, clicks, add_to_carts, purchases,
