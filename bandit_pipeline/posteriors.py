@@ -21,7 +21,8 @@ from bandit_pipeline.warehouse import read_sql, sql_statements
 WINDOW = timedelta(minutes=15)
 # Impressions dated after the window's start but ingested before it (producer clock
 # ahead of the warehouse) are still growing towards their decay; they are looked for
-# among the rows ingested this long before the window.
+# among the rows ingested this long before the window. Ingestion rejects events dated
+# further ahead than BANDIT_MAX_CLOCK_SKEW_SECONDS, which is capped at this value.
 FUTURE_SCAN = timedelta(days=1)
 _TIMESTAMP_PARAMS = ("as_of", "window_start", "future_scan_start", "previous_as_of")
 
@@ -61,7 +62,9 @@ class WindowResult:
 
 
 @cache
-def _statement(name: str) -> TextClause:
+def sql_statement(name: str) -> TextClause:
+    """The first statement of ``sql/NAME.sql`` as a clause with UTC timestamp parameters;
+    ``{window_evidence}`` stands for the window evidence query."""
     body = sql_statements(read_sql(name))[0]
     if "{window_evidence}" in body:
         evidence = sql_statements(read_sql("posteriors/window_evidence"))[0]
@@ -113,7 +116,7 @@ def materialise_window(
 
         started = time.perf_counter()
         connection.execute(
-            _statement("posteriors/insert_aggregates"),
+            sql_statement("posteriors/insert_aggregates"),
             evidence_params(params, window_start, as_of, FUTURE_SCAN),
         )
         aggregate_seconds = time.perf_counter() - started
@@ -124,10 +127,10 @@ def materialise_window(
         posterior_seconds = time.perf_counter() - started
 
         summary = connection.execute(
-            _statement("posteriors/window_summary"), {"as_of": as_of}
+            sql_statement("posteriors/window_summary"), {"as_of": as_of}
         ).one()
         connection.execute(
-            _statement("posteriors/insert_run"),
+            sql_statement("posteriors/insert_run"),
             {
                 "as_of": as_of,
                 "window_start": window_start,
@@ -160,7 +163,7 @@ def materialise_window(
 
 def _mode(connection: Connection, window_start: datetime, params: PosteriorParameters) -> str:
     previous = connection.execute(
-        _statement("posteriors/previous_run"), {"previous_as_of": window_start}
+        sql_statement("posteriors/previous_run"), {"previous_as_of": window_start}
     ).scalar()
     return "incremental" if previous == params.fingerprint() else "from_scratch"
 
@@ -175,7 +178,7 @@ def _insert_posteriors(
     priors = {"prior_alpha": params.prior_alpha, "prior_beta": params.prior_beta}
     if mode == "incremental":
         result = connection.execute(
-            _statement("posteriors/insert_posteriors_incremental"),
+            sql_statement("posteriors/insert_posteriors_incremental"),
             {
                 **priors,
                 "as_of": as_of,
@@ -187,21 +190,10 @@ def _insert_posteriors(
     else:
         horizon = as_of - timedelta(seconds=params.lookback_seconds)
         result = connection.execute(
-            _statement("posteriors/insert_posteriors_from_scratch"),
+            sql_statement("posteriors/insert_posteriors_from_scratch"),
             {**priors, **evidence_params(params, horizon, as_of, timedelta(0))},
         )
     return result.rowcount
-
-
-def window_ends(
-    first_as_of: datetime, last_as_of: datetime, window: timedelta = WINDOW
-) -> list[datetime]:
-    """Every window end from ``first_as_of`` to ``last_as_of`` inclusive, in order."""
-    ends, current = [], first_as_of
-    while current <= last_as_of:
-        ends.append(current)
-        current += window
-    return ends
 
 
 def posteriors_as_of(
@@ -210,7 +202,7 @@ def posteriors_as_of(
     """(alpha, beta) of every item with evidence, as of ``as_of`` (``sql/posteriors/as_of.sql``)."""
     with engine.connect() as connection:
         rows = connection.execute(
-            _statement("posteriors/as_of"),
+            sql_statement("posteriors/as_of"),
             {
                 "as_of": as_of,
                 "as_of_epoch": as_of.timestamp(),

@@ -8,6 +8,7 @@ name in upper case (``BANDIT_HALF_LIFE_DAYS=7``). Invalid values fail at start-u
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +16,7 @@ from typing import Annotated
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.redact import redact_url
 
 ENV_PREFIX = "BANDIT_"
@@ -63,9 +65,12 @@ class Settings(BaseSettings):
 
     # Ingestion.
     ingest_batch_size: int = Field(default=50_000, ge=1, le=1_000_000)
+    # At most a day: the posterior job looks one day back for impressions dated ahead of
+    # the warehouse clock (posteriors.FUTURE_SCAN).
     max_clock_skew_seconds: float = Field(
         default=3600.0,
         ge=0,
+        le=86_400,
         description="Events dated further than this into the future are rejected.",
     )
 
@@ -85,8 +90,6 @@ class Settings(BaseSettings):
     @field_validator("partitions_start")
     @classmethod
     def _partition_key(cls, value: str) -> str:
-        from datetime import datetime
-
         try:
             moment = datetime.strptime(value, "%Y-%m-%d-%H:%M")
         except ValueError:
@@ -131,10 +134,8 @@ class Settings(BaseSettings):
             "purchase": self.reward_weight_purchase,
         }
 
-    def posterior_parameters(self):
+    def posterior_parameters(self) -> PosteriorParameters:
         """The settings the posterior numbers depend on (DESIGN.md section 3)."""
-        from bandit_pipeline.policy import PosteriorParameters
-
         return PosteriorParameters(
             weight_click=self.reward_weight_click,
             weight_add_to_cart=self.reward_weight_add_to_cart,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bandit_pipeline.policy import PosteriorParameters
 
@@ -22,6 +22,34 @@ class Event:
     variant: str | None
     namespace: str = "default"
     user_id: str = "u"
+
+
+def timed_event(
+    event_id: str,
+    event_type: str,
+    start: datetime,
+    minute: float,
+    lag_minutes: float = 0.0,
+    *,
+    surface: str = "home",
+    request_id: str = "r1",
+    item_id: str = "i1",
+    explore: bool = True,
+    variant: str | None = None,
+) -> Event:
+    """An event ``minute`` minutes after ``start``, ingested ``lag_minutes`` later."""
+    occurred = start + timedelta(minutes=minute)
+    return Event(
+        event_id,
+        event_type,
+        occurred,
+        occurred + timedelta(minutes=lag_minutes),
+        surface,
+        request_id,
+        item_id,
+        explore,
+        variant,
+    )
 
 
 def reference_posteriors(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -16,7 +16,7 @@ from bandit_pipeline.defs.jobs import posterior_update_schedule
 from bandit_pipeline.defs.partitions import fifteen_minute_partitions, window_end
 from bandit_pipeline.defs.resources import WarehouseResource
 from bandit_pipeline_tests.helpers import rows, scalar
-from bandit_pipeline_tests.reference import Event
+from bandit_pipeline_tests.reference import timed_event
 from bandit_pipeline_tests.test_posteriors import PARAMS, load_events, reset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,28 +75,8 @@ def test_materialise_a_partition_and_a_single_run_backfill_through_dagster(engin
     load_events(
         engine,
         [
-            Event(
-                "a",
-                "impression",
-                start + timedelta(minutes=1),
-                start + timedelta(minutes=1),
-                "home",
-                "r1",
-                "i1",
-                True,
-                None,
-            ),
-            Event(
-                "b",
-                "purchase",
-                start + timedelta(minutes=3),
-                start + timedelta(minutes=20),
-                "home",
-                "r1",
-                "i1",
-                True,
-                None,
-            ),
+            timed_event("a", "impression", start, 1),
+            timed_event("b", "purchase", start, 3, lag_minutes=17),
         ],
     )
     resources = {"warehouse": _resource(engine)}

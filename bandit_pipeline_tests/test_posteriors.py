@@ -14,7 +14,7 @@ from bandit_pipeline.ingest.validation import warehouse_time
 from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.posteriors import WINDOW, materialise_window, posteriors_as_of
 from bandit_pipeline_tests.helpers import rows
-from bandit_pipeline_tests.reference import Event, reference_posteriors
+from bandit_pipeline_tests.reference import Event, reference_posteriors, timed_event
 
 START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 N_WINDOWS = 6
@@ -200,24 +200,13 @@ def test_changed_settings_and_a_backfill_recompute_history(engine):
 
 def test_window_figures_count_new_impressions_and_late_rewards(engine):
     reset(engine)
-    t0 = START + timedelta(minutes=1)
     events = [
-        Event("a", "impression", t0, t0, "home", "r1", "i1", True, None),
+        timed_event("a", "impression", START, 1),
         # the click arrives one window late
-        Event(
-            "b",
-            "click",
-            t0 + timedelta(minutes=2),
-            t0 + timedelta(minutes=20),
-            "home",
-            "r1",
-            "i1",
-            True,
-            None,
-        ),
+        timed_event("b", "click", START, 3, lag_minutes=17),
         # control and non-explore impressions never train
-        Event("c", "impression", t0, t0, "home", "r2", "i1", True, "control"),
-        Event("d", "impression", t0, t0, "home", "r3", "i1", False, None),
+        timed_event("c", "impression", START, 1, request_id="r2", variant="control"),
+        timed_event("d", "impression", START, 1, request_id="r3", explore=False),
     ]
     load_events(engine, events)
     first = materialise_window(engine, WINDOW_ENDS[0], PARAMS)
@@ -229,33 +218,30 @@ def test_window_figures_count_new_impressions_and_late_rewards(engine):
 
 
 def _fixed_events() -> list[Event]:
-    return (
-        event_streams().example()
-        if False
-        else [  # deterministic, hand-written stream
-            Event(
-                f"e{i}",
-                kind,
-                START + timedelta(minutes=m),
-                START + timedelta(minutes=m + lag),
-                surface,
-                f"r{i % 4}",
-                f"i{i % 3}",
-                explore,
-                variant,
-            )
-            for i, (kind, m, lag, surface, explore, variant) in enumerate(
-                [
-                    ("impression", 1, 0, "home", True, None),
-                    ("click", 3, 1, "home", True, None),
-                    ("impression", 10, 2, "cart", True, "treatment"),
-                    ("purchase", 30, 40, "cart", True, "treatment"),
-                    ("impression", 20, 0, "home", False, None),
-                    ("add_to_cart", 25, 5, "home", True, None),
-                    ("impression", 44, 1, "home", True, None),
-                    ("impression", 40, 30, "home", True, None),
-                    ("click", 80, 2, "home", True, None),
-                ]
-            )
-        ]
-    )
+    """A deterministic stream: late rewards, an upgrade, a re-sent and a non-explore impression."""
+    stream = [
+        ("impression", 1, 0, "home", True, None),
+        ("click", 3, 1, "home", True, None),
+        ("impression", 10, 2, "cart", True, "treatment"),
+        ("purchase", 30, 40, "cart", True, "treatment"),
+        ("impression", 20, 0, "home", False, None),
+        ("add_to_cart", 25, 5, "home", True, None),
+        ("impression", 44, 1, "home", True, None),
+        ("impression", 40, 30, "home", True, None),
+        ("click", 80, 2, "home", True, None),
+    ]
+    return [
+        timed_event(
+            f"e{i}",
+            kind,
+            START,
+            minute,
+            lag,
+            surface=surface,
+            request_id=f"r{i % 4}",
+            item_id=f"i{i % 3}",
+            explore=explore,
+            variant=variant,
+        )
+        for i, (kind, minute, lag, surface, explore, variant) in enumerate(stream)
+    ]

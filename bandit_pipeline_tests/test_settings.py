@@ -47,6 +47,8 @@ def test_environment_variables_are_read(monkeypatch):
         ("BANDIT_WAREHOUSE_URL", "mysql://x"),
         ("BANDIT_ONLINE_STORE_URL", "memcached://x"),
         ("BANDIT_INGEST_BATCH_SIZE", "0"),
+        ("BANDIT_MAX_CLOCK_SKEW_SECONDS", "172800"),
+        ("BANDIT_PARTITIONS_START", "2026-11-01-00:10"),
     ],
 )
 def test_invalid_value_names_the_variable(monkeypatch, variable, value):

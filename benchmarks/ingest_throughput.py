@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import secrets
 import statistics
 import sys
 import tempfile
@@ -41,6 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+from common import Scratch, add_postgres_url, machine_description, positive_int, progress
 from psycopg import sql
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
@@ -51,8 +51,6 @@ from bandit_pipeline.ingest.readers import read_records
 from bandit_pipeline.ingest.validation import Rejected, warehouse_time
 from bandit_pipeline.settings import Settings, load_settings
 from bandit_pipeline.simulate import generate_events, write_jsonl
-from bandit_pipeline.warehouse import make_engine
-from bandit_pipeline.warehouse.migrate import upgrade
 
 N_ITEMS = 100_000
 SPAN = timedelta(days=2)
@@ -60,7 +58,6 @@ SPAN = timedelta(days=2)
 EVENTS_PER_IMPRESSION = 1.07
 BARE_TABLE = "bench_copy_bare"
 INDEXED_TABLE = "bench_copy_indexed"
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 class BenchmarkError(RuntimeError):
@@ -77,13 +74,6 @@ class Timings:
     copy_indexed: list[float] = field(default_factory=list)
 
 
-def positive_int(value: str) -> int:
-    number = int(value.replace("_", ""))
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Measure event ingestion into PostgreSQL against bare COPY baselines."
@@ -94,36 +84,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1_000_000,
         help="about how many events to generate (impressions + outcomes); default 1000000",
     )
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("BANDIT_TEST_POSTGRES_URL", DEFAULT_URL),
-        help="server to benchmark on; a scratch database is created there and dropped",
-    )
+    add_postgres_url(parser)
     parser.add_argument(
         "--repeat", type=positive_int, default=3, help="timed repeats; medians are reported"
     )
     return parser.parse_args(argv)
-
-
-def progress(message: str) -> None:
-    print(f"  .. {message}", file=sys.stderr, flush=True)
-
-
-def machine_description() -> str:
-    memory = "? GiB"
-    model = ""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory = f"{int(line.split()[1]) / 1024**2:.1f} GiB"
-                break
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = f" ({line.split(':', 1)[1].strip()})"
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {memory} RAM{model}"
 
 
 def peak_rss_kb() -> int:
@@ -206,75 +171,68 @@ def checkpointer(admin: psycopg.Connection) -> Callable[[], None]:
 
 
 def run(
-    url: str,
-    dsn: str,
+    scratch: Scratch,
     path: Path,
     events: int,
     repeat: int,
     checkpoint: Callable[[], None],
 ) -> tuple[Timings, dict[str, int]]:
-    """All timed steps in the migrated database at ``url`` (``dsn`` for psycopg)."""
-    settings = load_settings(warehouse_url=url)
-    engine = make_engine(url)
+    """All timed steps in the scratch database."""
+    settings = load_settings(warehouse_url=scratch.url)
+    engine, dsn = scratch.engine, scratch.dsn
     timings = Timings()
     rss = {"before_ingest": peak_rss_kb()}
     rows: list[EventRow] | None = None
-    try:
-        upgrade(engine)
-        with psycopg.connect(dsn, options="-c timezone=UTC") as connection:
-            connection.execute(
-                sql.SQL("CREATE TABLE {} (LIKE bandit_rewards)").format(sql.Identifier(BARE_TABLE))
+    with psycopg.connect(dsn, options="-c timezone=UTC") as connection:
+        connection.execute(
+            sql.SQL("CREATE TABLE {} (LIKE bandit_rewards)").format(sql.Identifier(BARE_TABLE))
+        )
+        connection.execute(
+            sql.SQL("CREATE TABLE {} (LIKE bandit_rewards INCLUDING ALL)").format(
+                sql.Identifier(INDEXED_TABLE)
             )
-            connection.execute(
-                sql.SQL("CREATE TABLE {} (LIKE bandit_rewards INCLUDING ALL)").format(
-                    sql.Identifier(INDEXED_TABLE)
-                )
+        )
+        connection.commit()
+        for number in range(1, repeat + 1):
+            with engine.begin() as conn:
+                conn.execute(text("TRUNCATE bandit_rewards, bandit_rewards_rejected"))
+            checkpoint()
+            report, seconds = time_ingest(engine, path, settings)
+            check(
+                report.read == events and report.inserted == events and not report.rejected,
+                f"ingest lost rows: {events} in the file, report says {report.summary()}",
             )
-            connection.commit()
-            for number in range(1, repeat + 1):
-                with engine.begin() as conn:
-                    conn.execute(text("TRUNCATE bandit_rewards, bandit_rewards_rejected"))
-                checkpoint()
-                report, seconds = time_ingest(engine, path, settings)
-                check(
-                    report.read == events and report.inserted == events and not report.rejected,
-                    f"ingest lost rows: {events} in the file, report says {report.summary()}",
-                )
-                stored = count_rewards(engine)
-                check(stored == events, f"ingest: {events} events in the file, {stored} stored")
-                timings.ingest.append(rate(report.read, seconds))
+            stored = count_rewards(engine)
+            check(stored == events, f"ingest: {events} events in the file, {stored} stored")
+            timings.ingest.append(rate(report.read, seconds))
 
-                checkpoint()
-                again, seconds = time_ingest(engine, path, settings)
-                check(
-                    again.inserted == 0 and again.duplicate == events,
-                    f"re-ingest: expected {events} duplicates, report says {again.summary()}",
-                )
-                stored = count_rewards(engine)
-                check(stored == events, f"re-ingest: {events} events expected, {stored} stored")
-                timings.reingest.append(rate(again.read, seconds))
+            checkpoint()
+            again, seconds = time_ingest(engine, path, settings)
+            check(
+                again.inserted == 0 and again.duplicate == events,
+                f"re-ingest: expected {events} duplicates, report says {again.summary()}",
+            )
+            stored = count_rewards(engine)
+            check(stored == events, f"re-ingest: {events} events expected, {stored} stored")
+            timings.reingest.append(rate(again.read, seconds))
 
-                if rows is None:
-                    # Before the baselines hold every row in memory, which would hide the
-                    # ingest's own footprint.
-                    rss["after_ingest"] = peak_rss_kb()
-                    rows = validated_rows(path, warehouse_time(datetime.now(UTC)))
-                    check(len(rows) == events, f"{len(rows)} baseline rows, {events} events")
-                    rss["with_baseline_rows"] = peak_rss_kb()
-                checkpoint()
-                timings.copy_bare.append(rate(events, time_copy(connection, BARE_TABLE, rows)))
-                checkpoint()
-                timings.copy_indexed.append(
-                    rate(events, time_copy(connection, INDEXED_TABLE, rows))
-                )
-                progress(
-                    f"repeat {number}/{repeat}: ingest {timings.ingest[-1]:,.0f}/s, "
-                    f"re-ingest {timings.reingest[-1]:,.0f}/s, "
-                    f"COPY bare {timings.copy_bare[-1]:,.0f}/s, "
-                    f"COPY indexed {timings.copy_indexed[-1]:,.0f}/s"
-                )
-    finally:
-        engine.dispose()
+            if rows is None:
+                # Before the baselines hold every row in memory, which would hide the
+                # ingest's own footprint.
+                rss["after_ingest"] = peak_rss_kb()
+                rows = validated_rows(path, warehouse_time(datetime.now(UTC)))
+                check(len(rows) == events, f"{len(rows)} baseline rows, {events} events")
+                rss["with_baseline_rows"] = peak_rss_kb()
+            checkpoint()
+            timings.copy_bare.append(rate(events, time_copy(connection, BARE_TABLE, rows)))
+            checkpoint()
+            timings.copy_indexed.append(rate(events, time_copy(connection, INDEXED_TABLE, rows)))
+            progress(
+                f"repeat {number}/{repeat}: ingest {timings.ingest[-1]:,.0f}/s, "
+                f"re-ingest {timings.reingest[-1]:,.0f}/s, "
+                f"COPY bare {timings.copy_bare[-1]:,.0f}/s, "
+                f"COPY indexed {timings.copy_indexed[-1]:,.0f}/s"
+            )
     return timings, rss
 
 
@@ -332,13 +290,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     server = make_url(args.postgres_url)
     admin_dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
-    database = f"bandit_bench_{secrets.token_hex(4)}"
-    dsn = server.set(drivername="postgresql", database=database).render_as_string(
-        hide_password=False
-    )
-    url = server.set(drivername="postgresql+psycopg", database=database).render_as_string(
-        hide_password=False
-    )
 
     with tempfile.TemporaryDirectory(prefix="bandit_bench_") as folder:
         path = Path(folder) / "events.jsonl"
@@ -347,20 +298,13 @@ def main(argv: list[str] | None = None) -> int:
         file_bytes = path.stat().st_size
         with psycopg.connect(admin_dsn, autocommit=True) as admin:
             server_version = str(admin.execute("SHOW server_version").fetchone()[0])
-            progress(f"creating scratch database {database}")
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-            try:
-                timings, rss = run(url, dsn, path, events, args.repeat, checkpointer(admin))
-            except BenchmarkError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 1
-            finally:
-                admin.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                        sql.Identifier(database)
-                    )
-                )
-                progress(f"dropped scratch database {database}")
+            with Scratch(server, admin) as scratch:
+                try:
+                    timings, rss = run(scratch, path, events, args.repeat, checkpointer(admin))
+                except BenchmarkError as exc:
+                    print(f"error: {exc}", file=sys.stderr)
+                    return 1
+                batch_size = load_settings(warehouse_url=scratch.url).ingest_batch_size
 
     report_results(
         timings,
@@ -369,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         file_bytes=file_bytes,
         repeat=args.repeat,
         server_version=server_version,
-        batch_size=load_settings(warehouse_url=url).ingest_batch_size,
+        batch_size=batch_size,
     )
     return 0
 

@@ -22,29 +22,30 @@ Run it::
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import statistics
 import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
+from common import Scratch, add_postgres_url, machine_description, positive_int, progress
 from psycopg import sql
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from bandit_pipeline import posteriors
+from bandit_pipeline.ingest.events import EVENT_COLUMNS
 from bandit_pipeline.policy import PosteriorParameters
-from bandit_pipeline.posteriors import FUTURE_SCAN, WINDOW, evidence_params, materialise_window
+from bandit_pipeline.posteriors import (
+    FUTURE_SCAN,
+    WINDOW,
+    evidence_params,
+    materialise_window,
+    sql_statement,
+)
 from bandit_pipeline.simulate import generate_events
-from bandit_pipeline.warehouse import make_engine, read_sql, sql_statements
-from bandit_pipeline.warehouse.migrate import upgrade
 
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # generate_events yields about 0.07 outcome events per impression.
 EVENTS_PER_IMPRESSION = 1.07
 INGEST_DELAY = timedelta(seconds=5)
@@ -52,29 +53,6 @@ INGEST_DELAY = timedelta(seconds=5)
 # INGEST_DELAY stays inside the window they are meant for.
 MARGIN = timedelta(seconds=10)
 REPEAT = 3
-COLUMNS = (
-    "event_id",
-    "event_type",
-    "occurred_at",
-    "ingested_at",
-    "namespace",
-    "surface",
-    "user_id",
-    "request_id",
-    "item_id",
-    "slot",
-    "explore",
-    "bandit_policy_id",
-    "experiment",
-    "variant",
-)
-
-
-def positive_int(value: str) -> int:
-    number = int(value.replace("_", ""))
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -84,33 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--history-days", type=positive_int, default=2)
     parser.add_argument("--history-events-per-day", type=positive_int, default=100_000)
     parser.add_argument("--backfill-days", type=positive_int, default=7)
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("BANDIT_TEST_POSTGRES_URL", DEFAULT_URL),
-        help="server to benchmark on; scratch databases are created there and dropped",
-    )
+    add_postgres_url(parser)
     return parser.parse_args(argv)
-
-
-def progress(message: str) -> None:
-    print(f"  .. {message}", file=sys.stderr, flush=True)
-
-
-def machine_description() -> str:
-    memory = "? GiB"
-    model = ""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory = f"{int(line.split()[1]) / 1024**2:.1f} GiB"
-                break
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = f" ({line.split(':', 1)[1].strip()})"
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {memory} RAM{model}"
 
 
 def impressions_for(events: int) -> int:
@@ -124,7 +77,7 @@ def rows_of(events: Iterator[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
             occurred if c == "occurred_at" else
             occurred + INGEST_DELAY if c == "ingested_at" else
             event.get(c)
-            for c in COLUMNS
+            for c in EVENT_COLUMNS
         )  # fmt: skip
 
 
@@ -133,7 +86,7 @@ def copy_events(dsn: str, chunks: list[tuple[str, datetime, datetime, int]], ite
     item_ids = [f"item-{i}" for i in range(items)]
     total = 0
     copy = sql.SQL("COPY bandit_rewards ({}) FROM STDIN").format(
-        sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
+        sql.SQL(", ").join(sql.Identifier(c) for c in EVENT_COLUMNS)
     )
     with psycopg.connect(dsn, options="-c timezone=UTC") as connection:
         with connection.cursor() as cursor:
@@ -181,44 +134,13 @@ def materialise_all(engine: Engine, first_as_of: datetime, count: int) -> list[f
 
 
 def bare_evidence(engine: Engine, window_start: datetime) -> tuple[float, int]:
-    body = sql_statements(read_sql("posteriors/window_evidence"))[0]
-    statement = posteriors._typed(body)
+    statement = sql_statement("posteriors/window_evidence")
     bind = evidence_params(PosteriorParameters(), window_start, window_start + WINDOW, FUTURE_SCAN)
     with engine.connect() as connection:
         started = time.perf_counter()
         rows = connection.execute(statement, bind).fetchall()
         elapsed = time.perf_counter() - started
     return elapsed, len(rows)
-
-
-class Scratch:
-    """A scratch database on the server: create on enter, drop WITH (FORCE) on exit."""
-
-    def __init__(self, server: Any, admin: psycopg.Connection) -> None:
-        self.admin = admin
-        self.name = f"bandit_bench_{secrets.token_hex(4)}"
-        self.dsn = server.set(drivername="postgresql", database=self.name).render_as_string(
-            hide_password=False
-        )
-        self.url = server.set(drivername="postgresql+psycopg", database=self.name).render_as_string(
-            hide_password=False
-        )
-        self.engine: Engine | None = None
-
-    def __enter__(self) -> Scratch:
-        progress(f"creating scratch database {self.name}")
-        self.admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
-        self.engine = make_engine(self.url)
-        upgrade(self.engine)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.engine is not None:
-            self.engine.dispose()
-        self.admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name))
-        )
-        progress(f"dropped scratch database {self.name}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,7 +165,6 @@ def main(argv: list[str] | None = None) -> int:
             copy_events(scratch.dsn, chunks, args.items)
             out["load_seconds"] = time.perf_counter() - started
             out["rows"], out["table_bytes"] = database_size(scratch.dsn)
-            assert scratch.engine is not None
             engine = scratch.engine
 
             history_windows = 96 * args.history_days
@@ -276,7 +197,6 @@ def main(argv: list[str] | None = None) -> int:
             progress(f"loading {args.backfill_days} days into {scratch.name}")
             backfill_rows = copy_events(scratch.dsn, chunks, args.items)
             _, backfill_bytes = database_size(scratch.dsn)
-            assert scratch.engine is not None
             windows = 96 * args.backfill_days
             progress(f"backfilling {windows} partitions")
             started = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from sqlalchemy import Engine
@@ -49,7 +50,7 @@ def ingest_events(
 
 def ingest_records(
     engine: Engine,
-    records,
+    records: Iterable[SourceRecord],
     settings: Settings,
     *,
     historical: bool = False,
