@@ -10,7 +10,9 @@ in a scratch database that is dropped at the end, measures per repeat:
 * (a) bare COPY of the same rows, already validated in memory, into a table made
   ``LIKE bandit_rewards`` (no indexes, no constraints but NOT NULL);
 * (b) the same COPY into a table made ``LIKE bandit_rewards INCLUDING ALL`` (the real
-  table's primary key, indexes and checks).
+  table's primary key, indexes and checks);
+* (c) the same COPY into a table with only the ``event_id`` primary key: what storing
+  each event once costs by itself, the ceiling of any idempotent ingest.
 
 It prints the medians over the repeats, ingest as a share of (a) and (b), the peak RSS
 of the process around the ingest, and a final ``RESULT key=value ...`` line.
@@ -58,6 +60,9 @@ SPAN = timedelta(days=2)
 EVENTS_PER_IMPRESSION = 1.07
 BARE_TABLE = "bench_copy_bare"
 INDEXED_TABLE = "bench_copy_indexed"
+# Only the uniqueness that an idempotent ingest cannot do without: the ceiling for any
+# design that stores each event_id once.
+KEYED_TABLE = "bench_copy_keyed"
 
 
 class BenchmarkError(RuntimeError):
@@ -72,6 +77,7 @@ class Timings:
     reingest: list[float] = field(default_factory=list)
     copy_bare: list[float] = field(default_factory=list)
     copy_indexed: list[float] = field(default_factory=list)
+    copy_keyed: list[float] = field(default_factory=list)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -192,6 +198,11 @@ def run(
                 sql.Identifier(INDEXED_TABLE)
             )
         )
+        connection.execute(
+            sql.SQL("CREATE TABLE {} (LIKE bandit_rewards, PRIMARY KEY (event_id))").format(
+                sql.Identifier(KEYED_TABLE)
+            )
+        )
         connection.commit()
         for number in range(1, repeat + 1):
             with engine.begin() as conn:
@@ -227,11 +238,14 @@ def run(
             timings.copy_bare.append(rate(events, time_copy(connection, BARE_TABLE, rows)))
             checkpoint()
             timings.copy_indexed.append(rate(events, time_copy(connection, INDEXED_TABLE, rows)))
+            checkpoint()
+            timings.copy_keyed.append(rate(events, time_copy(connection, KEYED_TABLE, rows)))
             progress(
                 f"repeat {number}/{repeat}: ingest {timings.ingest[-1]:,.0f}/s, "
                 f"re-ingest {timings.reingest[-1]:,.0f}/s, "
                 f"COPY bare {timings.copy_bare[-1]:,.0f}/s, "
-                f"COPY indexed {timings.copy_indexed[-1]:,.0f}/s"
+                f"COPY indexed {timings.copy_indexed[-1]:,.0f}/s, "
+                f"COPY keyed {timings.copy_keyed[-1]:,.0f}/s"
             )
     return timings, rss
 
@@ -250,6 +264,7 @@ def report_results(
     reingest = statistics.median(timings.reingest)
     bare = statistics.median(timings.copy_bare)
     indexed = statistics.median(timings.copy_indexed)
+    keyed = statistics.median(timings.copy_keyed)
 
     def line(label: str, values: list[float]) -> str:
         each = ", ".join(f"{value:,.0f}" for value in values)
@@ -267,8 +282,10 @@ def report_results(
     print(line("re-ingest (all duplicates)", timings.reingest))
     print(line("(a) COPY, bare table", timings.copy_bare))
     print(line("(b) COPY, indexed copy", timings.copy_indexed))
+    print(line("(c) COPY, event_id key only", timings.copy_keyed))
     print(f"  ingest / (a)  {100 * ingest / bare:5.1f} %")
     print(f"  ingest / (b)  {100 * ingest / indexed:5.1f} %")
+    print(f"  (c) / (a)     {100 * keyed / bare:5.1f} %   (the ceiling of any idempotent ingest)")
     print(
         f"peak RSS       {rss['before_ingest'] / 1024:,.0f} MB before the first ingest, "
         f"{rss['after_ingest'] / 1024:,.0f} MB after it and the re-ingest "
@@ -279,7 +296,7 @@ def report_results(
         f"events={events} repeats={repeat} cores={os.cpu_count()} "
         f"postgres={server_version.split()[0]} "
         f"ingest_eps={ingest:.0f} reingest_eps={reingest:.0f} "
-        f"copy_bare_eps={bare:.0f} copy_indexed_eps={indexed:.0f} "
+        f"copy_bare_eps={bare:.0f} copy_indexed_eps={indexed:.0f} copy_keyed_eps={keyed:.0f} "
         f"ingest_vs_bare_pct={100 * ingest / bare:.1f} "
         f"ingest_vs_indexed_pct={100 * ingest / indexed:.1f} "
         f"peak_rss_kb={rss['after_ingest']}"
