@@ -15,10 +15,12 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
+from bandit_pipeline.online_store import OnlineStore, open_store
 from bandit_pipeline.settings import Settings, load_settings
 from bandit_pipeline.warehouse import make_engine
 from bandit_pipeline.warehouse.migrate import upgrade
 
+REDIS_URL = os.environ.get("BANDIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ADMIN_URL = os.environ.get(
     "BANDIT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 ).replace("postgresql+psycopg://", "postgresql://")
@@ -87,3 +89,37 @@ def engine(request) -> Engine:
 @pytest.fixture
 def settings(engine: Engine) -> Settings:
     return load_settings(warehouse_url=engine.url.render_as_string(hide_password=False))
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test alone on the test Redis; its keys are deleted afterwards."""
+    import redis
+
+    prefix = f"bandit_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def redis_store(redis_prefix: str) -> Iterator[OnlineStore]:
+    store = open_store(REDIS_URL, prefix=redis_prefix, timeout_seconds=2.0)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path) -> Iterator[OnlineStore]:
+    store = open_store(f"sqlite:///{tmp_path}/online_store.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=["redis", "sqlite"])
+def store(request) -> OnlineStore:
+    """Each online store in turn: Redis (production) and SQLite (embedded default)."""
+    return request.getfixturevalue(f"{request.param}_store")

@@ -1,0 +1,11 @@
+"""The online store: published snapshots, flags, kill switch, exposure guard."""
+
+from bandit_pipeline.online_store.base import (
+    KillSwitchState,
+    OnlineStore,
+    StoreUnavailable,
+    open_store,
+)
+from bandit_pipeline.online_store.snapshot import Snapshot
+
+__all__ = ["KillSwitchState", "OnlineStore", "Snapshot", "StoreUnavailable", "open_store"]

@@ -1,0 +1,103 @@
+"""The online store interface that the publisher, the sensors and serving share.
+
+Per (namespace, surface): the current snapshot (candidate pool + posteriors), published
+atomically behind a version pointer. Per namespace: feature flags and the kill-switch
+state of each surface. Per user: the items explored for them recently (duplicate-exposure
+guard). Redis is the production store; SQLite the embedded default.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from bandit_pipeline.online_store.snapshot import Snapshot
+
+# A replaced snapshot stays readable this long, for readers that fetched the old pointer.
+SUPERSEDED_GRACE_SECONDS = 3600
+EXPOSURE_TTL_SECONDS = 3600
+
+
+class StoreUnavailable(RuntimeError):
+    """The online store cannot be reached or did not answer in time."""
+
+
+@dataclass(frozen=True)
+class KillSwitchState:
+    """Whether exploration is stopped on a surface, why, and since when."""
+
+    tripped: bool
+    reason: str
+    changed_at: datetime
+    changed_by: str = "unknown"
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "changed_at": self.changed_at.isoformat()})
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> KillSwitchState:
+        data = json.loads(text)
+        return cls(**{**data, "changed_at": datetime.fromisoformat(data["changed_at"])})
+
+
+class OnlineStore(ABC):
+    """What every online store implementation offers."""
+
+    @abstractmethod
+    def publish(self, snapshot: Snapshot) -> None:
+        """Make ``snapshot`` the current one of its (namespace, surface), atomically:
+        readers see the whole previous snapshot or the whole new one."""
+
+    @abstractmethod
+    def current_version(self, namespace: str, surface: str) -> str | None:
+        """The version of the current snapshot (cheap: the serving cache polls it)."""
+
+    @abstractmethod
+    def load(self, namespace: str, surface: str) -> Snapshot | None:
+        """The current snapshot, or None when nothing was published."""
+
+    @abstractmethod
+    def flags(self, namespace: str) -> dict[str, str]:
+        """The namespace's feature flags as stored (values are strings)."""
+
+    @abstractmethod
+    def set_flag(self, namespace: str, name: str, value: str | None) -> None:
+        """Set a flag, or remove it with None (then settings decide)."""
+
+    @abstractmethod
+    def killswitch(self, namespace: str, surface: str) -> KillSwitchState | None:
+        """The kill-switch state of a surface; None means never tripped."""
+
+    @abstractmethod
+    def set_killswitch(self, namespace: str, surface: str, state: KillSwitchState) -> None: ...
+
+    @abstractmethod
+    def record_exposures(
+        self, namespace: str, user_id: str, item_ids: Iterable[str], at: datetime
+    ) -> None:
+        """Remember that these items were explored for the user (kept one hour)."""
+
+    @abstractmethod
+    def recent_exposures(self, namespace: str, user_id: str, now: datetime) -> set[str]:
+        """Items explored for the user in the hour before ``now``."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise StoreUnavailable when the store does not answer."""
+
+    def close(self) -> None:  # noqa: B027 - optional for implementations
+        """Release connections."""
+
+
+def open_store(url: str, *, prefix: str = "bandit", timeout_seconds: float = 0.05) -> OnlineStore:
+    """The store at ``url``: ``redis://``, ``rediss://``, ``unix://`` or ``sqlite:///``."""
+    if url.startswith("sqlite:///"):
+        from bandit_pipeline.online_store.sqlite import SqliteStore
+
+        return SqliteStore(url.removeprefix("sqlite:///"))
+    from bandit_pipeline.online_store.redis import RedisStore
+
+    return RedisStore.from_url(url, prefix=prefix, timeout_seconds=timeout_seconds)

@@ -1,0 +1,160 @@
+"""The Redis online store (production).
+
+Key layout, every key under a configurable prefix; the part in braces is the Redis
+Cluster hash tag, so each snapshot's keys share one slot:
+
+- ``{prefix}:{ns|surface}:snapshot``            the current version (the pointer)
+- ``{prefix}:{ns|surface}:snapshot:{version}``  the encoded snapshot (one blob)
+- ``{prefix}:{ns}:flags``                       hash: flag name -> value
+- ``{prefix}:{ns}:killswitch``                  hash: surface -> state as JSON
+- ``{prefix}:{ns|user}:exposed``                sorted set: item -> exposure time, TTL 1 h
+
+A publish writes the new blob, then flips the pointer and gives the replaced blob an
+expiry in one MULTI: a reader gets the pointer, then the blob it names, which is still
+there for an hour after it was replaced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import redis
+
+from bandit_pipeline.online_store.base import (
+    EXPOSURE_TTL_SECONDS,
+    SUPERSEDED_GRACE_SECONDS,
+    KillSwitchState,
+    OnlineStore,
+    StoreUnavailable,
+)
+from bandit_pipeline.online_store.snapshot import Snapshot
+
+_FAILURES = (redis.ConnectionError, redis.TimeoutError)
+
+
+class RedisStore(OnlineStore):
+    def __init__(self, client: redis.Redis, prefix: str = "bandit") -> None:
+        self.client = client
+        self.prefix = prefix
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, prefix: str = "bandit", timeout_seconds: float = 0.05
+    ) -> RedisStore:
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+            retry_on_timeout=False,
+        )
+        return cls(client, prefix)
+
+    def _snapshot_key(self, namespace: str, surface: str, version: str | None = None) -> str:
+        key = f"{self.prefix}:{{{namespace}|{surface}}}:snapshot"
+        return f"{key}:{version}" if version else key
+
+    def publish(self, snapshot: Snapshot) -> None:
+        pointer = self._snapshot_key(snapshot.namespace, snapshot.surface)
+        blob_key = self._snapshot_key(snapshot.namespace, snapshot.surface, snapshot.version)
+        try:
+            previous = self.client.get(pointer)
+            self.client.set(blob_key, snapshot.encode())
+            with self.client.pipeline(transaction=True) as pipe:
+                pipe.set(pointer, snapshot.version)
+                if previous and previous.decode() != snapshot.version:
+                    pipe.expire(
+                        self._snapshot_key(snapshot.namespace, snapshot.surface, previous.decode()),
+                        SUPERSEDED_GRACE_SECONDS,
+                    )
+                pipe.execute()
+        except _FAILURES as exc:
+            raise StoreUnavailable(f"redis publish failed: {exc}") from exc
+
+    def current_version(self, namespace: str, surface: str) -> str | None:
+        try:
+            version = self.client.get(self._snapshot_key(namespace, surface))
+        except _FAILURES as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return version.decode() if version else None
+
+    def load(self, namespace: str, surface: str) -> Snapshot | None:
+        # Two tries: the pointer can move between the two reads; the blob it named stays
+        # for the grace period, so a second miss means the data really is gone.
+        for _ in range(2):
+            version = self.current_version(namespace, surface)
+            if version is None:
+                return None
+            try:
+                blob = self.client.get(self._snapshot_key(namespace, surface, version))
+            except _FAILURES as exc:
+                raise StoreUnavailable(str(exc)) from exc
+            if blob is not None:
+                return Snapshot.decode(blob)
+        return None
+
+    def flags(self, namespace: str) -> dict[str, str]:
+        try:
+            raw = self.client.hgetall(f"{self.prefix}:{{{namespace}}}:flags")
+        except _FAILURES as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def set_flag(self, namespace: str, name: str, value: str | None) -> None:
+        key = f"{self.prefix}:{{{namespace}}}:flags"
+        try:
+            if value is None:
+                self.client.hdel(key, name)
+            else:
+                self.client.hset(key, name, value)
+        except _FAILURES as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def killswitch(self, namespace: str, surface: str) -> KillSwitchState | None:
+        try:
+            raw = self.client.hget(f"{self.prefix}:{{{namespace}}}:killswitch", surface)
+        except _FAILURES as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return KillSwitchState.from_json(raw) if raw else None
+
+    def set_killswitch(self, namespace: str, surface: str, state: KillSwitchState) -> None:
+        try:
+            self.client.hset(f"{self.prefix}:{{{namespace}}}:killswitch", surface, state.to_json())
+        except _FAILURES as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def _exposure_key(self, namespace: str, user_id: str) -> str:
+        return f"{self.prefix}:{{{namespace}|{user_id}}}:exposed"
+
+    def record_exposures(
+        self, namespace: str, user_id: str, item_ids: Iterable[str], at: datetime
+    ) -> None:
+        members = {item: at.timestamp() for item in item_ids}
+        if not members:
+            return
+        key = self._exposure_key(namespace, user_id)
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.zadd(key, members)
+                pipe.zremrangebyscore(key, "-inf", at.timestamp() - EXPOSURE_TTL_SECONDS)
+                pipe.expire(key, EXPOSURE_TTL_SECONDS)
+                pipe.execute()
+        except _FAILURES as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def recent_exposures(self, namespace: str, user_id: str, now: datetime) -> set[str]:
+        key = self._exposure_key(namespace, user_id)
+        try:
+            items = self.client.zrangebyscore(key, now.timestamp() - EXPOSURE_TTL_SECONDS, "+inf")
+        except _FAILURES as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return {item.decode() for item in items}
+
+    def ping(self) -> None:
+        try:
+            self.client.ping()
+        except _FAILURES as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def close(self) -> None:
+        self.client.close()

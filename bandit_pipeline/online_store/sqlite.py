@@ -1,0 +1,178 @@
+"""The SQLite online store: the embedded default, same interface as Redis.
+
+A publish writes the snapshot row and moves the pointer in one transaction; replaced
+snapshots are deleted once they are older than the grace period.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+from bandit_pipeline.online_store.base import (
+    EXPOSURE_TTL_SECONDS,
+    SUPERSEDED_GRACE_SECONDS,
+    KillSwitchState,
+    OnlineStore,
+    StoreUnavailable,
+)
+from bandit_pipeline.online_store.snapshot import Snapshot
+from bandit_pipeline.warehouse import read_sql, sql_statements
+
+
+class SqliteStore(OnlineStore):
+    def __init__(self, path: str) -> None:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._local = threading.local()
+        with self._transaction() as connection:
+            for statement in sql_statements(read_sql("online_store/schema", "sqlite")):
+                connection.execute(statement)
+
+    def _transaction(self) -> _Transaction:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            try:
+                connection = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(str(exc)) from exc
+            connection.execute("PRAGMA journal_mode=WAL")
+            self._local.connection = connection
+        return _Transaction(connection)
+
+    def publish(self, snapshot: Snapshot) -> None:
+        cutoff = snapshot.published_at.timestamp() - SUPERSEDED_GRACE_SECONDS
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO snapshots (namespace, surface, version, published_at,"
+                " replaced_at, blob) VALUES (?, ?, ?, ?, NULL, ?)",
+                (snapshot.namespace, snapshot.surface, snapshot.version,
+                 snapshot.published_at.timestamp(), snapshot.encode()),
+            )  # fmt: skip
+            connection.execute(
+                "UPDATE snapshots SET replaced_at = ? WHERE namespace = ? AND surface = ?"
+                " AND version <> ? AND replaced_at IS NULL",
+                (snapshot.published_at.timestamp(), snapshot.namespace, snapshot.surface,
+                 snapshot.version),
+            )  # fmt: skip
+            connection.execute(
+                "INSERT OR REPLACE INTO current_snapshot (namespace, surface, version)"
+                " VALUES (?, ?, ?)",
+                (snapshot.namespace, snapshot.surface, snapshot.version),
+            )
+            connection.execute(
+                "DELETE FROM snapshots WHERE replaced_at IS NOT NULL AND replaced_at < ?",
+                (cutoff,),
+            )
+
+    def current_version(self, namespace: str, surface: str) -> str | None:
+        with self._transaction() as connection:
+            row = connection.execute(
+                "SELECT version FROM current_snapshot WHERE namespace = ? AND surface = ?",
+                (namespace, surface),
+            ).fetchone()
+        return row[0] if row else None
+
+    def load(self, namespace: str, surface: str) -> Snapshot | None:
+        with self._transaction() as connection:
+            row = connection.execute(
+                "SELECT s.blob FROM current_snapshot AS c JOIN snapshots AS s"
+                " ON s.namespace = c.namespace AND s.surface = c.surface AND s.version = c.version"
+                " WHERE c.namespace = ? AND c.surface = ?",
+                (namespace, surface),
+            ).fetchone()
+        return Snapshot.decode(row[0]) if row else None
+
+    def flags(self, namespace: str) -> dict[str, str]:
+        with self._transaction() as connection:
+            rows = connection.execute(
+                "SELECT name, value FROM flags WHERE namespace = ?", (namespace,)
+            ).fetchall()
+        return dict(rows)
+
+    def set_flag(self, namespace: str, name: str, value: str | None) -> None:
+        with self._transaction() as connection:
+            if value is None:
+                connection.execute(
+                    "DELETE FROM flags WHERE namespace = ? AND name = ?", (namespace, name)
+                )
+            else:
+                connection.execute(
+                    "INSERT OR REPLACE INTO flags (namespace, name, value) VALUES (?, ?, ?)",
+                    (namespace, name, value),
+                )
+
+    def killswitch(self, namespace: str, surface: str) -> KillSwitchState | None:
+        with self._transaction() as connection:
+            row = connection.execute(
+                "SELECT state FROM killswitch WHERE namespace = ? AND surface = ?",
+                (namespace, surface),
+            ).fetchone()
+        return KillSwitchState.from_json(row[0]) if row else None
+
+    def set_killswitch(self, namespace: str, surface: str, state: KillSwitchState) -> None:
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO killswitch (namespace, surface, state) VALUES (?, ?, ?)",
+                (namespace, surface, state.to_json()),
+            )
+
+    def record_exposures(
+        self, namespace: str, user_id: str, item_ids: Iterable[str], at: datetime
+    ) -> None:
+        stamp = at.timestamp()
+        with self._transaction() as connection:
+            connection.executemany(
+                "INSERT OR REPLACE INTO exposures (namespace, user_id, item_id, exposed_at)"
+                " VALUES (?, ?, ?, ?)",
+                [(namespace, user_id, item, stamp) for item in item_ids],
+            )
+            connection.execute(
+                "DELETE FROM exposures WHERE namespace = ? AND user_id = ? AND exposed_at < ?",
+                (namespace, user_id, stamp - EXPOSURE_TTL_SECONDS),
+            )
+
+    def recent_exposures(self, namespace: str, user_id: str, now: datetime) -> set[str]:
+        with self._transaction() as connection:
+            rows = connection.execute(
+                "SELECT item_id FROM exposures WHERE namespace = ? AND user_id = ?"
+                " AND exposed_at >= ?",
+                (namespace, user_id, now.timestamp() - EXPOSURE_TTL_SECONDS),
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    def ping(self) -> None:
+        with self._transaction() as connection:
+            connection.execute("SELECT 1")
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+
+class _Transaction:
+    """``with`` block = one IMMEDIATE transaction; sqlite errors become StoreUnavailable."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self.connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return self.connection
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.connection.execute("COMMIT")
+        else:
+            self.connection.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreUnavailable(str(exc)) from exc

@@ -1,0 +1,152 @@
+"""The online stores, on real Redis and on SQLite: atomic publish, flags, kill switch, guard."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from redis.crc import key_slot
+
+from bandit_pipeline.online_store import KillSwitchState, Snapshot, StoreUnavailable, open_store
+from bandit_pipeline.online_store.redis import RedisStore
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def snapshot(version: str, n: int = 5, marker: float = 1.0, surface: str = "home") -> Snapshot:
+    return Snapshot(
+        namespace="default",
+        surface=surface,
+        version=version,
+        published_at=NOW,
+        as_of=NOW - timedelta(minutes=1),
+        item_ids=tuple(f"item-{version}-{i}" for i in range(n)),
+        alpha=np.full(n, marker),
+        beta=np.arange(1, n + 1, dtype=float),
+    )
+
+
+def test_snapshot_encoding_round_trips():
+    original = snapshot("v1", n=1000, marker=2.5)
+    decoded = Snapshot.decode(original.encode())
+    assert decoded.item_ids == original.item_ids
+    assert np.array_equal(decoded.alpha, original.alpha)
+    assert np.array_equal(decoded.beta, original.beta)
+    assert (decoded.version, decoded.published_at, decoded.as_of) == ("v1", NOW, original.as_of)
+    empty = Snapshot.decode(snapshot("v0", n=0).encode())
+    assert len(empty) == 0
+
+
+def test_snapshot_refuses_misaligned_or_improper_posteriors():
+    with pytest.raises(ValueError, match="one value per item"):
+        Snapshot("d", "home", "v", NOW, None, ("a", "b"), np.ones(1), np.ones(2))
+    with pytest.raises(ValueError, match="> 0"):
+        Snapshot("d", "home", "v", NOW, None, ("a",), np.zeros(1), np.ones(1))
+
+
+def test_publish_then_load(store):
+    assert store.load("default", "home") is None
+    assert store.current_version("default", "home") is None
+    store.publish(snapshot("v1"))
+    store.publish(snapshot("v2", n=3, marker=4.0))
+    loaded = store.load("default", "home")
+    assert loaded is not None
+    assert loaded.version == store.current_version("default", "home") == "v2"
+    assert loaded.item_ids == ("item-v2-0", "item-v2-1", "item-v2-2")
+    assert loaded.alpha.tolist() == [4.0, 4.0, 4.0]
+    assert store.load("default", "cart") is None  # surfaces are separate
+
+
+def test_replaced_snapshot_expires_after_the_grace_period(redis_store):
+    redis_store.publish(snapshot("v1"))
+    redis_store.publish(snapshot("v2"))
+    client = redis_store.client
+    old = redis_store._snapshot_key("default", "home", "v1")
+    new = redis_store._snapshot_key("default", "home", "v2")
+    assert 0 < client.ttl(old) <= 3600
+    assert client.ttl(new) == -1  # the current one does not expire
+
+
+def test_snapshot_keys_share_one_cluster_slot(redis_store):
+    keys = [
+        redis_store._snapshot_key("default", "home"),
+        redis_store._snapshot_key("default", "home", "v9"),
+    ]
+    assert len({key_slot(k.encode()) for k in keys}) == 1
+
+
+def test_readers_racing_a_publisher_never_see_a_mixed_snapshot(store):
+    """Each version carries its number in every alpha and in its ids; a reader must see
+    one version whole."""
+    store.publish(snapshot("v0", n=2000, marker=1.0))
+    stop = threading.Event()
+    seen: set[str] = set()
+    problems: list[str] = []
+
+    def read() -> None:
+        while not stop.is_set():
+            got = store.load("default", "home")
+            marker = float(got.version[1:]) + 1.0
+            if not (
+                np.all(got.alpha == marker) and got.item_ids[0].startswith(f"item-{got.version}-")
+            ):
+                problems.append(got.version)
+            seen.add(got.version)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    for number in range(1, 40):
+        store.publish(snapshot(f"v{number}", n=2000, marker=float(number) + 1.0))
+        time.sleep(0.002)
+    stop.set()
+    for reader in readers:
+        reader.join()
+    assert problems == []
+    assert len(seen) > 1  # the readers did overlap with publishes
+
+
+def test_flags(store):
+    assert store.flags("default") == {}
+    store.set_flag("default", "bandit_exploration_enabled", "true")
+    store.set_flag("default", "bandit_explore_slots", "2")
+    store.set_flag("other", "bandit_explore_slots", "1")
+    assert store.flags("default") == {
+        "bandit_exploration_enabled": "true",
+        "bandit_explore_slots": "2",
+    }
+    store.set_flag("default", "bandit_explore_slots", None)
+    assert store.flags("default") == {"bandit_exploration_enabled": "true"}
+
+
+def test_killswitch_state(store):
+    assert store.killswitch("default", "home") is None
+    tripped = KillSwitchState(True, "reward 0.01 below 0.05", NOW, "sensor")
+    store.set_killswitch("default", "home", tripped)
+    assert store.killswitch("default", "home") == tripped
+    assert store.killswitch("default", "cart") is None
+
+
+def test_exposures_are_remembered_for_one_hour(store):
+    store.record_exposures("default", "u1", ["a", "b"], NOW - timedelta(minutes=90))
+    store.record_exposures("default", "u1", ["c"], NOW - timedelta(minutes=30))
+    store.record_exposures("default", "u2", ["d"], NOW)
+    assert store.recent_exposures("default", "u1", NOW) == {"c"}
+    assert store.recent_exposures("default", "u2", NOW) == {"d"}
+    assert store.recent_exposures("default", "u3", NOW) == set()
+
+
+def test_unreachable_redis_raises_store_unavailable():
+    store = RedisStore.from_url("redis://127.0.0.1:1/0", timeout_seconds=0.05)
+    with pytest.raises(StoreUnavailable):
+        store.load("default", "home")
+    with pytest.raises(StoreUnavailable):
+        store.ping()
+
+
+def test_open_store_picks_the_implementation(tmp_path):
+    assert type(open_store(f"sqlite:///{tmp_path}/s.db")).__name__ == "SqliteStore"
+    assert type(open_store("redis://127.0.0.1:6379/0")).__name__ == "RedisStore"
