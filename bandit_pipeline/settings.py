@@ -74,13 +74,35 @@ class Settings(BaseSettings):
         description="Events dated further than this into the future are rejected.",
     )
 
+    # Online store and serving (DESIGN.md sections 5 and 6).
+    online_store_prefix: str = Field(default="bandit", description="Key prefix in Redis.")
+    online_store_timeout_ms: float = Field(
+        default=50.0, gt=0, le=10_000, description="Per-call timeout of the serving path."
+    )
+    snapshot_refresh_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="How often serving polls for a new snapshot."
+    )
+    exploration_enabled: bool = Field(
+        default=False,
+        description="Fallback of the bandit_exploration_enabled flag when the store has none.",
+    )
+    explore_slots: int = Field(
+        default=1, ge=1, le=2, description="Fallback of the bandit_explore_slots flag."
+    )
+    explore_slot_positions: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [2, 5],
+        description="Zero-based positions of the exploration slots in the response.",
+    )
+    policy_id: str = Field(default="thompson-beta-v1", description="Stamped on every decision.")
+    max_request_items: int = Field(default=500, ge=1, le=10_000)
+
     # Controlled experiment (DESIGN.md section 7).
     experiment_enabled: bool = False
     experiment_name: str = "bandit_exploration"
     experiment_holdout_percent: float = Field(default=10.0, ge=0, le=100)
     experiment_surfaces: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("namespace", "experiment_name")
+    @field_validator("namespace", "experiment_name", "online_store_prefix", "policy_id")
     @classmethod
     def _plain_name(cls, value: str) -> str:
         if not NAME_PATTERN.match(value):
@@ -97,6 +119,20 @@ class Settings(BaseSettings):
         if moment.minute % 15:
             raise ValueError("must fall on a 15-minute boundary")
         return value
+
+    @field_validator("explore_slot_positions", mode="before")
+    @classmethod
+    def _split_positions(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("explore_slot_positions")
+    @classmethod
+    def _two_distinct_positions(cls, value: list[int]) -> list[int]:
+        if len(value) < 2 or len(set(value)) != len(value) or min(value) < 0:
+            raise ValueError("give two or more distinct positions >= 0, e.g. 2,5")
+        return sorted(value)
 
     @field_validator("experiment_surfaces", mode="before")
     @classmethod

@@ -1,0 +1,111 @@
+"""Feature flags through the OpenFeature SDK, with a provider backed by the online store.
+
+``bandit_exploration_enabled`` (boolean) and ``bandit_explore_slots`` (1 or 2) are read per
+namespace from the store (``bandit-pipeline flags set``), falling back to the settings.
+Each flag is evaluated once per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from openfeature import api
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.exception import ErrorCode
+from openfeature.flag_evaluation import FlagResolutionDetails, Reason
+from openfeature.provider import AbstractProvider, Metadata
+
+EXPLORATION_ENABLED = "bandit_exploration_enabled"
+EXPLORE_SLOTS = "bandit_explore_slots"
+FLAG_NAMES = (EXPLORATION_ENABLED, EXPLORE_SLOTS)
+
+
+class FlagsUnavailable(RuntimeError):
+    pass
+
+
+class StoreFlagProvider(AbstractProvider):
+    """Resolves flags from per-namespace values (read from the online store) and falls back
+    to the settings' defaults. ``read_flags(namespace)`` returns None when the store's
+    flags cannot be read: the evaluation then fails and serving does not explore."""
+
+    def __init__(
+        self, read_flags: Callable[[str], dict[str, str] | None], defaults: dict[str, object]
+    ) -> None:
+        self.read_flags = read_flags
+        self.defaults = defaults
+
+    def get_metadata(self) -> Metadata:
+        return Metadata(name="bandit-online-store")
+
+    def _raw(self, flag_key: str, context: EvaluationContext | None) -> tuple[object, Reason]:
+        namespace = (context.attributes.get("namespace") if context else None) or "default"
+        stored = self.read_flags(str(namespace))
+        if stored is None:
+            raise FlagsUnavailable("flags could not be read from the online store")
+        if flag_key in stored:
+            return stored[flag_key], Reason.TARGETING_MATCH
+        if flag_key in self.defaults:
+            return self.defaults[flag_key], Reason.DEFAULT
+        raise KeyError(flag_key)
+
+    def resolve_boolean_details(self, flag_key, default_value, evaluation_context=None):
+        value, reason = self._raw(flag_key, evaluation_context)
+        if isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered not in {"true", "false", "1", "0", "on", "off"}:
+                return FlagResolutionDetails(
+                    default_value, error_code=ErrorCode.PARSE_ERROR, reason=Reason.ERROR,
+                    error_message=f"{flag_key}={value!r} is not a boolean",
+                )  # fmt: skip
+            value = lowered in {"true", "1", "on"}
+        return FlagResolutionDetails(bool(value), reason=reason)
+
+    def resolve_integer_details(self, flag_key, default_value, evaluation_context=None):
+        value, reason = self._raw(flag_key, evaluation_context)
+        try:
+            return FlagResolutionDetails(int(value), reason=reason)
+        except (TypeError, ValueError):
+            return FlagResolutionDetails(
+                default_value, error_code=ErrorCode.PARSE_ERROR, reason=Reason.ERROR,
+                error_message=f"{flag_key}={value!r} is not an integer",
+            )  # fmt: skip
+
+    def resolve_string_details(self, flag_key, default_value, evaluation_context=None):
+        value, reason = self._raw(flag_key, evaluation_context)
+        return FlagResolutionDetails(str(value), reason=reason)
+
+    def resolve_float_details(self, flag_key, default_value, evaluation_context=None):
+        value, reason = self._raw(flag_key, evaluation_context)
+        return FlagResolutionDetails(float(value), reason=reason)
+
+    def resolve_object_details(self, flag_key, default_value, evaluation_context=None):
+        value, reason = self._raw(flag_key, evaluation_context)
+        return FlagResolutionDetails(value, reason=reason)
+
+
+def flag_client(provider: AbstractProvider, domain: str):
+    """An OpenFeature client bound to ``provider`` under its own domain."""
+    api.set_provider(provider, domain=domain)
+    return api.get_client(domain)
+
+
+def exploration_flags(client, namespace: str, user_id: str) -> tuple[bool, int, str | None]:
+    """(enabled, slots, problem): each flag evaluated once; a failed evaluation means no
+    exploration and names the problem."""
+    context = EvaluationContext(targeting_key=user_id, attributes={"namespace": namespace})
+    enabled = client.get_boolean_details(EXPLORATION_ENABLED, False, context)
+    if enabled.error_code is not None:
+        return (
+            False,
+            0,
+            f"flag {EXPLORATION_ENABLED}: {enabled.error_message or enabled.error_code}",
+        )
+    if not enabled.value:
+        return False, 0, None
+    slots = client.get_integer_details(EXPLORE_SLOTS, 1, context)
+    if slots.error_code is not None:
+        return False, 0, f"flag {EXPLORE_SLOTS}: {slots.error_message or slots.error_code}"
+    if slots.value not in (1, 2):
+        return False, 0, f"flag {EXPLORE_SLOTS}: must be 1 or 2, got {slots.value}"
+    return True, slots.value, None

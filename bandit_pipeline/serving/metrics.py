@@ -1,0 +1,35 @@
+"""Prometheus metrics of the serving process (``/metrics``).
+
+The names match the warehouse rollups and the Dagster metadata: ``bandit_explore_impressions``
+counts exploration items served (exported as ``bandit_explore_impressions_total``).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+REGISTRY = CollectorRegistry()
+
+EXPLORE_IMPRESSIONS = Counter(
+    "bandit_explore_impressions",
+    "Exploration items injected into responses.",
+    ["namespace", "surface"],
+    registry=REGISTRY,
+)
+DECISIONS = Counter(
+    "bandit_decisions",
+    "Serving decisions by outcome (explored / not_explored) and reason.",
+    ["namespace", "surface", "outcome", "reason"],
+    registry=REGISTRY,
+)
+SNAPSHOT_AGE = Gauge(
+    "bandit_snapshot_age_seconds",
+    "Seconds since the snapshot in use was published.",
+    ["namespace", "surface"],
+    registry=REGISTRY,
+)
+STORE_ERRORS = Counter(
+    "bandit_store_errors",
+    "Online store calls that failed or timed out on the serving path.",
+    registry=REGISTRY,
+)

@@ -1,0 +1,252 @@
+"""The decision path: which exploration items go into a recommendation response.
+
+Called in process by a recommendation service, or over HTTP (``serving.app``). It never
+fails the recommendation: anything missing or down means the ranker's items unchanged,
+with the reason in the trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from bandit_pipeline.online_store import OnlineStore, StoreUnavailable, open_store
+from bandit_pipeline.policy.experiment import CONTROL, assign_variant
+from bandit_pipeline.policy.thompson import thompson_top_k
+from bandit_pipeline.serving import metrics
+from bandit_pipeline.serving.flags import (
+    EXPLORATION_ENABLED,
+    EXPLORE_SLOTS,
+    StoreFlagProvider,
+    exploration_flags,
+    flag_client,
+)
+from bandit_pipeline.serving.state import ServingState
+from bandit_pipeline.settings import Settings
+
+decision_log = logging.getLogger("bandit_pipeline.decisions")
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    namespace: str
+    surface: str
+    user_id: str
+    request_id: str
+    items: list[str]
+    candidates: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class ResponseItem:
+    item_id: str
+    slot: int
+    explore: bool = False
+
+
+@dataclass
+class DecisionTrace:
+    """Everything needed to audit a decision and recompute its propensities offline:
+    replaying ``seed`` over the same snapshot version and eligible candidates (in
+    snapshot order, or request order for explicit candidates) gives the same draws."""
+
+    namespace: str
+    surface: str
+    user_id: str
+    request_id: str
+    explored: bool
+    reason: str
+    policy_id: str
+    experiment: str | None
+    variant: str | None
+    snapshot_version: str | None = None
+    seed: int | None = None
+    slots: int = 0
+    explore_slots: list[int] = field(default_factory=list)
+    chosen: list[str] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    eligible: int = 0
+    skipped_recent: list[str] = field(default_factory=list)
+    detail: str | None = None
+
+    def log_extra(self) -> dict[str, object]:
+        """The ``extra`` of the decision's log record (DESIGN.md section 6)."""
+        return {
+            "bandit": asdict(self),
+            "explore_slot": self.explore_slots,
+            "bandit_experiment": self.experiment,
+            "bandit_variant": self.variant,
+            "bandit_policy_id": self.policy_id,
+            "bandit_snapshot_version": self.snapshot_version,
+            "bandit_seed": self.seed,
+        }
+
+
+@dataclass(frozen=True)
+class DecisionResponse:
+    items: list[ResponseItem]
+    trace: DecisionTrace
+
+
+class ExplorationService:
+    """Thompson-sampling exploration slots over the published snapshots."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: OnlineStore | None = None,
+        *,
+        seed_source: np.random.Generator | None = None,
+        background_refresh: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.store = store or open_store(
+            settings.online_store_url,
+            prefix=settings.online_store_prefix,
+            timeout_seconds=settings.online_store_timeout_ms / 1000,
+        )
+        self.state = ServingState(self.store, refresh_seconds=settings.snapshot_refresh_seconds)
+        provider = StoreFlagProvider(
+            self.state.flags,
+            {
+                EXPLORATION_ENABLED: settings.exploration_enabled,
+                EXPLORE_SLOTS: settings.explore_slots,
+            },
+        )
+        self.flags = flag_client(provider, domain=f"bandit-{id(self)}")
+        self._seed_source = seed_source
+        self._prior = (settings.prior_alpha, settings.prior_beta)
+        if background_refresh:
+            self.state.start()
+
+    def close(self) -> None:
+        self.state.stop()
+        self.store.close()
+
+    def _seed(self) -> int:
+        if self._seed_source is not None:
+            return int(self._seed_source.integers(0, 2**63 - 1))
+        return secrets.randbits(63)
+
+    def _variant(self, request: DecisionRequest) -> tuple[str | None, str | None]:
+        s = self.settings
+        in_experiment = s.experiment_enabled and (
+            not s.experiment_surfaces or request.surface in s.experiment_surfaces
+        )
+        if not in_experiment:
+            return None, None
+        variant = assign_variant(s.experiment_name, request.user_id, s.experiment_holdout_percent)
+        return s.experiment_name, variant
+
+    def decide(self, request: DecisionRequest) -> DecisionResponse:
+        experiment, variant = self._variant(request)
+        trace = DecisionTrace(
+            namespace=request.namespace,
+            surface=request.surface,
+            user_id=request.user_id,
+            request_id=request.request_id,
+            explored=False,
+            reason="explored",
+            policy_id=self.settings.policy_id,
+            experiment=experiment,
+            variant=variant,
+        )
+        try:
+            items = self._explore(request, trace)
+        except StoreUnavailable as exc:
+            metrics.STORE_ERRORS.inc()
+            trace.reason, trace.detail = "store_unavailable", str(exc) or type(exc).__name__
+            items = None
+        if items is None:
+            trace.explored = False
+            items = [ResponseItem(item, slot) for slot, item in enumerate(request.items)]
+        self._record(trace)
+        return DecisionResponse(items, trace)
+
+    def _explore(self, request: DecisionRequest, trace: DecisionTrace) -> list[ResponseItem] | None:
+        """The injected response, or None with ``trace.reason`` saying why not."""
+        if trace.variant == CONTROL:
+            trace.reason = "control_group"
+            return None
+        enabled, slots, problem = exploration_flags(self.flags, request.namespace, request.user_id)
+        if problem is not None:
+            trace.reason, trace.detail = "flags_unavailable", problem
+            return None
+        if not enabled:
+            trace.reason = "exploration_disabled"
+            return None
+        snapshot, killswitch = self.state.surface(request.namespace, request.surface)
+        if killswitch is not None and killswitch.tripped:
+            trace.reason, trace.detail = "kill_switch", killswitch.reason
+            return None
+        if snapshot is None:
+            trace.reason = "no_snapshot"
+            trace.detail = self.state.last_error
+            return None
+        trace.snapshot_version = snapshot.snapshot.version
+        metrics.SNAPSHOT_AGE.labels(request.namespace, request.surface).set(
+            time.time() - snapshot.snapshot.published_at.timestamp()
+        )
+
+        shown = set(request.items)
+        recent = self.store.recent_exposures(request.namespace, request.user_id, _now())
+        if request.candidates is not None:
+            names = [c for c in dict.fromkeys(request.candidates) if c not in shown]
+            positions = [snapshot.position.get(name) for name in names]
+            alpha = np.array(
+                [snapshot.alpha[p] if p is not None else self._prior[0] for p in positions]
+            )
+            beta = np.array(
+                [snapshot.beta[p] if p is not None else self._prior[1] for p in positions]
+            )
+        else:
+            names = list(snapshot.snapshot.item_ids)
+            alpha, beta = snapshot.alpha, snapshot.beta
+        excluded = (shown | recent) if request.candidates is None else recent
+        if excluded:
+            keep = np.fromiter((name not in excluded for name in names), bool, len(names))
+            trace.skipped_recent = sorted(recent.intersection(names))
+            names = [name for name, k in zip(names, keep, strict=True) if k]
+            alpha, beta = alpha[keep], beta[keep]
+        trace.eligible = len(names)
+        if not names:
+            trace.reason = "no_eligible_candidates"
+            return None
+
+        trace.seed = self._seed()
+        chosen, scores = thompson_top_k(alpha, beta, slots, np.random.default_rng(trace.seed))
+        trace.chosen = [names[i] for i in chosen]
+        trace.scores = [float(s) for s in scores]
+        trace.slots = slots
+        items = list(request.items)
+        positions = self.settings.explore_slot_positions[: len(trace.chosen)]
+        explore_at: list[int] = []
+        for position, item in zip(positions, trace.chosen, strict=True):
+            at = min(position, len(items))
+            items.insert(at, item)
+            explore_at.append(at)
+        # The response keeps the ranker's length (at least the injected items).
+        items = items[: max(len(request.items), len(trace.chosen))]
+        explore_set = {i for i in explore_at if i < len(items)}
+        trace.explore_slots = sorted(explore_set)
+        self.store.record_exposures(request.namespace, request.user_id, trace.chosen, _now())
+        trace.explored = True
+        return [ResponseItem(item, slot, slot in explore_set) for slot, item in enumerate(items)]
+
+    def _record(self, trace: DecisionTrace) -> None:
+        outcome = "explored" if trace.explored else "not_explored"
+        metrics.DECISIONS.labels(trace.namespace, trace.surface, outcome, trace.reason).inc()
+        if trace.explored:
+            metrics.EXPLORE_IMPRESSIONS.labels(trace.namespace, trace.surface).inc(
+                len(trace.explore_slots)
+            )
+        decision_log.info("bandit decision", extra=trace.log_extra())
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

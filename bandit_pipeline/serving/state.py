@@ -1,0 +1,133 @@
+"""What the serving process keeps in memory: per (namespace, surface) the current
+snapshot with its sampling arrays, per namespace the flags, per surface the kill switch.
+
+A background thread polls the store every ``refresh_seconds`` and swaps in a new
+snapshot only when its version changed, so requests never wait for a refresh and the
+arrays are built once per version, not per request. When the store is down the last
+good state keeps serving and the failure is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bandit_pipeline.online_store import KillSwitchState, OnlineStore, Snapshot, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class ServingSnapshot:
+    """A snapshot ready for sampling: item -> position lookup built once."""
+
+    snapshot: Snapshot
+    position: dict[str, int]
+    loaded_at: float
+
+    @classmethod
+    def build(cls, snapshot: Snapshot) -> ServingSnapshot:
+        position = {item: i for i, item in enumerate(snapshot.item_ids)}
+        return cls(snapshot, position, time.time())
+
+    @property
+    def alpha(self) -> np.ndarray:
+        return self.snapshot.alpha
+
+    @property
+    def beta(self) -> np.ndarray:
+        return self.snapshot.beta
+
+
+@dataclass
+class _Surface:
+    snapshot: ServingSnapshot | None = None
+    killswitch: KillSwitchState | None = None
+
+
+@dataclass
+class ServingState:
+    """In-memory view of the online store, refreshed in the background."""
+
+    store: OnlineStore
+    refresh_seconds: float = 1.0
+    _surfaces: dict[tuple[str, str], _Surface] = field(default_factory=dict)
+    _flags: dict[str, dict[str, str]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    last_error: str | None = None
+    store_errors: int = 0
+
+    def surface(
+        self, namespace: str, surface: str
+    ) -> tuple[ServingSnapshot | None, KillSwitchState | None]:
+        """The cached snapshot and kill switch; the first call for a surface loads it."""
+        key = (namespace, surface)
+        entry = self._surfaces.get(key)
+        if entry is None:
+            with self._lock:
+                entry = self._surfaces.setdefault(key, _Surface())
+            self._refresh_surface(key, entry)
+        return entry.snapshot, entry.killswitch
+
+    def flags(self, namespace: str) -> dict[str, str] | None:
+        """The namespace's stored flags; None while they could not be read."""
+        if namespace not in self._flags:
+            self._refresh_flags(namespace)
+        return self._flags.get(namespace)
+
+    def refresh(self) -> None:
+        """One pass over everything in use (the background thread calls this)."""
+        for key, entry in list(self._surfaces.items()):
+            self._refresh_surface(key, entry)
+        for namespace in list(self._flags):
+            self._refresh_flags(namespace)
+
+    def _refresh_surface(self, key: tuple[str, str], entry: _Surface) -> None:
+        namespace, surface = key
+        try:
+            version = self.store.current_version(namespace, surface)
+            current = entry.snapshot.snapshot.version if entry.snapshot else None
+            if version is not None and version != current:
+                loaded = self.store.load(namespace, surface)
+                if loaded is not None:
+                    entry.snapshot = ServingSnapshot.build(loaded)
+            elif version is None:
+                entry.snapshot = None
+            entry.killswitch = self.store.killswitch(namespace, surface)
+            self.last_error = None
+        except StoreUnavailable as exc:
+            self._failed(exc)
+
+    def _refresh_flags(self, namespace: str) -> None:
+        try:
+            self._flags[namespace] = self.store.flags(namespace)
+        except StoreUnavailable as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        self.store_errors += 1
+        self.last_error = str(exc) or type(exc).__name__
+        log.warning("online store unavailable: %s", self.last_error)
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(self.refresh_seconds):
+                self.refresh()
+
+        self._thread = threading.Thread(target=loop, name="snapshot-refresh", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
