@@ -1,0 +1,251 @@
+"""The serving module against real Redis and SQLite stores."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import subprocess
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from bandit_pipeline.online_store import KillSwitchState, Snapshot, open_store
+from bandit_pipeline.policy.experiment import CONTROL, assign_variant
+from bandit_pipeline.policy.thompson import thompson_top_k
+from bandit_pipeline.serving import DecisionRequest, ExplorationService
+from bandit_pipeline.settings import load_settings
+
+RANKED = [f"ranked-{i}" for i in range(8)]
+POOL = tuple(f"new-{i}" for i in range(20))
+
+
+def publish(store, version="v1", items=POOL, surface="home"):
+    n = len(items)
+    store.publish(
+        Snapshot("default", surface, version, datetime.now(UTC), None, tuple(items),
+                 np.linspace(1, 3, n), np.linspace(3, 1, n))
+    )  # fmt: skip
+
+
+def make_service(store, **overrides):
+    settings = load_settings(
+        online_store_url="sqlite:///unused.db", snapshot_refresh_seconds=0.05, **overrides
+    )
+    return ExplorationService(
+        settings, store, seed_source=np.random.default_rng(7), background_refresh=False
+    )
+
+
+def request(user="u1", request_id="r1", items=RANKED, candidates=None, surface="home"):
+    return DecisionRequest("default", surface, user, request_id, list(items), candidates)
+
+
+@pytest.fixture
+def enabled(store):
+    store.set_flag("default", "bandit_exploration_enabled", "true")
+    store.set_flag("default", "bandit_explore_slots", "2")
+    publish(store)
+    return store
+
+
+def test_two_items_injected_at_the_slot_positions(enabled):
+    service = make_service(enabled)
+    response = service.decide(request())
+    explored = [item for item in response.items if item.explore]
+    assert [item.slot for item in explored] == [2, 5]
+    assert all(item.item_id in POOL for item in explored)
+    assert len({item.item_id for item in explored}) == 2
+    assert [i.item_id for i in response.items if not i.explore] == RANKED[:6]  # length kept
+    trace = response.trace
+    assert (trace.explored, trace.reason, trace.snapshot_version) == (True, "explored", "v1")
+    assert trace.chosen == [item.item_id for item in explored]
+    # The seed and the snapshot replay the decision offline.
+    positions = [POOL.index(c) for c in trace.chosen]
+    snapshot = enabled.load("default", "home")
+    replay, _ = thompson_top_k(snapshot.alpha, snapshot.beta, 2, np.random.default_rng(trace.seed))
+    assert replay.tolist() == positions
+
+
+def test_one_slot_when_the_flag_says_one(enabled):
+    enabled.set_flag("default", "bandit_explore_slots", "1")
+    response = make_service(enabled).decide(request())
+    assert [item.slot for item in response.items if item.explore] == [2]
+
+
+def test_never_an_item_the_ranker_shows(enabled):
+    items = [*list(POOL[:19]), "ranked-0"]
+    response = make_service(enabled).decide(request(items=items))
+    assert response.trace.chosen == ["new-19"]  # the only pool item not already shown
+    assert len({i.item_id for i in response.items}) == len(response.items)
+
+
+def test_recently_explored_items_are_skipped_for_that_user(enabled):
+    service = make_service(enabled)
+    seen: set[str] = set()
+    for number in range(10):  # 20 pool items, 2 per decision: each shown once per hour
+        trace = service.decide(request(request_id=f"r{number}")).trace
+        assert not seen.intersection(trace.chosen)
+        seen.update(trace.chosen)
+    assert seen == set(POOL)
+    trace = service.decide(request(request_id="r-last")).trace
+    assert (trace.explored, trace.reason) == (False, "no_eligible_candidates")
+    # another user is not affected
+    assert service.decide(request(user="u2")).trace.explored
+
+
+def test_explicit_candidates_without_posterior_use_the_prior(enabled):
+    response = make_service(enabled).decide(request(candidates=["brand-new", "ranked-1"]))
+    assert response.trace.chosen == ["brand-new"]
+
+
+def test_flag_off_means_no_exploration(enabled):
+    enabled.set_flag("default", "bandit_exploration_enabled", "false")
+    response = make_service(enabled).decide(request())
+    assert [i.item_id for i in response.items] == RANKED
+    assert response.trace.reason == "exploration_disabled"
+
+
+def test_bad_flag_value_means_no_exploration_and_says_why(enabled):
+    enabled.set_flag("default", "bandit_explore_slots", "three")
+    trace = make_service(enabled).decide(request()).trace
+    assert (trace.explored, trace.reason) == (False, "flags_unavailable")
+    assert "bandit_explore_slots" in trace.detail
+
+
+def test_flags_fall_back_to_settings(store):
+    publish(store)
+    service = make_service(store, exploration_enabled=True, explore_slots=1)
+    assert service.decide(request()).trace.slots == 1
+
+
+def test_kill_switch_stops_exploration_within_one_refresh(enabled):
+    service = make_service(enabled)
+    assert service.decide(request()).trace.explored
+    now = datetime.now(UTC)
+    enabled.set_killswitch("default", "home", KillSwitchState(True, "reward below 0.01", now))
+    service.state.refresh()
+    trace = service.decide(request(request_id="r2")).trace
+    assert (trace.explored, trace.reason, trace.detail) == (
+        False,
+        "kill_switch",
+        "reward below 0.01",
+    )
+    enabled.set_killswitch("default", "home", KillSwitchState(False, "reset by operator", now))
+    service.state.refresh()
+    assert service.decide(request(request_id="r3")).trace.explored
+
+
+def test_control_users_get_no_exploration(enabled):
+    service = make_service(
+        enabled, experiment_enabled=True, experiment_name="exp", experiment_holdout_percent=50
+    )
+    users = [f"user-{i}" for i in range(40)]
+    for user in users:
+        trace = service.decide(request(user=user)).trace
+        variant = assign_variant("exp", user, 50)
+        assert (trace.experiment, trace.variant) == ("exp", variant)
+        assert trace.explored == (variant != CONTROL)
+        if variant == CONTROL:
+            assert trace.reason == "control_group"
+
+
+def test_experiment_only_on_its_surfaces(enabled):
+    service = make_service(
+        enabled, experiment_enabled=True, experiment_holdout_percent=100,
+        experiment_surfaces="cart",
+    )  # fmt: skip
+    assert service.decide(request()).trace.variant is None  # home is outside the experiment
+
+
+def test_new_snapshot_is_picked_up_by_the_refresh(enabled):
+    service = make_service(enabled)
+    assert service.decide(request()).trace.snapshot_version == "v1"
+    publish(enabled, version="v2", items=("only-one",))
+    service.state.refresh()
+    trace = service.decide(request(user="u9")).trace
+    assert (trace.snapshot_version, trace.chosen) == ("v2", ["only-one"])
+
+
+def test_no_snapshot_returns_the_ranker_items(store):
+    store.set_flag("default", "bandit_exploration_enabled", "true")
+    response = make_service(store).decide(request())
+    assert [i.item_id for i in response.items] == RANKED
+    assert response.trace.reason == "no_snapshot"
+
+
+def test_every_decision_logs_a_structured_trace(enabled, caplog):
+    with caplog.at_level(logging.INFO, logger="bandit_pipeline.decisions"):
+        make_service(enabled).decide(request())
+    record = caplog.records[-1]
+    assert record.explore_slot == [2, 5]
+    assert record.bandit_policy_id == "thompson-beta-v1"
+    assert record.bandit_snapshot_version == "v1"
+    assert isinstance(record.bandit_seed, int)
+    assert (record.bandit_experiment, record.bandit_variant) == (None, None)
+    assert record.bandit["chosen"]
+    assert record.bandit["scores"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def private_redis():
+    """A redis-server of this test alone, so that it can be killed mid-test."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is needed (make test installs it)"
+    port = _free_port()
+
+    def start():
+        process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        for _ in range(100):
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    return process
+            time.sleep(0.05)
+        raise RuntimeError("private redis did not start")
+
+    handle = {"process": start(), "start": start, "url": f"redis://127.0.0.1:{port}/0"}
+    yield handle
+    handle["process"].kill()
+    handle["process"].wait()
+
+
+def test_store_killed_mid_traffic_falls_back_and_recovers(private_redis):
+    store = open_store(private_redis["url"], timeout_seconds=0.2)
+    store.set_flag("default", "bandit_exploration_enabled", "true")
+    publish(store)
+    service = make_service(store)
+    assert service.decide(request()).trace.explored
+
+    private_redis["process"].kill()
+    private_redis["process"].wait()
+    response = service.decide(request(request_id="r2"))
+    assert [i.item_id for i in response.items] == RANKED
+    assert (response.trace.explored, response.trace.reason) == (False, "store_unavailable")
+
+    private_redis["process"] = private_redis["start"]()  # empty: nothing published yet
+    store.set_flag("default", "bandit_exploration_enabled", "true")
+    publish(store, version="v2")
+    service.state.refresh()
+    trace = service.decide(request(user="u5", request_id="r3")).trace
+    assert (trace.explored, trace.snapshot_version) == (True, "v2")
