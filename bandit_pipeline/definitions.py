@@ -4,19 +4,43 @@ from __future__ import annotations
 
 import dagster as dg
 
-from bandit_pipeline.defs.assets import bandit_rewards, item_catalog, posterior_update
+from bandit_pipeline.defs.assets import (
+    bandit_rewards,
+    explore_candidate_pool,
+    item_catalog,
+    online_posteriors,
+    posterior_update,
+)
 from bandit_pipeline.defs.jobs import posterior_update_job, posterior_update_schedule
-from bandit_pipeline.defs.resources import WarehouseResource
-from bandit_pipeline.settings import get_settings
+from bandit_pipeline.defs.resources import (
+    CandidatePoolResource,
+    OnlineStoreResource,
+    WarehouseResource,
+)
+from bandit_pipeline.settings import Settings, get_settings
 
 
-def build_definitions(warehouse: WarehouseResource | None = None) -> dg.Definitions:
-    """All assets, jobs and schedules; ``warehouse`` defaults to the BANDIT_* settings."""
+def build_definitions(
+    settings: Settings | None = None, warehouse: WarehouseResource | None = None
+) -> dg.Definitions:
+    """All assets, jobs and schedules, with resources from ``settings`` (default: the
+    BANDIT_* environment); ``warehouse`` overrides the warehouse resource."""
+    settings = settings or get_settings()
     return dg.Definitions(
-        assets=[bandit_rewards, item_catalog, posterior_update],
+        assets=[
+            bandit_rewards,
+            item_catalog,
+            posterior_update,
+            explore_candidate_pool,
+            online_posteriors,
+        ],
         jobs=[posterior_update_job],
         schedules=[posterior_update_schedule],
-        resources={"warehouse": warehouse or WarehouseResource.from_settings(get_settings())},
+        resources={
+            "warehouse": warehouse or WarehouseResource.from_settings(settings),
+            "candidate_pool": CandidatePoolResource.from_settings(settings),
+            "online_store": OnlineStoreResource.from_settings(settings),
+        },
     )
 
 

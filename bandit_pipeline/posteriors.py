@@ -10,13 +10,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, TextClause, bindparam, text
+from sqlalchemy import Connection, Engine
 
 from bandit_pipeline.policy import PosteriorParameters, decay_factor
 from bandit_pipeline.warehouse import read_sql, sql_statements
+from bandit_pipeline.warehouse.statements import sql_statement, typed_text
 
 WINDOW = timedelta(minutes=15)
 # Impressions dated after the window's start but ingested before it (producer clock
@@ -24,7 +24,6 @@ WINDOW = timedelta(minutes=15)
 # among the rows ingested this long before the window. Ingestion rejects events dated
 # further ahead than BANDIT_MAX_CLOCK_SKEW_SECONDS, which is capped at this value.
 FUTURE_SCAN = timedelta(days=1)
-_TIMESTAMP_PARAMS = ("as_of", "window_start", "future_scan_start", "previous_as_of")
 
 
 @dataclass(frozen=True)
@@ -61,25 +60,6 @@ class WindowResult:
         }
 
 
-@cache
-def sql_statement(name: str) -> TextClause:
-    """The first statement of ``sql/NAME.sql`` as a clause with UTC timestamp parameters;
-    ``{window_evidence}`` stands for the window evidence query."""
-    body = sql_statements(read_sql(name))[0]
-    if "{window_evidence}" in body:
-        evidence = sql_statements(read_sql("posteriors/window_evidence"))[0]
-        body = body.replace("{window_evidence}", evidence)
-    return _typed(body)
-
-
-def _typed(body: str) -> TextClause:
-    """A text clause whose timestamp parameters bind as UTC timestamps on both dialects."""
-    typed = [
-        bindparam(p, type_=DateTime(timezone=True)) for p in _TIMESTAMP_PARAMS if f":{p}" in body
-    ]
-    return text(body).bindparams(*typed) if typed else text(body)
-
-
 def evidence_params(
     params: PosteriorParameters, window_start: datetime, as_of: datetime, future_scan: timedelta
 ) -> dict[str, Any]:
@@ -112,7 +92,7 @@ def materialise_window(
     window_start = as_of - window
     with engine.begin() as connection:
         for statement in sql_statements(read_sql("posteriors/delete_partition")):
-            connection.execute(_typed(statement), {"as_of": as_of})
+            connection.execute(typed_text(statement), {"as_of": as_of})
 
         started = time.perf_counter()
         connection.execute(

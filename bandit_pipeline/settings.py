@@ -74,6 +74,22 @@ class Settings(BaseSettings):
         description="Events dated further than this into the future are rejected.",
     )
 
+    # Candidate pool (DESIGN.md section 4).
+    surfaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["home", "pdp", "cart"],
+        description="Surfaces that get a candidate pool and a published snapshot.",
+    )
+    pool_min_freshness: float = Field(default=0.5, ge=0, le=1)
+    pool_min_availability: float = Field(default=0.2, ge=0, le=1)
+    pool_max_price_ratio: float = Field(
+        default=5.0, gt=1, description="Price above this multiple of the category median: absurd."
+    )
+    pool_graduation_impressions: float = Field(
+        default=500.0,
+        gt=0,
+        description="Decayed trained impressions after which an item leaves exploration.",
+    )
+
     # Online store and serving (DESIGN.md sections 5 and 6).
     online_store_prefix: str = Field(default="bandit", description="Key prefix in Redis.")
     online_store_timeout_ms: float = Field(
@@ -120,6 +136,13 @@ class Settings(BaseSettings):
             raise ValueError("must fall on a 15-minute boundary")
         return value
 
+    @field_validator("surfaces")
+    @classmethod
+    def _surface_names(cls, value: list[str]) -> list[str]:
+        if not value or any(not NAME_PATTERN.match(name) for name in value):
+            raise ValueError("give one or more surface names, e.g. home,pdp,cart")
+        return value
+
     @field_validator("explore_slot_positions", mode="before")
     @classmethod
     def _split_positions(cls, value: object) -> object:
@@ -134,7 +157,7 @@ class Settings(BaseSettings):
             raise ValueError("give two or more distinct positions >= 0, e.g. 2,5")
         return sorted(value)
 
-    @field_validator("experiment_surfaces", mode="before")
+    @field_validator("experiment_surfaces", "surfaces", mode="before")
     @classmethod
     def _split_surfaces(cls, value: object) -> object:
         if isinstance(value, str):

@@ -29,6 +29,10 @@ WAREHOUSE_TABLES = (
     "bandit_rewards_rejected",
     "item_catalog",
     "item_catalog_rejected",
+    "bandit_reward_aggregates",
+    "bandit_posteriors",
+    "bandit_posterior_runs",
+    "bandit_candidate_pool",
 )
 
 

@@ -15,6 +15,7 @@ from bandit_pipeline.defs.assets import posterior_update
 from bandit_pipeline.defs.jobs import posterior_update_schedule
 from bandit_pipeline.defs.partitions import fifteen_minute_partitions, window_end
 from bandit_pipeline.defs.resources import WarehouseResource
+from bandit_pipeline.settings import load_settings
 from bandit_pipeline_tests.helpers import rows, scalar
 from bandit_pipeline_tests.reference import timed_event
 from bandit_pipeline_tests.test_posteriors import PARAMS, load_events, reset
@@ -25,7 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_definitions_pin_assets_jobs_and_schedules():
     dg.Definitions.validate_loadable(defs)
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"bandit_rewards", "item_catalog", "reward_aggregates", "bandit_posteriors"}
+    assert keys == {
+        "bandit_rewards",
+        "item_catalog",
+        "reward_aggregates",
+        "bandit_posteriors",
+        "explore_candidate_pool",
+        "online_posteriors",
+    }
     assert defs.resolve_job_def("bandit_posterior_update").name == "bandit_posterior_update"
     schedule = defs.resolve_schedule_def("bandit_posterior_update_every_15_minutes")
     assert schedule.cron_schedule == "*/15 * * * *"
@@ -69,7 +77,7 @@ def _resource(engine) -> WarehouseResource:
     )
 
 
-def test_materialise_a_partition_and_a_single_run_backfill_through_dagster(engine):
+def test_materialise_a_partition_and_a_single_run_backfill_through_dagster(engine, tmp_path):
     start = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     reset(engine)
     load_events(
@@ -97,7 +105,10 @@ def test_materialise_a_partition_and_a_single_run_backfill_through_dagster(engin
         keys = fifteen_minute_partitions.get_partition_keys_in_range(
             dg.PartitionKeyRange("2026-11-20-12:00", "2026-11-20-13:00")
         )
-        job = build_definitions(_resource(engine)).resolve_job_def("bandit_posterior_update")
+        settings = load_settings(online_store_url=f"sqlite:///{tmp_path}/online.db")
+        job = build_definitions(settings, warehouse=_resource(engine)).resolve_job_def(
+            "bandit_posterior_update"
+        )
         result = job.execute_in_process(
             instance=instance,
             tags={

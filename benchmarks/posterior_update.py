@@ -42,9 +42,9 @@ from bandit_pipeline.posteriors import (
     WINDOW,
     evidence_params,
     materialise_window,
-    sql_statement,
 )
 from bandit_pipeline.simulate import generate_events
+from bandit_pipeline.warehouse.statements import sql_statement
 
 # generate_events yields about 0.07 outcome events per impression.
 EVENTS_PER_IMPRESSION = 1.07

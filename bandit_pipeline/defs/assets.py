@@ -10,7 +10,12 @@ from collections.abc import Iterator
 import dagster as dg
 
 from bandit_pipeline.defs.partitions import fifteen_minute_partitions, window_end
-from bandit_pipeline.defs.resources import WarehouseResource
+from bandit_pipeline.defs.resources import (
+    CandidatePoolResource,
+    OnlineStoreResource,
+    WarehouseResource,
+)
+from bandit_pipeline.pool import build_candidate_pool, publish_pools, snapshot_version
 from bandit_pipeline.posteriors import materialise_window
 
 GROUP = "bandit_posteriors"
@@ -90,3 +95,64 @@ def posterior_update(
             "last_window": dg.MetadataValue.json(last.metadata()),
         },
     )
+
+
+@dg.asset(
+    partitions_def=fifteen_minute_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=["bandit_posteriors", item_catalog],
+    group_name=GROUP,
+    kinds={"sql"},
+    description="Fresh, available, sanely priced items that have not yet graduated, per "
+    "surface, with their posteriors (table bandit_candidate_pool; newest windows only).",
+)
+def explore_candidate_pool(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    candidate_pool: CandidatePoolResource,
+) -> dg.MaterializeResult:
+    """Built for the newest window of the run only: the pool serves the present."""
+    as_of = window_end(max(context.partition_keys))
+    result = build_candidate_pool(
+        warehouse.engine(), as_of, candidate_pool.namespace, candidate_pool.parameters,
+        warehouse.parameters,
+    )  # fmt: skip
+    metadata: dict[str, object] = {"as_of": as_of.isoformat(), "skipped": result.skipped}
+    for surface, count in result.eligible.items():
+        metadata[f"eligible_{surface}"] = count
+    excluded: dict[str, int] = {}
+    for counts in result.excluded.values():
+        for reason, count in counts.items():
+            excluded[reason] = excluded.get(reason, 0) + count
+    metadata.update({f"excluded_{reason}": count for reason, count in sorted(excluded.items())})
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(
+    partitions_def=fifteen_minute_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[explore_candidate_pool],
+    group_name=GROUP,
+    kinds={"redis"},
+    description="The candidate pool and its posteriors published to the online store, one "
+    "atomic snapshot per surface, versioned by the window's end.",
+)
+def online_posteriors(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    candidate_pool: CandidatePoolResource,
+    online_store: OnlineStoreResource,
+) -> dg.MaterializeResult:
+    as_of = window_end(max(context.partition_keys))
+    store = online_store.open()
+    try:
+        published = publish_pools(
+            warehouse.engine(), store, as_of, candidate_pool.namespace,
+            tuple(candidate_pool.surfaces),
+        )  # fmt: skip
+    finally:
+        store.close()
+    metadata: dict[str, object] = {"version": snapshot_version(as_of)}
+    for surface, count in published.items():
+        metadata[f"published_{surface}"] = -1 if count is None else count
+    return dg.MaterializeResult(metadata=metadata)

@@ -6,9 +6,11 @@ import dagster as dg
 
 posterior_update_job = dg.define_asset_job(
     "bandit_posterior_update",
-    selection=dg.AssetSelection.assets("reward_aggregates", "bandit_posteriors"),
-    description="Aggregate the window's reward events and update the posteriors. "
-    "The unit for backfills and reruns.",
+    selection=dg.AssetSelection.assets(
+        "reward_aggregates", "bandit_posteriors", "explore_candidate_pool", "online_posteriors"
+    ),
+    description="Aggregate the window's reward events, update the posteriors, rebuild the "
+    "candidate pool and publish it. The unit for backfills and reruns.",
 )
 
 posterior_update_schedule = dg.build_schedule_from_partitioned_job(

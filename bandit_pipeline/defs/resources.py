@@ -8,7 +8,9 @@ import dagster as dg
 from pydantic import PrivateAttr
 from sqlalchemy import Engine
 
+from bandit_pipeline.online_store import OnlineStore, open_store
 from bandit_pipeline.policy import PosteriorParameters
+from bandit_pipeline.pool import PoolParameters
 from bandit_pipeline.settings import Settings
 from bandit_pipeline.warehouse import make_engine
 
@@ -50,3 +52,46 @@ class WarehouseResource(dg.ConfigurableResource):
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._engine is not None:
             self._engine.dispose()
+
+
+class CandidatePoolResource(dg.ConfigurableResource):
+    """Which items may be explored: namespace, surfaces and the eligibility thresholds."""
+
+    namespace: str = "default"
+    surfaces: list[str] = ["home", "pdp", "cart"]
+    min_freshness: float = 0.5
+    min_availability: float = 0.2
+    max_price_ratio: float = 5.0
+    graduation_impressions: float = 500.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CandidatePoolResource:
+        params = PoolParameters.from_settings(settings)
+        return cls(
+            namespace=settings.namespace, **{**asdict(params), "surfaces": list(params.surfaces)}
+        )
+
+    @property
+    def parameters(self) -> PoolParameters:
+        return PoolParameters(
+            surfaces=tuple(self.surfaces),
+            min_freshness=self.min_freshness,
+            min_availability=self.min_availability,
+            max_price_ratio=self.max_price_ratio,
+            graduation_impressions=self.graduation_impressions,
+        )
+
+
+class OnlineStoreResource(dg.ConfigurableResource):
+    """Where snapshots are published: redis://... or sqlite:///..."""
+
+    url: str
+    prefix: str = "bandit"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OnlineStoreResource:
+        return cls(url=settings.online_store_url, prefix=settings.online_store_prefix)
+
+    def open(self) -> OnlineStore:
+        # The publisher is not on the serving path: give it a generous timeout.
+        return open_store(self.url, prefix=self.prefix, timeout_seconds=10.0)

@@ -5,4 +5,4 @@ INSERT INTO bandit_reward_aggregates (
 )
 SELECT :as_of, namespace, surface, item_id, impressions, clicks, add_to_carts, purchases,
        reward_evidence, non_reward_evidence, late_corrections
-FROM ({window_evidence}) AS evidence;
+FROM ({posteriors/window_evidence}) AS evidence;

@@ -6,4 +6,4 @@ INSERT INTO bandit_posteriors (namespace, surface, item_id, as_of, alpha, beta)
 SELECT namespace, surface, item_id, :as_of,
        :prior_alpha + reward_evidence,
        :prior_beta + non_reward_evidence
-FROM ({window_evidence}) AS evidence;
+FROM ({posteriors/window_evidence}) AS evidence;

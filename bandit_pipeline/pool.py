@@ -1,0 +1,134 @@
+"""The exploration candidate pool and its publication to the online store.
+
+The pool of a window is built in the warehouse (``sql/pool/``) from the catalog and the
+posteriors as of the window's end. It serves the present: a window older than the newest
+stored pool is skipped (a backfill of history does not rebuild or republish old pools),
+and only the newest few pools are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import Engine
+
+from bandit_pipeline.online_store import OnlineStore, Snapshot
+from bandit_pipeline.policy import PosteriorParameters
+from bandit_pipeline.settings import Settings
+from bandit_pipeline.warehouse.statements import sql_statement
+
+KEEP_POOLS = 8  # two hours of 15-minute windows, for analysts and debugging
+
+
+@dataclass(frozen=True)
+class PoolParameters:
+    surfaces: tuple[str, ...] = ("home", "pdp", "cart")
+    min_freshness: float = 0.5
+    min_availability: float = 0.2
+    max_price_ratio: float = 5.0
+    graduation_impressions: float = 500.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PoolParameters:
+        return cls(
+            surfaces=tuple(settings.surfaces),
+            min_freshness=settings.pool_min_freshness,
+            min_availability=settings.pool_min_availability,
+            max_price_ratio=settings.pool_max_price_ratio,
+            graduation_impressions=settings.pool_graduation_impressions,
+        )
+
+
+@dataclass
+class PoolResult:
+    as_of: datetime
+    skipped: bool = False
+    eligible: dict[str, int] = field(default_factory=dict)
+    excluded: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def build_candidate_pool(
+    engine: Engine,
+    as_of: datetime,
+    namespace: str,
+    pool: PoolParameters,
+    posterior: PosteriorParameters,
+) -> PoolResult:
+    """Store the eligible candidates of each surface as of ``as_of``; count exclusions."""
+    result = PoolResult(as_of)
+    with engine.begin() as connection:
+        newest = connection.execute(sql_statement("pool/newest_pool")).scalar()
+        if newest is not None and _aware(newest) > as_of:
+            result.skipped = True
+            return result
+        for surface in pool.surfaces:
+            params = {
+                "as_of": as_of,
+                "as_of_epoch": as_of.timestamp(),
+                "namespace": namespace,
+                "surface": surface,
+                "prior_alpha": posterior.prior_alpha,
+                "prior_beta": posterior.prior_beta,
+                "half_life_seconds": posterior.half_life_seconds,
+                "min_freshness": pool.min_freshness,
+                "min_availability": pool.min_availability,
+                "max_price_ratio": pool.max_price_ratio,
+                "graduation_impressions": pool.graduation_impressions,
+            }
+            connection.execute(sql_statement("pool/delete_pool"), params)
+            connection.execute(sql_statement("pool/insert_pool"), params)
+            counts = dict(connection.execute(sql_statement("pool/exclusions"), params).all())
+            result.eligible[surface] = int(counts.pop(None, 0))
+            result.excluded[surface] = {reason: int(n) for reason, n in counts.items()}
+        connection.execute(sql_statement("pool/prune_pools"), {"keep": KEEP_POOLS})
+    return result
+
+
+def snapshot_version(as_of: datetime) -> str:
+    """Versions sort by time: a publish never replaces a newer snapshot."""
+    return as_of.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def publish_pools(
+    engine: Engine,
+    store: OnlineStore,
+    as_of: datetime,
+    namespace: str,
+    surfaces: tuple[str, ...],
+    published_at: datetime | None = None,
+) -> dict[str, int | None]:
+    """Publish each surface's pool as of ``as_of``; per surface the items published, or
+    None when the store already holds a newer snapshot (nothing is published then)."""
+    version = snapshot_version(as_of)
+    published: dict[str, int | None] = {}
+    with engine.connect() as connection:
+        for surface in surfaces:
+            current = store.current_version(namespace, surface)
+            if current is not None and current > version:
+                published[surface] = None
+                continue
+            rows = connection.execute(
+                sql_statement("pool/read_pool"),
+                {"as_of": as_of, "namespace": namespace, "surface": surface},
+            ).all()
+            snapshot = Snapshot(
+                namespace=namespace,
+                surface=surface,
+                version=version,
+                published_at=published_at or datetime.now(UTC),
+                as_of=as_of,
+                item_ids=tuple(row[0] for row in rows),
+                alpha=np.fromiter((row[1] for row in rows), float, len(rows)),
+                beta=np.fromiter((row[2] for row in rows), float, len(rows)),
+            )
+            store.publish(snapshot)
+            published[surface] = len(snapshot)
+    return published
+
+
+def _aware(value: datetime | str) -> datetime:
+    if isinstance(value, str):  # SQLite returns the canonical text
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

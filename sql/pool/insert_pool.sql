@@ -1,0 +1,5 @@
+-- Store the eligible candidates of one (namespace, surface) as of :as_of.
+INSERT INTO bandit_candidate_pool (as_of, namespace, surface, item_id, alpha, beta, evidence)
+SELECT :as_of, :namespace, :surface, item_id, alpha, beta, evidence
+FROM ({pool/candidates}) AS pool
+WHERE excluded_reason IS NULL;

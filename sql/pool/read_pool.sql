@@ -1,0 +1,5 @@
+-- The pool of one (namespace, surface) as of :as_of, for publishing.
+SELECT item_id, alpha, beta
+FROM bandit_candidate_pool
+WHERE as_of = :as_of AND namespace = :namespace AND surface = :surface
+ORDER BY item_id;
