@@ -45,6 +45,7 @@ def fails_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from bandit_pipeline.ingest import SourceError
+        from bandit_pipeline.online_store import StoreUnavailable
 
         try:
             return command(*args, **kwargs)
@@ -52,6 +53,8 @@ def fails_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(exc))
         except SourceError as exc:
             _fail(str(exc))
+        except StoreUnavailable as exc:
+            _fail(f"online store error: {exc}")
         except (OperationalError, DBAPIError) as exc:
             context = click.get_current_context().find_object(Context)
             where = redact_url(context.settings.warehouse_url) if context else "the warehouse"
@@ -158,6 +161,97 @@ def catalog_load(obj: Context, path: str, fmt: str | None) -> None:
 
     report = load_catalog(obj.engine, path, obj.settings, fmt=fmt)
     click.echo(report.summary().replace("inserted=", "upserted="))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.pass_obj
+@fails_cleanly
+def serve(obj: Context, host: str, port: int, workers: int) -> None:
+    """Run the HTTP decision service (POST /v1/decide, /healthz, /metrics, /docs)."""
+    import uvicorn
+
+    from bandit_pipeline.serving.logs import configure_json_logging
+
+    settings = obj.settings  # fail on bad settings before binding the port
+    configure_json_logging()
+    click.echo(
+        f"serving on http://{host}:{port} (online store {redact_url(settings.online_store_url)})"
+    )
+    uvicorn.run(
+        "bandit_pipeline.serving.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@main.group()
+def flags() -> None:
+    """Feature flags per namespace, in the online store."""
+
+
+def _store(obj: Context):
+    from bandit_pipeline.online_store import open_store
+
+    settings = obj.settings
+    return open_store(
+        settings.online_store_url, prefix=settings.online_store_prefix, timeout_seconds=5
+    )
+
+
+@flags.command("get")
+@click.option("--namespace", default=None, help="Default: BANDIT_NAMESPACE.")
+@click.pass_obj
+@fails_cleanly
+def flags_get(obj: Context, namespace: str | None) -> None:
+    """Show the flags: the stored value, or the settings' fallback."""
+    from bandit_pipeline.serving.flags import EXPLORATION_ENABLED, EXPLORE_SLOTS
+
+    namespace = namespace or obj.settings.namespace
+    stored = _store(obj).flags(namespace)
+    fallback = {
+        EXPLORATION_ENABLED: str(obj.settings.exploration_enabled).lower(),
+        EXPLORE_SLOTS: str(obj.settings.explore_slots),
+    }
+    for name, default in fallback.items():
+        source = "store" if name in stored else "settings"
+        click.echo(f"{namespace} {name}={stored.get(name, default)} ({source})")
+
+
+@flags.command("set")
+@click.argument("name", type=click.Choice(["bandit_exploration_enabled", "bandit_explore_slots"]))
+@click.argument("value")
+@click.option("--namespace", default=None, help="Default: BANDIT_NAMESPACE.")
+@click.pass_obj
+@fails_cleanly
+def flags_set(obj: Context, name: str, value: str, namespace: str | None) -> None:
+    """Set a flag for a namespace (serving picks it up within one refresh)."""
+    allowed = {
+        "bandit_exploration_enabled": {"true", "false"},
+        "bandit_explore_slots": {"1", "2"},
+    }[name]
+    if value.lower() not in allowed:
+        raise click.BadParameter(f"{name} takes one of {sorted(allowed)}", param_hint="VALUE")
+    namespace = namespace or obj.settings.namespace
+    _store(obj).set_flag(namespace, name, value.lower())
+    click.echo(f"{namespace} {name}={value.lower()}")
+
+
+@flags.command("unset")
+@click.argument("name", type=click.Choice(["bandit_exploration_enabled", "bandit_explore_slots"]))
+@click.option("--namespace", default=None, help="Default: BANDIT_NAMESPACE.")
+@click.pass_obj
+@fails_cleanly
+def flags_unset(obj: Context, name: str, namespace: str | None) -> None:
+    """Remove a stored flag: the settings' fallback applies again."""
+    namespace = namespace or obj.settings.namespace
+    _store(obj).set_flag(namespace, name, None)
+    click.echo(f"{namespace} {name} unset")
 
 
 @main.command()

@@ -83,17 +83,48 @@ def run_demo(
         numbers = f"{row.alpha:>8.3f} {row.beta:>9.3f} {row.mean:>7.4f}"
         echo(f"{row.surface:<8} {row.item_id:<12} {numbers}")
 
+    serve_examples(settings, now, echo)
+
+
+def serve_examples(settings: Settings, now: datetime, echo: Callable[[str], None]) -> None:
+    """Turn exploration on and ask the serving module for a few responses."""
+    from bandit_pipeline.online_store import open_store
+    from bandit_pipeline.serving import DecisionRequest, ExplorationService
+
+    store = open_store(settings.online_store_url, prefix=settings.online_store_prefix)
+    store.set_flag(settings.namespace, "bandit_exploration_enabled", "true")
+    store.set_flag(settings.namespace, "bandit_explore_slots", "2")
+    for surface in settings.surfaces:
+        snapshot = store.load(settings.namespace, surface)
+        size = len(snapshot) if snapshot else 0
+        echo(f"\npublished snapshot {surface}: {size} candidates, version "
+             f"{snapshot.version if snapshot else '-'}")  # fmt: skip
+    service = ExplorationService(settings, store, background_refresh=False)
+    ranked = [f"ranked-{i}" for i in range(8)]
+    echo("\nserved responses (explore=true items are marked *):")
+    try:
+        for n, surface in enumerate(settings.surfaces * 2):
+            request = DecisionRequest(
+                settings.namespace, surface, f"user-{n}", f"demo-{now:%H%M}-{n}", ranked
+            )
+            response = service.decide(request)
+            shown = " ".join(f"{i.item_id}{'*' if i.explore else ''}" for i in response.items)
+            trace = response.trace
+            echo(f"  {surface:<5} {trace.user_id:<7} {shown}")
+            echo(f"        trace: reason={trace.reason} slots={trace.explore_slots} "
+                 f"scores={[round(x, 3) for x in trace.scores]} seed={trace.seed} "
+                 f"version={trace.snapshot_version}")  # fmt: skip
+    finally:
+        service.close()
+
 
 def run_posterior_job(settings: Settings, first_key: str, last_key: str) -> None:
     """Run the Dagster job over a partition range in one run, as a backfill would."""
     import dagster as dg
 
     from bandit_pipeline.definitions import build_definitions
-    from bandit_pipeline.defs.resources import WarehouseResource
 
-    job = build_definitions(WarehouseResource.from_settings(settings)).resolve_job_def(
-        "bandit_posterior_update"
-    )
+    job = build_definitions(settings).resolve_job_def("bandit_posterior_update")
     with dg.DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(
             instance=instance,

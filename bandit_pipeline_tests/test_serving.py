@@ -249,3 +249,15 @@ def test_store_killed_mid_traffic_falls_back_and_recovers(private_redis):
     service.state.refresh()
     trace = service.decide(request(user="u5", request_id="r3")).trace
     assert (trace.explored, trace.snapshot_version) == (True, "v2")
+
+
+def test_short_responses_use_only_the_slots_they_have(enabled):
+    service = make_service(enabled)
+    response = service.decide(request(items=RANKED[:3]))
+    assert [i.explore for i in response.items] == [False, False, True]
+    assert len(response.trace.chosen) == 1
+    assert enabled.recent_exposures("default", "u1", datetime.now(UTC)) == set(
+        response.trace.chosen
+    )
+    trace = service.decide(request(user="u2", items=RANKED[:2])).trace
+    assert (trace.explored, trace.reason) == (False, "response_too_short")

@@ -218,25 +218,35 @@ class ExplorationService:
             trace.reason = "no_eligible_candidates"
             return None
 
+        length = len(request.items)
+        positions = [p for p in self.settings.explore_slot_positions[:slots] if p < length]
+        if not positions:
+            trace.reason = "response_too_short"
+            trace.detail = (
+                f"{length} items; exploration slots at {self.settings.explore_slot_positions}"
+            )
+            return None
         trace.seed = self._seed()
-        chosen, scores = thompson_top_k(alpha, beta, slots, np.random.default_rng(trace.seed))
+        chosen, scores = thompson_top_k(
+            alpha, beta, len(positions), np.random.default_rng(trace.seed)
+        )
         trace.chosen = [names[i] for i in chosen]
         trace.scores = [float(s) for s in scores]
         trace.slots = slots
-        items = list(request.items)
-        positions = self.settings.explore_slot_positions[: len(trace.chosen)]
-        explore_at: list[int] = []
-        for position, item in zip(positions, trace.chosen, strict=True):
-            at = min(position, len(items))
-            items.insert(at, item)
-            explore_at.append(at)
-        # The response keeps the ranker's length (at least the injected items).
-        items = items[: max(len(request.items), len(trace.chosen))]
-        explore_set = {i for i in explore_at if i < len(items)}
-        trace.explore_slots = sorted(explore_set)
+        trace.explore_slots = positions[: len(trace.chosen)]
+        # Exploration items take their slots; the ranker's items fill the rest in order,
+        # and the response keeps the ranker's length.
+        ranked = iter(request.items)
+        explore_at = dict(zip(trace.explore_slots, trace.chosen, strict=True))
+        items = [
+            ResponseItem(explore_at[slot], slot, True)
+            if slot in explore_at
+            else ResponseItem(next(ranked), slot)
+            for slot in range(length)
+        ]
         self.store.record_exposures(request.namespace, request.user_id, trace.chosen, _now())
         trace.explored = True
-        return [ResponseItem(item, slot, slot in explore_set) for slot, item in enumerate(items)]
+        return items
 
     def _record(self, trace: DecisionTrace) -> None:
         outcome = "explored" if trace.explored else "not_explored"

@@ -1,0 +1,167 @@
+"""The HTTP service: validation as 422, the decision, health, metrics, and a property-based
+API test generated from the OpenAPI schema (schemathesis)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from schemathesis.generation import GenerationMode
+
+from bandit_pipeline.online_store import Snapshot, open_store
+from bandit_pipeline.serving import ExplorationService
+from bandit_pipeline.serving.app import create_app
+from bandit_pipeline.settings import load_settings
+
+GOOD = {
+    "surface": "home",
+    "user_id": "u1",
+    "request_id": "r1",
+    "items": [f"r{i}" for i in range(6)],
+}
+
+
+def build_app(tmp_path, **overrides):
+    url = f"sqlite:///{tmp_path}/online.db"
+    store = open_store(url)
+    store.publish(
+        Snapshot("default", "home", "v1", datetime.now(UTC), None, ("n1", "n2", "n3"),
+                 np.ones(3), np.ones(3))
+    )  # fmt: skip
+    settings = load_settings(
+        online_store_url=url, exploration_enabled=True, max_request_items=50, **overrides
+    )
+    service = ExplorationService(settings, store, background_refresh=False)
+    return create_app(settings, service)
+
+
+@pytest.fixture
+def client(tmp_path):
+    with TestClient(build_app(tmp_path)) as test_client:
+        yield test_client
+
+
+def test_decide_injects_an_exploration_item(client):
+    response = client.post("/v1/decide", json=GOOD)
+    assert response.status_code == 200
+    body = response.json()
+    explored = [item for item in body["items"] if item["explore"]]
+    assert [item["slot"] for item in explored] == [2]
+    assert explored[0]["item_id"] in {"n1", "n2", "n3"}
+    assert body["trace"]["snapshot_version"] == "v1"
+    assert len(body["items"]) == len(GOOD["items"])
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"surface": "home page!"}, "surface"),
+        ({"items": [f"i{n}" for n in range(51)]}, "items"),
+        ({"items": "r1"}, "items"),
+        ({"user_id": 7}, "user_id"),
+        ({"user_id": ""}, "user_id"),
+        ({"request_id": None}, "request_id"),
+        ({"unexpected": 1}, "unexpected"),
+    ],
+)
+def test_bad_input_is_a_422_naming_the_field(client, change, field):
+    response = client.post("/v1/decide", json={**GOOD, **change})
+    assert response.status_code == 422
+    assert any(field in error["loc"] for error in response.json()["detail"])
+
+
+def test_health_and_metrics(client):
+    assert client.get("/healthz").json() == {"status": "ok", "store": "ok", "detail": None}
+    client.post("/v1/decide", json=GOOD)
+    text = client.get("/metrics").text
+    assert 'bandit_explore_impressions_total{namespace="default",surface="home"}' in text
+    assert "bandit_decisions_total" in text
+    assert "bandit_snapshot_age_seconds" in text
+
+
+def test_unexpected_failure_returns_the_ranker_items(tmp_path, monkeypatch):
+    app = build_app(tmp_path)
+    with TestClient(app) as test_client:
+        monkeypatch.setattr(app.state.service, "_explore", lambda *a: 1 / 0)
+        response = test_client.post("/v1/decide", json=GOOD)
+    assert response.status_code == 200
+    assert [i["item_id"] for i in response.json()["items"]] == GOOD["items"]
+    assert response.json()["trace"]["reason"] == "internal_error"
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_api_conforms_to_its_schema_and_never_fails(tmp_path, mode):
+    """Requests generated from the OpenAPI schema, valid and invalid: never a 5xx, every
+    response matches the schema, invalid bodies are refused with a 4xx."""
+    app = build_app(tmp_path)
+    with TestClient(app):  # the lifespan owns the service
+        api = schemathesis.openapi.from_asgi("/openapi.json", app)
+        strategies = [
+            api[path][method].as_strategy(generation_mode=mode)
+            for path, method in [("/v1/decide", "POST"), ("/healthz", "GET")]
+        ]
+
+        @given(case=st.one_of(strategies))
+        @hypothesis_settings(
+            max_examples=80, deadline=None, suppress_health_check=list(HealthCheck)
+        )
+        def check(case) -> None:
+            response = case.call()
+            assert response.status_code < 500, response.text
+            if mode is GenerationMode.POSITIVE:
+                case.validate_response(response)
+            elif case.path == "/v1/decide":
+                assert 400 <= response.status_code < 500, case.body
+
+        check()
+
+
+def test_serve_command_answers_over_http(tmp_path):
+    """`bandit-pipeline serve` on a loopback port: health, a decision, JSON trace lines."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"sqlite:///{tmp_path}/online.db"
+    open_store(url).publish(
+        Snapshot("default", "home", "v7", datetime.now(UTC), None, ("n1",), np.ones(1), np.ones(1))
+    )
+    env = {**os.environ, "BANDIT_ONLINE_STORE_URL": url, "BANDIT_EXPLORATION_ENABLED": "true"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bandit_pipeline.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(200):
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("the server did not come up")
+        assert health.json()["status"] == "ok"
+        decision = httpx.post(f"http://127.0.0.1:{port}/v1/decide", json=GOOD, timeout=5).json()
+        assert decision["trace"]["chosen"] == ["n1"]
+    finally:
+        server.terminate()
+        _, errors = server.communicate(timeout=20)
+    trace_lines = [line for line in errors.splitlines() if '"bandit decision"' in line]
+    assert trace_lines, errors
+    assert '"bandit_snapshot_version": "v7"' in trace_lines[0]
