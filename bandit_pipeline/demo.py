@@ -99,7 +99,7 @@ def serve_examples(settings: Settings, now: datetime, echo: Callable[[str], None
         size = len(snapshot) if snapshot else 0
         echo(f"\npublished snapshot {surface}: {size} candidates, version "
              f"{snapshot.version if snapshot else '-'}")  # fmt: skip
-    service = ExplorationService(settings, store, background_refresh=False)
+    service = ExplorationService(settings, store, background=False)
     ranked = [f"ranked-{i}" for i in range(8)]
     echo("\nserved responses (explore=true items are marked *):")
     try:

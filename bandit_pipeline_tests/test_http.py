@@ -37,7 +37,7 @@ def build_app(tmp_path, **overrides):
     settings = load_settings(
         online_store_url=url, exploration_enabled=True, max_request_items=50, **overrides
     )
-    service = ExplorationService(settings, store, background_refresh=False)
+    service = ExplorationService(settings, store, background=False)
     return create_app(settings, service)
 
 

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 from redis.crc import key_slot
 
-from bandit_pipeline.online_store import KillSwitchState, Snapshot, StoreUnavailable, open_store
+from bandit_pipeline.online_store import (
+    Exposure,
+    KillSwitchState,
+    Snapshot,
+    StoreUnavailable,
+    open_store,
+)
 from bandit_pipeline.online_store.redis import RedisStore
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -131,12 +137,18 @@ def test_killswitch_state(store):
 
 
 def test_exposures_are_remembered_for_one_hour(store):
-    store.record_exposures("default", "u1", ["a", "b"], NOW - timedelta(minutes=90))
-    store.record_exposures("default", "u1", ["c"], NOW - timedelta(minutes=30))
-    store.record_exposures("default", "u2", ["d"], NOW)
+    store.write_exposures(
+        [
+            Exposure("default", "u1", ("a", "b"), NOW - timedelta(minutes=90)),
+            Exposure("default", "u1", ("c",), NOW - timedelta(minutes=30)),
+        ]
+    )
     assert store.recent_exposures("default", "u1", NOW) == {"c"}
-    assert store.recent_exposures("default", "u2", NOW) == {"d"}
     assert store.recent_exposures("default", "u3", NOW) == set()
+    # Writes handed to a read land before it, in the same round trip.
+    pending = [Exposure("default", "u2", ("d",), NOW), Exposure("default", "u1", ("e",), NOW)]
+    assert store.recent_exposures("default", "u2", NOW, write_first=pending) == {"d"}
+    assert store.recent_exposures("default", "u1", NOW) == {"c", "e"}
 
 
 def test_unreachable_redis_raises_store_unavailable():

@@ -35,7 +35,7 @@ def make_service(store, **overrides):
         online_store_url="sqlite:///unused.db", snapshot_refresh_seconds=0.05, **overrides
     )
     return ExplorationService(
-        settings, store, seed_source=np.random.default_rng(7), background_refresh=False
+        settings, store, seed_source=np.random.default_rng(7), background=False
     )
 
 
@@ -256,8 +256,34 @@ def test_short_responses_use_only_the_slots_they_have(enabled):
     response = service.decide(request(items=RANKED[:3]))
     assert [i.explore for i in response.items] == [False, False, True]
     assert len(response.trace.chosen) == 1
+    service.flush_exposures()
     assert enabled.recent_exposures("default", "u1", datetime.now(UTC)) == set(
         response.trace.chosen
     )
     trace = service.decide(request(user="u2", items=RANKED[:2])).trace
     assert (trace.explored, trace.reason) == (False, "response_too_short")
+
+
+def test_background_threads_refresh_and_record_exposures(enabled):
+    settings = load_settings(online_store_url="sqlite:///unused.db", snapshot_refresh_seconds=0.02)
+    service = ExplorationService(settings, enabled, background=True)
+    try:
+        first = service.decide(request()).trace
+        for _ in range(200):  # the refresh thread writes the exposure by itself
+            if enabled.recent_exposures("default", "u1", datetime.now(UTC)) == set(first.chosen):
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail("the exposure was never written")
+        second = service.decide(request(request_id="r2")).trace
+        assert not set(first.chosen) & set(second.chosen)
+
+        publish(enabled, version="v2")
+        for _ in range(200):  # the refresh thread picks the new version up by itself
+            if service.decide(request(user="u3")).trace.snapshot_version == "v2":
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail("the background refresh never loaded v2")
+    finally:
+        service.close()

@@ -1,6 +1,7 @@
 """The online store: published snapshots, flags, kill switch, exposure guard."""
 
 from bandit_pipeline.online_store.base import (
+    Exposure,
     KillSwitchState,
     OnlineStore,
     StoreUnavailable,
@@ -8,4 +9,11 @@ from bandit_pipeline.online_store.base import (
 )
 from bandit_pipeline.online_store.snapshot import Snapshot
 
-__all__ = ["KillSwitchState", "OnlineStore", "Snapshot", "StoreUnavailable", "open_store"]
+__all__ = [
+    "Exposure",
+    "KillSwitchState",
+    "OnlineStore",
+    "Snapshot",
+    "StoreUnavailable",
+    "open_store",
+]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -23,6 +23,16 @@ EXPOSURE_TTL_SECONDS = 3600
 
 class StoreUnavailable(RuntimeError):
     """The online store cannot be reached or did not answer in time."""
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """Items explored for a user at a time (the duplicate-exposure guard's memory)."""
+
+    namespace: str
+    user_id: str
+    item_ids: tuple[str, ...]
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -75,14 +85,21 @@ class OnlineStore(ABC):
     def set_killswitch(self, namespace: str, surface: str, state: KillSwitchState) -> None: ...
 
     @abstractmethod
-    def record_exposures(
-        self, namespace: str, user_id: str, item_ids: Iterable[str], at: datetime
-    ) -> None:
-        """Remember that these items were explored for the user (kept one hour)."""
+    def write_exposures(self, exposures: Sequence[Exposure]) -> None:
+        """Remember that these items were explored for these users (kept one hour)."""
 
     @abstractmethod
-    def recent_exposures(self, namespace: str, user_id: str, now: datetime) -> set[str]:
-        """Items explored for the user in the hour before ``now``."""
+    def recent_exposures(
+        self,
+        namespace: str,
+        user_id: str,
+        now: datetime,
+        *,
+        write_first: Sequence[Exposure] = (),
+    ) -> set[str]:
+        """Items explored for the user in the hour before ``now``. ``write_first`` is
+        written before the read, in the same round trip: serving hands in the exposures
+        of its previous decisions, so the guard costs one round trip per request."""
 
     @abstractmethod
     def ping(self) -> None:

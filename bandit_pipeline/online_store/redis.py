@@ -16,7 +16,7 @@ there for an hour after it was replaced.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import datetime
 
 import redis
@@ -24,6 +24,7 @@ import redis
 from bandit_pipeline.online_store.base import (
     EXPOSURE_TTL_SECONDS,
     SUPERSEDED_GRACE_SECONDS,
+    Exposure,
     KillSwitchState,
     OnlineStore,
     StoreUnavailable,
@@ -126,26 +127,42 @@ class RedisStore(OnlineStore):
     def _exposure_key(self, namespace: str, user_id: str) -> str:
         return f"{self.prefix}:{{{namespace}|{user_id}}}:exposed"
 
-    def record_exposures(
-        self, namespace: str, user_id: str, item_ids: Iterable[str], at: datetime
-    ) -> None:
-        members = {item: at.timestamp() for item in item_ids}
-        if not members:
+    def _queue_writes(self, pipe, exposures: Sequence[Exposure]) -> None:
+        for exposure in exposures:
+            key = self._exposure_key(exposure.namespace, exposure.user_id)
+            stamp = exposure.at.timestamp()
+            pipe.zadd(key, dict.fromkeys(exposure.item_ids, stamp))
+            pipe.zremrangebyscore(key, "-inf", stamp - EXPOSURE_TTL_SECONDS)
+            pipe.expire(key, EXPOSURE_TTL_SECONDS)
+
+    def write_exposures(self, exposures: Sequence[Exposure]) -> None:
+        if not exposures:
             return
-        key = self._exposure_key(namespace, user_id)
         try:
             with self.client.pipeline(transaction=False) as pipe:
-                pipe.zadd(key, members)
-                pipe.zremrangebyscore(key, "-inf", at.timestamp() - EXPOSURE_TTL_SECONDS)
-                pipe.expire(key, EXPOSURE_TTL_SECONDS)
+                self._queue_writes(pipe, exposures)
                 pipe.execute()
         except _FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
 
-    def recent_exposures(self, namespace: str, user_id: str, now: datetime) -> set[str]:
+    def recent_exposures(
+        self,
+        namespace: str,
+        user_id: str,
+        now: datetime,
+        *,
+        write_first: Sequence[Exposure] = (),
+    ) -> set[str]:
         key = self._exposure_key(namespace, user_id)
+        since = now.timestamp() - EXPOSURE_TTL_SECONDS
         try:
-            items = self.client.zrangebyscore(key, now.timestamp() - EXPOSURE_TTL_SECONDS, "+inf")
+            if write_first:
+                with self.client.pipeline(transaction=False) as pipe:
+                    self._queue_writes(pipe, write_first)
+                    pipe.zrangebyscore(key, since, "+inf")
+                    items = pipe.execute()[-1]
+            else:
+                items = self.client.zrangebyscore(key, since, "+inf")
         except _FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
         return {item.decode() for item in items}

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 from bandit_pipeline.online_store.base import (
     EXPOSURE_TTL_SECONDS,
     SUPERSEDED_GRACE_SECONDS,
+    Exposure,
     KillSwitchState,
     OnlineStore,
     StoreUnavailable,
@@ -121,23 +122,35 @@ class SqliteStore(OnlineStore):
                 (namespace, surface, state.to_json()),
             )
 
-    def record_exposures(
-        self, namespace: str, user_id: str, item_ids: Iterable[str], at: datetime
-    ) -> None:
-        stamp = at.timestamp()
-        with self._transaction() as connection:
+    @staticmethod
+    def _write(connection: sqlite3.Connection, exposures: Sequence[Exposure]) -> None:
+        for exposure in exposures:
+            stamp = exposure.at.timestamp()
             connection.executemany(
                 "INSERT OR REPLACE INTO exposures (namespace, user_id, item_id, exposed_at)"
                 " VALUES (?, ?, ?, ?)",
-                [(namespace, user_id, item, stamp) for item in item_ids],
+                [(exposure.namespace, exposure.user_id, item, stamp) for item in exposure.item_ids],
             )
             connection.execute(
                 "DELETE FROM exposures WHERE namespace = ? AND user_id = ? AND exposed_at < ?",
-                (namespace, user_id, stamp - EXPOSURE_TTL_SECONDS),
+                (exposure.namespace, exposure.user_id, stamp - EXPOSURE_TTL_SECONDS),
             )
 
-    def recent_exposures(self, namespace: str, user_id: str, now: datetime) -> set[str]:
+    def write_exposures(self, exposures: Sequence[Exposure]) -> None:
+        if exposures:
+            with self._transaction() as connection:
+                self._write(connection, exposures)
+
+    def recent_exposures(
+        self,
+        namespace: str,
+        user_id: str,
+        now: datetime,
+        *,
+        write_first: Sequence[Exposure] = (),
+    ) -> set[str]:
         with self._transaction() as connection:
+            self._write(connection, write_first)
             rows = connection.execute(
                 "SELECT item_id FROM exposures WHERE namespace = ? AND user_id = ?"
                 " AND exposed_at >= ?",

@@ -33,3 +33,8 @@ STORE_ERRORS = Counter(
     "Online store calls that failed or timed out on the serving path.",
     registry=REGISTRY,
 )
+EXPOSURE_WRITES_DROPPED = Counter(
+    "bandit_exposure_writes_dropped",
+    "Exposure-guard writes lost because the store was down or the queue full.",
+    registry=REGISTRY,
+)

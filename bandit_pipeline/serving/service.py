@@ -7,18 +7,21 @@ with the reason in the trace.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
 
-from bandit_pipeline.online_store import OnlineStore, StoreUnavailable, open_store
+from bandit_pipeline.online_store import Exposure, OnlineStore, StoreUnavailable, open_store
 from bandit_pipeline.policy.experiment import CONTROL, assign_variant
 from bandit_pipeline.policy.thompson import thompson_top_k
 from bandit_pipeline.serving import metrics
+from bandit_pipeline.serving.exposures import PendingExposures
 from bandit_pipeline.serving.flags import (
     EXPLORATION_ENABLED,
     EXPLORE_SLOTS,
@@ -26,7 +29,7 @@ from bandit_pipeline.serving.flags import (
     exploration_flags,
     flag_client,
 )
-from bandit_pipeline.serving.state import ServingState
+from bandit_pipeline.serving.state import ServingSnapshot, ServingState
 from bandit_pipeline.settings import Settings
 
 decision_log = logging.getLogger("bandit_pipeline.decisions")
@@ -77,7 +80,7 @@ class DecisionTrace:
     def log_extra(self) -> dict[str, object]:
         """The ``extra`` of the decision's log record (DESIGN.md section 6)."""
         return {
-            "bandit": asdict(self),
+            "bandit": dict(vars(self)),
             "explore_slot": self.explore_slots,
             "bandit_experiment": self.experiment,
             "bandit_variant": self.variant,
@@ -102,7 +105,7 @@ class ExplorationService:
         store: OnlineStore | None = None,
         *,
         seed_source: np.random.Generator | None = None,
-        background_refresh: bool = True,
+        background: bool = True,
     ) -> None:
         self.settings = settings
         self.store = store or open_store(
@@ -121,11 +124,19 @@ class ExplorationService:
         self.flags = flag_client(provider, domain=f"bandit-{id(self)}")
         self._seed_source = seed_source
         self._prior = (settings.prior_alpha, settings.prior_beta)
-        if background_refresh:
+        self.exposures = PendingExposures()
+        self.state.before_refresh = self.flush_exposures
+        if background:
             self.state.start()
+
+    def flush_exposures(self) -> None:
+        """Write the queued exposures now (the refresh does it every interval)."""
+        self.exposures.flush(self.store)
 
     def close(self) -> None:
         self.state.stop()
+        with contextlib.suppress(StoreUnavailable):
+            self.flush_exposures()
         self.store.close()
 
     def _seed(self) -> int:
@@ -193,28 +204,16 @@ class ExplorationService:
             time.time() - snapshot.snapshot.published_at.timestamp()
         )
 
-        shown = set(request.items)
-        recent = self.store.recent_exposures(request.namespace, request.user_id, _now())
-        if request.candidates is not None:
-            names = [c for c in dict.fromkeys(request.candidates) if c not in shown]
-            positions = [snapshot.position.get(name) for name in names]
-            alpha = np.array(
-                [snapshot.alpha[p] if p is not None else self._prior[0] for p in positions]
+        pending = self.exposures.take()
+        try:
+            recent = self.store.recent_exposures(
+                request.namespace, request.user_id, _now(), write_first=pending
             )
-            beta = np.array(
-                [snapshot.beta[p] if p is not None else self._prior[1] for p in positions]
-            )
-        else:
-            names = list(snapshot.snapshot.item_ids)
-            alpha, beta = snapshot.alpha, snapshot.beta
-        excluded = (shown | recent) if request.candidates is None else recent
-        if excluded:
-            keep = np.fromiter((name not in excluded for name in names), bool, len(names))
-            trace.skipped_recent = sorted(recent.intersection(names))
-            names = [name for name, k in zip(names, keep, strict=True) if k]
-            alpha, beta = alpha[keep], beta[keep]
-        trace.eligible = len(names)
-        if not names:
+        except StoreUnavailable:
+            self.exposures.dropped(pending)
+            raise
+        names, alpha, beta = self._candidates(request, snapshot, recent, trace)
+        if not len(names):
             trace.reason = "no_eligible_candidates"
             return None
 
@@ -244,9 +243,45 @@ class ExplorationService:
             else ResponseItem(next(ranked), slot)
             for slot in range(length)
         ]
-        self.store.record_exposures(request.namespace, request.user_id, trace.chosen, _now())
+        self.exposures.add(
+            Exposure(request.namespace, request.user_id, tuple(trace.chosen), _now())
+        )
         trace.explored = True
         return items
+
+    def _candidates(
+        self,
+        request: DecisionRequest,
+        snapshot: ServingSnapshot,
+        recent: set[str],
+        trace: DecisionTrace,
+    ) -> tuple[Sequence[str], np.ndarray, np.ndarray]:
+        """Eligible candidates, in snapshot order (or request order for explicit ones),
+        without the items the ranker shows or the user saw explored in the last hour."""
+        shown = set(request.items)
+        if request.candidates is not None:
+            names = [c for c in dict.fromkeys(request.candidates) if c not in shown]
+            trace.skipped_recent = sorted(recent.intersection(names))
+            names = [c for c in names if c not in recent]
+            positions = [snapshot.position.get(name) for name in names]
+            prior_alpha, prior_beta = self._prior
+            alpha = np.array([prior_alpha if p is None else snapshot.alpha[p] for p in positions])
+            beta = np.array([prior_beta if p is None else snapshot.beta[p] for p in positions])
+        else:
+            # Mask by position: the cost follows the excluded items, not the pool size.
+            item_ids = snapshot.snapshot.item_ids
+            trace.skipped_recent = sorted(name for name in recent if name in snapshot.position)
+            excluded = [snapshot.position[n] for n in shown | recent if n in snapshot.position]
+            if excluded:
+                keep = np.ones(len(item_ids), dtype=bool)
+                keep[excluded] = False
+                index = np.flatnonzero(keep)
+                names = _Subset(item_ids, index)
+                alpha, beta = snapshot.alpha[index], snapshot.beta[index]
+            else:
+                names, alpha, beta = item_ids, snapshot.alpha, snapshot.beta
+        trace.eligible = len(names)
+        return names, alpha, beta
 
     def _record(self, trace: DecisionTrace) -> None:
         outcome = "explored" if trace.explored else "not_explored"
@@ -255,7 +290,21 @@ class ExplorationService:
             metrics.EXPLORE_IMPRESSIONS.labels(trace.namespace, trace.surface).inc(
                 len(trace.explore_slots)
             )
-        decision_log.info("bandit decision", extra=trace.log_extra())
+        if decision_log.isEnabledFor(logging.INFO):
+            decision_log.info("bandit decision", extra=trace.log_extra())
+
+
+class _Subset(Sequence[str]):
+    """A view of some snapshot items by position, without copying the names."""
+
+    def __init__(self, item_ids: Sequence[str], index: np.ndarray) -> None:
+        self.item_ids, self.index = item_ids, index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self.item_ids[self.index[i]]
 
 
 def _now() -> datetime:

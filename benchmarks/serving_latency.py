@@ -1,0 +1,233 @@
+"""Serving speed: the in-process decision against MABWiser, and publishing against a bare
+pipelined write of the same data to Redis, each measured in the same run.
+
+* Decision: 2 exploration slots out of 1,000 candidates with a cached snapshot, through
+  ``ExplorationService.decide`` (flags, kill switch, exposure guard read and write on
+  the real online store, sampling, injection, trace log record). Reported: p50 and p99
+  in microseconds and decisions/s on one thread, for the Redis store and for the policy
+  step alone, next to MABWiser's ThompsonSampling choosing 2 of the same 1,000 arms fitted
+  on the same data (``predict_expectations`` + top 2, since ``predict`` gives one arm).
+* Publish: 100,000 items x 3 surfaces with ``RedisStore.publish`` (encode + blob write +
+  pointer flip), next to a bare pipelined SET of the same three encoded blobs and a
+  pipelined HSET of the same 300,000 (item -> alpha,beta) fields.
+
+Run it::
+
+    .venv/bin/python benchmarks/serving_latency.py [--decisions N] [--redis-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+import redis
+from common import machine_description, positive_int, progress
+from mabwiser.mab import MAB, LearningPolicy
+
+from bandit_pipeline.online_store import Snapshot
+from bandit_pipeline.online_store.redis import RedisStore
+from bandit_pipeline.policy.thompson import thompson_top_k
+from bandit_pipeline.serving import DecisionRequest, ExplorationService
+from bandit_pipeline.settings import load_settings
+
+CANDIDATES = 1_000
+RANKED = [f"ranked-{i}" for i in range(10)]
+PUBLISH_ITEMS = 100_000
+SURFACES = ("home", "pdp", "cart")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--decisions", type=positive_int, default=20_000)
+    parser.add_argument("--mabwiser-decisions", type=positive_int, default=500)
+    parser.add_argument("--repeat", type=positive_int, default=3)
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("BANDIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    return parser.parse_args()
+
+
+def percentiles(samples_ns: list[int]) -> tuple[float, float]:
+    values = np.array(samples_ns) / 1000.0
+    return float(np.percentile(values, 50)), float(np.percentile(values, 99))
+
+
+def fitted_data(rng: np.random.Generator) -> tuple[list[int], list[int], np.ndarray, np.ndarray]:
+    """Binary rewards per arm; alpha/beta = 1 + successes / failures (MABWiser's model)."""
+    trials = rng.integers(0, 40, CANDIDATES)
+    rates = rng.beta(1, 20, CANDIDATES)
+    successes = rng.binomial(trials, rates)
+    decisions, rewards = [], []
+    for arm in range(CANDIDATES):
+        decisions += [arm] * int(trials[arm])
+        rewards += [1] * int(successes[arm]) + [0] * int(trials[arm] - successes[arm])
+    return decisions, rewards, 1.0 + successes, 1.0 + (trials - successes)
+
+
+def time_calls(call, count: int) -> list[int]:
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(count):
+        started = clock()
+        call()
+        samples.append(clock() - started)
+    return samples
+
+
+def bench_decisions(args: argparse.Namespace, prefix: str) -> dict[str, tuple[float, float, float]]:
+    rng = np.random.default_rng(5)
+    decisions, rewards, alpha, beta = fitted_data(rng)
+    store = RedisStore.from_url(args.redis_url, prefix=prefix, timeout_seconds=1.0)
+    names = tuple(f"cand-{i}" for i in range(CANDIDATES))
+    store.publish(Snapshot("default", "home", "v1", datetime.now(UTC), None, names, alpha, beta))
+    store.set_flag("default", "bandit_exploration_enabled", "true")
+    store.set_flag("default", "bandit_explore_slots", "2")
+    settings = load_settings(online_store_url=args.redis_url, online_store_prefix=prefix)
+    service = ExplorationService(settings, store)  # as in production: background threads
+    logging.getLogger("bandit_pipeline.decisions").setLevel(logging.INFO)
+    logging.getLogger("bandit_pipeline.decisions").addHandler(logging.NullHandler())
+    logging.getLogger("bandit_pipeline.decisions").propagate = False
+
+    users = iter(range(10**9))  # a new user each time: the guard never runs out
+
+    def decide() -> None:
+        n = next(users)
+        response = service.decide(DecisionRequest("default", "home", f"u{n}", f"r{n}", RANKED))
+        assert response.trace.explored, response.trace
+
+    policy_rng = np.random.default_rng(6)
+
+    def policy_only() -> None:
+        thompson_top_k(alpha, beta, 2, policy_rng)
+
+    mab = MAB(
+        arms=list(range(CANDIDATES)), learning_policy=LearningPolicy.ThompsonSampling(), seed=7
+    )
+    mab.fit(decisions=decisions, rewards=rewards)
+
+    def mabwiser() -> None:
+        expectations = mab.predict_expectations()
+        sorted(expectations, key=expectations.get, reverse=True)[:2]
+
+    results: dict[str, list[tuple[float, float, float]]] = {
+        "decide": [],
+        "policy": [],
+        "mabwiser": [],
+    }
+    for number in range(args.repeat):
+        for name, call, count in (
+            ("decide", decide, args.decisions),
+            ("policy", policy_only, args.decisions),
+            ("mabwiser", mabwiser, args.mabwiser_decisions),
+        ):
+            time_calls(call, min(count, 200))  # warm-up
+            started = time.perf_counter()
+            samples = time_calls(call, count)
+            elapsed = time.perf_counter() - started
+            p50, p99 = percentiles(samples)
+            results[name].append((p50, p99, count / elapsed))
+        progress(
+            f"repeat {number + 1}: "
+            + ", ".join(f"{k} p50={v[-1][0]:.0f}us" for k, v in results.items())
+        )
+    service.close()
+    return {
+        k: tuple(statistics.median(r[i] for r in v) for i in range(3)) for k, v in results.items()
+    }
+
+
+def bench_publish(args: argparse.Namespace, prefix: str) -> dict[str, float]:
+    rng = np.random.default_rng(8)
+    client = redis.Redis.from_url(args.redis_url)
+    store = RedisStore(client, prefix)
+    snapshots = [
+        Snapshot("default", surface, f"v{n}", datetime.now(UTC), None,
+                 tuple(f"item-{i}" for i in range(PUBLISH_ITEMS)),
+                 rng.uniform(1, 5, PUBLISH_ITEMS), rng.uniform(1, 50, PUBLISH_ITEMS))
+        for n, surface in enumerate(SURFACES)
+    ]  # fmt: skip
+    blobs = [s.encode() for s in snapshots]
+    times: dict[str, list[float]] = {"publish": [], "bare_set": [], "bare_hset": []}
+    for number in range(args.repeat):
+        started = time.perf_counter()
+        for snapshot in snapshots:
+            store.publish(snapshot)
+        times["publish"].append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        with client.pipeline(transaction=False) as pipe:
+            for surface, blob in zip(SURFACES, blobs, strict=True):
+                pipe.set(f"{prefix}:bare:{surface}", blob)
+            pipe.execute()
+        times["bare_set"].append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        with client.pipeline(transaction=False) as pipe:
+            for snapshot in snapshots:
+                mapping = {
+                    item: f"{a:.6g},{b:.6g}"
+                    for item, a, b in zip(
+                        snapshot.item_ids, snapshot.alpha, snapshot.beta, strict=True
+                    )
+                }
+                pipe.hset(f"{prefix}:bare-hash:{snapshot.surface}", mapping=mapping)
+            pipe.execute()
+        times["bare_hset"].append(time.perf_counter() - started)
+        progress(
+            f"publish repeat {number + 1}: "
+            + ", ".join(f"{k}={v[-1]:.4f}s" for k, v in times.items())
+        )
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def cleanup(url: str, prefix: str) -> None:
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+def main() -> None:
+    args = parse_args()
+    prefix = f"bandit_bench_{os.getpid()}"
+    try:
+        decisions = bench_decisions(args, prefix)
+        publish = bench_publish(args, prefix)
+    finally:
+        cleanup(args.redis_url, prefix)
+    redis_version = redis.Redis.from_url(args.redis_url).info("server")["redis_version"]
+    print(f"serving speed, medians of {args.repeat} repeats")
+    print(f"  machine   {machine_description()}; redis {redis_version} on loopback")
+    print(f"decision, 2 slots of {CANDIDATES:,} candidates      p50 us    p99 us   per second")
+    labels = {
+        "decide": "ExplorationService.decide (Redis store)",
+        "policy": "Thompson top-2 alone (numpy)",
+        "mabwiser": "MABWiser ThompsonSampling top-2",
+    }
+    for key, label in labels.items():
+        p50, p99, rate = decisions[key]
+        print(f"  {label:<42}{p50:>9.0f}{p99:>10.0f}{rate:>12,.0f}")
+    speedup = decisions["decide"][2] / decisions["mabwiser"][2]
+    print(f"  decide / MABWiser throughput: {speedup:.1f}x")
+    print(f"publish, {PUBLISH_ITEMS:,} items x {len(SURFACES)} surfaces             seconds")
+    print(f"  RedisStore.publish (encode, blob, pointer flip)   {publish['publish']:>10.4f}")
+    print(f"  bare pipelined SET of the same 3 encoded blobs    {publish['bare_set']:>10.4f}")
+    print(f"  bare pipelined HSET of the same 300,000 fields    {publish['bare_hset']:>10.4f}")
+    print(f"  publish / bare SET: {publish['publish'] / publish['bare_set']:.2f}x; "
+          f"publish / bare HSET: {publish['publish'] / publish['bare_hset']:.3f}x")  # fmt: skip
+    d, m = decisions["decide"], decisions["mabwiser"]
+    print(
+        f"RESULT decide_p50_us={d[0]:.0f} decide_p99_us={d[1]:.0f} decide_per_s={d[2]:.0f} "
+        f"mabwiser_per_s={m[2]:.0f} speedup={speedup:.1f} publish_s={publish['publish']:.4f} "
+        f"bare_set_s={publish['bare_set']:.4f} bare_hset_s={publish['bare_hset']:.4f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
