@@ -103,6 +103,7 @@ def publish_pools(
     None when the store already holds a newer snapshot (nothing is published then)."""
     version = snapshot_version(as_of)
     published: dict[str, int | None] = {}
+    snapshots: list[Snapshot] = []
     with engine.connect() as connection:
         for surface in surfaces:
             current = store.current_version(namespace, surface)
@@ -123,8 +124,9 @@ def publish_pools(
                 alpha=np.fromiter((row[1] for row in rows), float, len(rows)),
                 beta=np.fromiter((row[2] for row in rows), float, len(rows)),
             )
-            store.publish(snapshot)
+            snapshots.append(snapshot)
             published[surface] = len(snapshot)
+    store.publish_many(snapshots)
     return published
 
 

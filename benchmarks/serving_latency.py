@@ -7,8 +7,8 @@ pipelined write of the same data to Redis, each measured in the same run.
   in microseconds and decisions/s on one thread, for the Redis store and for the policy
   step alone, next to MABWiser's ThompsonSampling choosing 2 of the same 1,000 arms fitted
   on the same data (``predict_expectations`` + top 2, since ``predict`` gives one arm).
-* Publish: 100,000 items x 3 surfaces with ``RedisStore.publish`` (encode + blob write +
-  pointer flip), next to a bare pipelined SET of the same three encoded blobs and a
+* Publish: 100,000 items x 3 surfaces with ``RedisStore.publish_many`` (encode, blob writes,
+  pointer flips), next to a bare pipelined SET of the same three encoded blobs and a
   pipelined HSET of the same 300,000 (item -> alpha,beta) fields.
 
 Run it::
@@ -156,8 +156,7 @@ def bench_publish(args: argparse.Namespace, prefix: str) -> dict[str, float]:
     times: dict[str, list[float]] = {"publish": [], "bare_set": [], "bare_hset": []}
     for number in range(args.repeat):
         started = time.perf_counter()
-        for snapshot in snapshots:
-            store.publish(snapshot)
+        store.publish_many(snapshots)
         times["publish"].append(time.perf_counter() - started)
 
         started = time.perf_counter()
@@ -216,7 +215,7 @@ def main() -> None:
     speedup = decisions["decide"][2] / decisions["mabwiser"][2]
     print(f"  decide / MABWiser throughput: {speedup:.1f}x")
     print(f"publish, {PUBLISH_ITEMS:,} items x {len(SURFACES)} surfaces             seconds")
-    print(f"  RedisStore.publish (encode, blob, pointer flip)   {publish['publish']:>10.4f}")
+    print(f"  RedisStore.publish_many (encode, blobs, flips)   {publish['publish']:>10.4f}")
     print(f"  bare pipelined SET of the same 3 encoded blobs    {publish['bare_set']:>10.4f}")
     print(f"  bare pipelined HSET of the same 300,000 fields    {publish['bare_hset']:>10.4f}")
     print(f"  publish / bare SET: {publish['publish'] / publish['bare_set']:.2f}x; "

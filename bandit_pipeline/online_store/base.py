@@ -61,6 +61,11 @@ class OnlineStore(ABC):
         """Make ``snapshot`` the current one of its (namespace, surface), atomically:
         readers see the whole previous snapshot or the whole new one."""
 
+    def publish_many(self, snapshots: Sequence[Snapshot]) -> None:
+        """Publish several snapshots (one per surface); each is atomic on its own."""
+        for snapshot in snapshots:
+            self.publish(snapshot)
+
     @abstractmethod
     def current_version(self, namespace: str, surface: str) -> str | None:
         """The version of the current snapshot (cheap: the serving cache polls it)."""

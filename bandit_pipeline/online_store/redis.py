@@ -9,9 +9,9 @@ Cluster hash tag, so each snapshot's keys share one slot:
 - ``{prefix}:{ns}:killswitch``                  hash: surface -> state as JSON
 - ``{prefix}:{ns|user}:exposed``                sorted set: item -> exposure time, TTL 1 h
 
-A publish writes the new blob, then flips the pointer and gives the replaced blob an
-expiry in one MULTI: a reader gets the pointer, then the blob it names, which is still
-there for an hour after it was replaced.
+A publish writes the new blob, then flips the pointer (the blob exists before the pointer
+names it), then gives the replaced blob an expiry: a reader gets the pointer, then the
+blob it names, which is still there for an hour after it was replaced.
 """
 
 from __future__ import annotations
@@ -56,18 +56,27 @@ class RedisStore(OnlineStore):
         return f"{key}:{version}" if version else key
 
     def publish(self, snapshot: Snapshot) -> None:
-        pointer = self._snapshot_key(snapshot.namespace, snapshot.surface)
-        blob_key = self._snapshot_key(snapshot.namespace, snapshot.surface, snapshot.version)
+        self.publish_many([snapshot])
+
+    def publish_many(self, snapshots: Sequence[Snapshot]) -> None:
+        """Two round trips for any number of surfaces. On one connection the commands run
+        in order, so each blob exists before the pointer that names it; the pointer moves
+        with one SET (returning the replaced version), then the replaced blobs get their
+        expiry. No MULTI spans two surfaces, which live in different Cluster slots."""
         try:
-            previous = self.client.get(pointer)
-            self.client.set(blob_key, snapshot.encode())
-            with self.client.pipeline(transaction=True) as pipe:
-                pipe.set(pointer, snapshot.version)
-                if previous and previous.decode() != snapshot.version:
-                    pipe.expire(
-                        self._snapshot_key(snapshot.namespace, snapshot.surface, previous.decode()),
-                        SUPERSEDED_GRACE_SECONDS,
-                    )
+            with self.client.pipeline(transaction=False) as pipe:
+                for snapshot in snapshots:
+                    ns, surface, version = snapshot.namespace, snapshot.surface, snapshot.version
+                    pipe.set(self._snapshot_key(ns, surface, version), snapshot.encode())
+                    pipe.set(self._snapshot_key(ns, surface), version, get=True)
+                replies = pipe.execute()
+            with self.client.pipeline(transaction=False) as pipe:
+                for snapshot, previous in zip(snapshots, replies[1::2], strict=True):
+                    if previous and previous.decode() != snapshot.version:
+                        old = self._snapshot_key(
+                            snapshot.namespace, snapshot.surface, previous.decode()
+                        )
+                        pipe.expire(old, SUPERSEDED_GRACE_SECONDS)
                 pipe.execute()
         except _FAILURES as exc:
             raise StoreUnavailable(f"redis publish failed: {exc}") from exc
