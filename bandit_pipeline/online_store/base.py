@@ -94,17 +94,8 @@ class OnlineStore(ABC):
         """Remember that these items were explored for these users (kept one hour)."""
 
     @abstractmethod
-    def recent_exposures(
-        self,
-        namespace: str,
-        user_id: str,
-        now: datetime,
-        *,
-        write_first: Sequence[Exposure] = (),
-    ) -> set[str]:
-        """Items explored for the user in the hour before ``now``. ``write_first`` is
-        written before the read, in the same round trip: serving hands in the exposures
-        of its previous decisions, so the guard costs one round trip per request."""
+    def recent_exposures(self, namespace: str, user_id: str, now: datetime) -> set[str]:
+        """Items explored for the user in the hour before ``now`` (one command)."""
 
     @abstractmethod
     def ping(self) -> None:

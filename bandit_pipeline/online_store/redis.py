@@ -136,42 +136,25 @@ class RedisStore(OnlineStore):
     def _exposure_key(self, namespace: str, user_id: str) -> str:
         return f"{self.prefix}:{{{namespace}|{user_id}}}:exposed"
 
-    def _queue_writes(self, pipe, exposures: Sequence[Exposure]) -> None:
-        for exposure in exposures:
-            key = self._exposure_key(exposure.namespace, exposure.user_id)
-            stamp = exposure.at.timestamp()
-            pipe.zadd(key, dict.fromkeys(exposure.item_ids, stamp))
-            pipe.zremrangebyscore(key, "-inf", stamp - EXPOSURE_TTL_SECONDS)
-            pipe.expire(key, EXPOSURE_TTL_SECONDS)
-
     def write_exposures(self, exposures: Sequence[Exposure]) -> None:
         if not exposures:
             return
         try:
             with self.client.pipeline(transaction=False) as pipe:
-                self._queue_writes(pipe, exposures)
+                for exposure in exposures:
+                    key = self._exposure_key(exposure.namespace, exposure.user_id)
+                    stamp = exposure.at.timestamp()
+                    pipe.zadd(key, dict.fromkeys(exposure.item_ids, stamp))
+                    pipe.zremrangebyscore(key, "-inf", stamp - EXPOSURE_TTL_SECONDS)
+                    pipe.expire(key, EXPOSURE_TTL_SECONDS)
                 pipe.execute()
         except _FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
 
-    def recent_exposures(
-        self,
-        namespace: str,
-        user_id: str,
-        now: datetime,
-        *,
-        write_first: Sequence[Exposure] = (),
-    ) -> set[str]:
+    def recent_exposures(self, namespace: str, user_id: str, now: datetime) -> set[str]:
         key = self._exposure_key(namespace, user_id)
-        since = now.timestamp() - EXPOSURE_TTL_SECONDS
         try:
-            if write_first:
-                with self.client.pipeline(transaction=False) as pipe:
-                    self._queue_writes(pipe, write_first)
-                    pipe.zrangebyscore(key, since, "+inf")
-                    items = pipe.execute()[-1]
-            else:
-                items = self.client.zrangebyscore(key, since, "+inf")
+            items = self.client.zrangebyscore(key, now.timestamp() - EXPOSURE_TTL_SECONDS, "+inf")
         except _FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
         return {item.decode() for item in items}

@@ -122,35 +122,27 @@ class SqliteStore(OnlineStore):
                 (namespace, surface, state.to_json()),
             )
 
-    @staticmethod
-    def _write(connection: sqlite3.Connection, exposures: Sequence[Exposure]) -> None:
-        for exposure in exposures:
-            stamp = exposure.at.timestamp()
-            connection.executemany(
-                "INSERT OR REPLACE INTO exposures (namespace, user_id, item_id, exposed_at)"
-                " VALUES (?, ?, ?, ?)",
-                [(exposure.namespace, exposure.user_id, item, stamp) for item in exposure.item_ids],
-            )
-            connection.execute(
-                "DELETE FROM exposures WHERE namespace = ? AND user_id = ? AND exposed_at < ?",
-                (exposure.namespace, exposure.user_id, stamp - EXPOSURE_TTL_SECONDS),
-            )
-
     def write_exposures(self, exposures: Sequence[Exposure]) -> None:
-        if exposures:
-            with self._transaction() as connection:
-                self._write(connection, exposures)
-
-    def recent_exposures(
-        self,
-        namespace: str,
-        user_id: str,
-        now: datetime,
-        *,
-        write_first: Sequence[Exposure] = (),
-    ) -> set[str]:
+        if not exposures:
+            return
         with self._transaction() as connection:
-            self._write(connection, write_first)
+            for exposure in exposures:
+                stamp = exposure.at.timestamp()
+                connection.executemany(
+                    "INSERT OR REPLACE INTO exposures (namespace, user_id, item_id, exposed_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    [
+                        (exposure.namespace, exposure.user_id, item, stamp)
+                        for item in exposure.item_ids
+                    ],
+                )
+                connection.execute(
+                    "DELETE FROM exposures WHERE namespace = ? AND user_id = ? AND exposed_at < ?",
+                    (exposure.namespace, exposure.user_id, stamp - EXPOSURE_TTL_SECONDS),
+                )
+
+    def recent_exposures(self, namespace: str, user_id: str, now: datetime) -> set[str]:
+        with self._transaction() as connection:
             rows = connection.execute(
                 "SELECT item_id FROM exposures WHERE namespace = ? AND user_id = ?"
                 " AND exposed_at >= ?",

@@ -7,7 +7,6 @@ with the reason in the trace.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 import time
@@ -124,19 +123,18 @@ class ExplorationService:
         self.flags = flag_client(provider, domain=f"bandit-{id(self)}")
         self._seed_source = seed_source
         self._prior = (settings.prior_alpha, settings.prior_beta)
-        self.exposures = PendingExposures()
-        self.state.before_refresh = self.flush_exposures
+        self.exposures = PendingExposures(self.store)
         if background:
             self.state.start()
+            self.exposures.start()
 
     def flush_exposures(self) -> None:
-        """Write the queued exposures now (the refresh does it every interval)."""
-        self.exposures.flush(self.store)
+        """Write the queued exposures now (a thread does it every 0.2 s)."""
+        self.exposures.flush()
 
     def close(self) -> None:
         self.state.stop()
-        with contextlib.suppress(StoreUnavailable):
-            self.flush_exposures()
+        self.exposures.close()
         self.store.close()
 
     def _seed(self) -> int:
@@ -204,14 +202,8 @@ class ExplorationService:
             time.time() - snapshot.snapshot.published_at.timestamp()
         )
 
-        pending = self.exposures.take()
-        try:
-            recent = self.store.recent_exposures(
-                request.namespace, request.user_id, _now(), write_first=pending
-            )
-        except StoreUnavailable:
-            self.exposures.dropped(pending)
-            raise
+        recent = self.store.recent_exposures(request.namespace, request.user_id, _now())
+        recent |= self.exposures.unwritten(request.namespace, request.user_id)
         names, alpha, beta = self._candidates(request, snapshot, recent, trace)
         if not len(names):
             trace.reason = "no_eligible_candidates"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,7 +62,6 @@ class ServingState:
     _thread: threading.Thread | None = None
     last_error: str | None = None
     store_errors: int = 0
-    before_refresh: Callable[[], None] | None = None
 
     def surface(
         self, namespace: str, surface: str
@@ -85,11 +83,6 @@ class ServingState:
 
     def refresh(self) -> None:
         """One pass over everything in use (the background thread calls this)."""
-        if self.before_refresh is not None:
-            try:
-                self.before_refresh()
-            except StoreUnavailable as exc:
-                self._failed(exc)
         for key, entry in list(self._surfaces.items()):
             self._refresh_surface(key, entry)
         for namespace in list(self._flags):
