@@ -235,6 +235,7 @@ def test_store_killed_mid_traffic_falls_back_and_recovers(private_redis):
     store.set_flag("default", "bandit_exploration_enabled", "true")
     publish(store)
     service = make_service(store)
+    service.state.store_backoff_seconds = 0.2
     assert service.decide(request()).trace.explored
 
     private_redis["process"].kill()
@@ -243,9 +244,17 @@ def test_store_killed_mid_traffic_falls_back_and_recovers(private_redis):
     assert [i.item_id for i in response.items] == RANKED
     assert (response.trace.explored, response.trace.reason) == (False, "store_unavailable")
 
+    # While the breaker is open the store is not even asked.
+    trace = service.decide(request(request_id="r2b")).trace
+    assert (trace.reason, trace.detail) == (
+        "store_unavailable",
+        "skipped: the store failed recently",
+    )
+
     private_redis["process"] = private_redis["start"]()  # empty: nothing published yet
     store.set_flag("default", "bandit_exploration_enabled", "true")
     publish(store, version="v2")
+    time.sleep(service.state.store_backoff_seconds)  # the breaker closes again
     service.state.refresh()
     trace = service.decide(request(user="u5", request_id="r3")).trace
     assert (trace.explored, trace.snapshot_version) == (True, "v2")

@@ -169,6 +169,7 @@ class ExplorationService:
             items = self._explore(request, trace)
         except StoreUnavailable as exc:
             metrics.STORE_ERRORS.inc()
+            self.state.mark_store_down(exc)
             trace.reason, trace.detail = "store_unavailable", str(exc) or type(exc).__name__
             items = None
         if items is None:
@@ -202,6 +203,9 @@ class ExplorationService:
             time.time() - snapshot.snapshot.published_at.timestamp()
         )
 
+        if self.state.store_down():
+            trace.reason, trace.detail = "store_unavailable", "skipped: the store failed recently"
+            return None
         recent = self.store.recent_exposures(request.namespace, request.user_id, _now())
         recent |= self.exposures.unwritten(request.namespace, request.user_id)
         names, alpha, beta = self._candidates(request, snapshot, recent, trace)

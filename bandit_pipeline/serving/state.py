@@ -62,6 +62,10 @@ class ServingState:
     _thread: threading.Thread | None = None
     last_error: str | None = None
     store_errors: int = 0
+    # After a failed store call the request path skips the store for this long, so an
+    # outage costs each request nothing instead of a timeout (a circuit breaker).
+    store_backoff_seconds: float = 1.0
+    _store_down_until: float = 0.0
 
     def surface(
         self, namespace: str, surface: str
@@ -109,6 +113,14 @@ class ServingState:
             self._flags[namespace] = self.store.flags(namespace)
         except StoreUnavailable as exc:
             self._failed(exc)
+
+    def store_down(self) -> bool:
+        """True while the breaker is open after a store failure."""
+        return time.monotonic() < self._store_down_until
+
+    def mark_store_down(self, exc: Exception) -> None:
+        self._store_down_until = time.monotonic() + self.store_backoff_seconds
+        self._failed(exc)
 
     def _failed(self, exc: Exception) -> None:
         self.store_errors += 1
