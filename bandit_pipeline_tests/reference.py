@@ -8,6 +8,9 @@ from datetime import datetime, timedelta
 
 from bandit_pipeline.policy import PosteriorParameters
 
+# Test events in an experiment carry this name (set when they are loaded).
+EXPERIMENT = "x"
+
 
 @dataclass(frozen=True)
 class Event:
@@ -92,3 +95,48 @@ def reference_posteriors(
     return {
         item: (params.prior_alpha + a, params.prior_beta + b) for item, (a, b) in evidence.items()
     }
+
+
+def reference_rollups(
+    events: list[Event], as_of: datetime, params: PosteriorParameters
+) -> dict[tuple, tuple[int, int, int, int, float, float]]:
+    """Metric rollups straight from their definition: per (window of the impression's first
+    ingestion, namespace, surface, experiment, variant, explore): impressions, impressions
+    with a click / add-to-cart / purchase within the attribution window, reward sum and
+    sum of squared rewards (weights unnormalised)."""
+    weights = {
+        "click": params.weight_click,
+        "add_to_cart": params.weight_add_to_cart,
+        "purchase": params.weight_purchase,
+    }
+    visible = [e for e in events if e.ingested_at < as_of]
+    impressions: dict[tuple, list[Event]] = defaultdict(list)
+    outcomes: dict[tuple, list[Event]] = defaultdict(list)
+    for e in visible:
+        key = (e.namespace, e.surface, e.request_id, e.item_id)
+        (impressions if e.event_type == "impression" else outcomes)[key].append(e)
+    window = params.attribution_window_hours * 3600.0
+    totals: dict[tuple, list[float]] = defaultdict(lambda: [0, 0, 0, 0, 0.0, 0.0])
+    for key, rows in impressions.items():
+        t_i = min(r.occurred_at for r in rows)
+        first = min(r.ingested_at for r in rows).timestamp()
+        window_start = datetime.fromtimestamp(first // 900 * 900, tz=t_i.tzinfo)
+        group = (
+            window_start,
+            key[0],
+            key[1],
+            max(EXPERIMENT if r.variant else "" for r in rows),
+            max(r.variant or "" for r in rows),
+            int(any(r.explore for r in rows)),
+        )
+        counted = [o for o in outcomes[key] if (o.occurred_at - t_i).total_seconds() <= window]
+        kinds = {o.event_type for o in counted}
+        reward = max((weights[o.event_type] for o in counted), default=0.0)
+        total = totals[group]
+        total[0] += 1
+        total[1] += "click" in kinds
+        total[2] += "add_to_cart" in kinds
+        total[3] += "purchase" in kinds
+        total[4] += reward
+        total[5] += reward * reward
+    return {group: tuple(values) for group, values in totals.items()}

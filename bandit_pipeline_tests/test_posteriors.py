@@ -14,12 +14,22 @@ from bandit_pipeline.ingest.validation import warehouse_time
 from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.posteriors import WINDOW, materialise_window, posteriors_as_of
 from bandit_pipeline_tests.helpers import rows
-from bandit_pipeline_tests.reference import Event, reference_posteriors, timed_event
+from bandit_pipeline_tests.reference import (
+    EXPERIMENT,
+    Event,
+    reference_posteriors,
+    timed_event,
+)
 
 START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 N_WINDOWS = 6
 WINDOW_ENDS = [START + WINDOW * (k + 1) for k in range(N_WINDOWS)]
-POSTERIOR_TABLES = ("bandit_reward_aggregates", "bandit_posteriors", "bandit_posterior_runs")
+POSTERIOR_TABLES = (
+    "bandit_reward_aggregates",
+    "bandit_posteriors",
+    "bandit_posterior_runs",
+    "bandit_metric_deltas",
+)
 
 # Short half-life and attribution window so that decay and the window matter in a few hours.
 PARAMS = PosteriorParameters(half_life_days=1 / 24, attribution_window_hours=0.5)
@@ -85,7 +95,7 @@ def load_events(engine, events: list[Event]) -> None:
                     **e.__dict__,
                     "occurred_at": stamp(e.occurred_at),
                     "ingested_at": stamp(e.ingested_at),
-                    "experiment": "x" if e.variant else None,
+                    "experiment": EXPERIMENT if e.variant else None,
                 }
                 for e in events
             ],

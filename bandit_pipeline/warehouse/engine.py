@@ -40,6 +40,14 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # (migration 0002) and power() is built in.
     dbapi_connection.create_function("bandit_epoch", 1, sqlite_epoch, deterministic=True)
     dbapi_connection.create_function("power", 2, _power, deterministic=True)
+    dbapi_connection.create_function("bandit_timestamp", 1, sqlite_timestamp, deterministic=True)
+    for name, function in (
+        ("floor", math.floor),
+        ("ln", math.log),
+        ("exp", math.exp),
+        ("sqrt", math.sqrt),
+    ):
+        dbapi_connection.create_function(name, 1, _nullable(function), deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -52,6 +60,21 @@ def sqlite_epoch(value: str | None) -> float | None:
     if value is None:
         return None
     return datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp()
+
+
+def sqlite_timestamp(seconds: float | None) -> str | None:
+    """The canonical warehouse text of an epoch time (the inverse of sqlite_epoch)."""
+    if seconds is None:
+        return None
+    moment = datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+    return moment.isoformat(sep=" ", timespec="microseconds")
+
+
+def _nullable(function):
+    def wrapped(value):
+        return None if value is None else function(value)
+
+    return wrapped
 
 
 def _power(base: float | None, exponent: float | None) -> float | None:

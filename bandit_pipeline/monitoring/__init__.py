@@ -1,0 +1,1 @@
+"""Guarding the core metrics: rollups, the CTR alert, the kill switch, data checks."""

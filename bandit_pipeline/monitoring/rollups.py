@@ -1,0 +1,87 @@
+"""Metric rollups (``bandit_explore_metrics`` and its hourly, daily and readout views).
+
+Each run stores what the events of its window changed per impression window and group
+(``bandit_metric_deltas``), computed in the warehouse; the views add those up. A rerun
+replaces the run's contribution, so rollups stay exact under reruns and backfills.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+
+from bandit_pipeline.policy import PosteriorParameters
+from bandit_pipeline.warehouse.statements import sql_statement
+
+WINDOW = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class SurfaceFigures:
+    """One window's figures for one surface (names as in the table and in Prometheus)."""
+
+    surface: str
+    bandit_explore_impressions: int
+    bandit_explore_reward_sum: float
+    bandit_explore_ctr: float | None
+    baseline_impressions: int
+    baseline_ctr: float | None
+    impressions: int
+    ctr: float | None
+
+
+def materialise_metrics(
+    engine: Engine,
+    as_of: datetime,
+    params: PosteriorParameters,
+    namespace: str = "default",
+    experiment: tuple[str, float] | None = None,
+) -> list[SurfaceFigures]:
+    """Store the run's deltas; returns the figures of the window that just closed (they
+    still grow while late outcomes arrive)."""
+    bind = {
+        "as_of": as_of,
+        "window_start": as_of - WINDOW,
+        "attribution_seconds": params.attribution_seconds,
+        "w_click": params.weight_click,
+        "w_add_to_cart": params.weight_add_to_cart,
+        "w_purchase": params.weight_purchase,
+    }
+    with engine.begin() as connection:
+        connection.execute(sql_statement("metrics/delete_deltas"), bind)
+        connection.execute(sql_statement("metrics/insert_deltas"), bind)
+        if experiment is not None:
+            name, holdout = experiment
+            connection.execute(
+                sql_statement("metrics/upsert_experiment"),
+                {"experiment": name, "holdout_percent": holdout, "as_of": as_of},
+            )
+    return window_figures(engine, as_of - WINDOW, namespace)
+
+
+def window_figures(
+    engine: Engine, window_start: datetime, namespace: str | None = None
+) -> list[SurfaceFigures]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sql_statement("metrics/window_figures"),
+            {"window_start": window_start, "namespace": namespace},
+        ).all()
+    figures = []
+    for row in rows:
+        explore, baseline = int(row.bandit_explore_impressions), int(row.baseline_impressions)
+        figures.append(
+            SurfaceFigures(
+                surface=row.surface,
+                bandit_explore_impressions=explore,
+                bandit_explore_reward_sum=float(row.bandit_explore_reward_sum),
+                bandit_explore_ctr=float(row.explore_clicks) / explore if explore else None,
+                baseline_impressions=baseline,
+                baseline_ctr=float(row.baseline_clicks) / baseline if baseline else None,
+                impressions=int(row.impressions),
+                ctr=float(row.clicks) / int(row.impressions) if row.impressions else None,
+            )
+        )
+    return figures

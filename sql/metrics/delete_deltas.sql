@@ -1,0 +1,2 @@
+-- Clear one run's contribution before it is (re)computed.
+DELETE FROM bandit_metric_deltas WHERE as_of = :as_of;
