@@ -33,6 +33,10 @@ WAREHOUSE_TABLES = (
     "bandit_posteriors",
     "bandit_posterior_runs",
     "bandit_candidate_pool",
+    "bandit_metric_deltas",
+    "bandit_experiments",
+    "bandit_alerts",
+    "bandit_killswitch_events",
 )
 
 
