@@ -39,7 +39,8 @@ def readout(engine):
                         " :p, 0, 0)"
                     ),
                     {
-                        "as_of": stamp(as_of), "w": stamp(WINDOW), "variant": variant, "explore": explore,
+                        "as_of": stamp(as_of), "w": stamp(WINDOW),
+                        "variant": variant, "explore": explore,
                         "n": n, "c": c, "a": a, "p": p,
                     },
                 )  # fmt: skip
