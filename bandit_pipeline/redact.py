@@ -15,3 +15,12 @@ def redact_url(url: object) -> object:
     if not match or ":" not in url[len(match["scheme"]) : match.end()]:
         return url
     return f"{match['scheme']}{match['user']}:***@{url[match.end() :]}"
+
+
+def redact_webhook(url: object) -> object:
+    """Webhook URLs carry their secret in the path: keep only scheme and host."""
+    if not isinstance(url, str) or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    return f"{scheme}://{host}/***"

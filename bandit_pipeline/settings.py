@@ -11,13 +11,13 @@ import re
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bandit_pipeline.policy import PosteriorParameters
-from bandit_pipeline.redact import redact_url
+from bandit_pipeline.redact import redact_url, redact_webhook
 
 ENV_PREFIX = "BANDIT_"
 DEFAULT_HOME = Path(".bandit")
@@ -111,6 +111,27 @@ class Settings(BaseSettings):
     )
     policy_id: str = Field(default="thompson-beta-v1", description="Stamped on every decision.")
     max_request_items: int = Field(default=500, ge=1, le=10_000)
+
+    # Monitoring and controls (DESIGN.md section 8).
+    alert_ctr_ratio: float = Field(
+        default=0.5, gt=0, le=1, description="Alert when explore CTR < this share of baseline."
+    )
+    alert_min_explore_impressions: int = Field(
+        default=200, ge=1, description="Explore impressions an hour needs before it can alert."
+    )
+    alert_webhook_url: str | None = Field(
+        default=None, description="Slack-compatible webhook that receives new alerts."
+    )
+    killswitch_mode: Literal["relative", "absolute"] = Field(
+        default="relative",
+        description="relative: explore reward per impression against baseline's; absolute: alone.",
+    )
+    killswitch_threshold: float = Field(
+        default=0.25, ge=0, description="Trip below this (share of baseline, or reward)."
+    )
+    killswitch_min_explore_impressions: int = Field(
+        default=500, ge=1, description="Explore impressions an hour needs before it can trip."
+    )
 
     # Controlled experiment (DESIGN.md section 7).
     experiment_enabled: bool = False
@@ -214,6 +235,8 @@ class Settings(BaseSettings):
 
     def __repr_args__(self):  # never show credentials in logs or tracebacks
         for name, value in super().__repr_args__():
+            if name == "alert_webhook_url":
+                value = redact_webhook(value)
             yield name, redact_url(value) if name and name.endswith("_url") else value
 
 
@@ -228,8 +251,8 @@ def load_settings(**overrides: object) -> Settings:
             field = str(error["loc"][0]) if error["loc"] else ""
             variable = f"{ENV_PREFIX}{field.upper()}" if field else "BANDIT_* settings"
             shown = error.get("input")
-            if field.endswith("_url") and isinstance(shown, str):
-                shown = redact_url(shown)
+            if field.endswith("_url") and isinstance(shown, str):  # never show credentials
+                shown = redact_webhook(shown) if field == "alert_webhook_url" else redact_url(shown)
             problems.append(f"{variable}: {error['msg']} (got {shown!r})")
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems)) from None
 

@@ -1,0 +1,3 @@
+-- Record a trip or a reset of the kill switch.
+INSERT INTO bandit_killswitch_events (namespace, surface, action, reason, figures, actor, at)
+VALUES (:namespace, :surface, :action, :reason, :figures, :actor, :as_of);
