@@ -12,8 +12,15 @@ from bandit_pipeline.defs.assets import (
     posterior_update,
 )
 from bandit_pipeline.defs.jobs import posterior_update_job, posterior_update_schedule
+from bandit_pipeline.defs.monitoring import (
+    bandit_explore_metrics,
+    explore_ctr_alert_sensor,
+    killswitch_reset_job,
+    killswitch_sensor,
+)
 from bandit_pipeline.defs.resources import (
     CandidatePoolResource,
+    MonitoringResource,
     OnlineStoreResource,
     WarehouseResource,
 )
@@ -33,13 +40,16 @@ def build_definitions(
             posterior_update,
             explore_candidate_pool,
             online_posteriors,
+            bandit_explore_metrics,
         ],
-        jobs=[posterior_update_job],
+        jobs=[posterior_update_job, killswitch_reset_job],
         schedules=[posterior_update_schedule],
+        sensors=[explore_ctr_alert_sensor, killswitch_sensor],
         resources={
             "warehouse": warehouse or WarehouseResource.from_settings(settings),
             "candidate_pool": CandidatePoolResource.from_settings(settings),
             "online_store": OnlineStoreResource.from_settings(settings),
+            "monitoring": MonitoringResource.from_settings(settings),
         },
     )
 

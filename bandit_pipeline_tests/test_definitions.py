@@ -33,7 +33,10 @@ def test_definitions_pin_assets_jobs_and_schedules():
         "bandit_posteriors",
         "explore_candidate_pool",
         "online_posteriors",
+        "bandit_explore_metrics",
     }
+    assert {s.name for s in defs.sensors} == {"explore_ctr_alert", "exploration_killswitch"}
+    assert defs.resolve_job_def("killswitch_reset").name == "killswitch_reset"
     assert defs.resolve_job_def("bandit_posterior_update").name == "bandit_posterior_update"
     schedule = defs.resolve_schedule_def("bandit_posterior_update_every_15_minutes")
     assert schedule.cron_schedule == "*/15 * * * *"
@@ -129,3 +132,48 @@ def test_materialise_a_partition_and_a_single_run_backfill_through_dagster(engin
         )
         == 1
     )
+
+
+def test_sensors_evaluate_once_per_run_and_the_reset_job(engine, tmp_path):
+    """The sensors read the newest rollup run, act, and keep a cursor so a restart with the
+    same cursor does nothing; the reset job re-arms a surface."""
+    from bandit_pipeline.defs.monitoring import killswitch_sensor
+    from bandit_pipeline.defs.resources import (
+        CandidatePoolResource,
+        MonitoringResource,
+        OnlineStoreResource,
+    )
+    from bandit_pipeline.monitoring.rollups import materialise_metrics
+    from bandit_pipeline.online_store import open_store
+    from bandit_pipeline_tests.test_monitoring import as_of, traffic
+    from bandit_pipeline_tests.test_posteriors import PARAMS, load_events
+
+    reset(engine)
+    load_events(engine, traffic(0, 0.0, 0.3, n_explore=120))
+    materialise_metrics(engine, as_of(0), PARAMS)
+    store_url = f"sqlite:///{tmp_path}/online.db"
+    resources = {
+        "warehouse": _resource(engine),
+        "candidate_pool": CandidatePoolResource(),
+        "online_store": OnlineStoreResource(url=store_url),
+        "monitoring": MonitoringResource(killswitch_min_explore_impressions=100),
+    }
+    with dg.build_sensor_context(resources=resources) as context:
+        result = killswitch_sensor(context)
+    assert result.cursor == as_of(0).isoformat()
+    assert open_store(store_url).killswitch("default", "home").tripped
+    # A restarted sensor resumes from its cursor and does nothing more.
+    with dg.build_sensor_context(cursor=result.cursor, resources=resources) as context:
+        assert isinstance(killswitch_sensor(context), dg.SkipReason)
+
+    settings = load_settings(online_store_url=store_url)
+    job = build_definitions(settings, warehouse=_resource(engine)).resolve_job_def(
+        "killswitch_reset"
+    )
+    run_config = {
+        "ops": {"reset_killswitch_op": {"config": {"surface": "home", "reason": "fixed"}}}
+    }
+    assert job.execute_in_process(run_config=run_config).success
+    state = open_store(store_url).killswitch("default", "home")
+    assert not state.tripped
+    assert state.reason == "fixed"

@@ -7,10 +7,15 @@ import dagster as dg
 posterior_update_job = dg.define_asset_job(
     "bandit_posterior_update",
     selection=dg.AssetSelection.assets(
-        "reward_aggregates", "bandit_posteriors", "explore_candidate_pool", "online_posteriors"
+        "reward_aggregates",
+        "bandit_posteriors",
+        "explore_candidate_pool",
+        "online_posteriors",
+        "bandit_explore_metrics",
     ),
     description="Aggregate the window's reward events, update the posteriors, rebuild the "
-    "candidate pool and publish it. The unit for backfills and reruns.",
+    "candidate pool and publish it, and roll the metrics up. The unit for backfills and "
+    "reruns.",
 )
 
 posterior_update_schedule = dg.build_schedule_from_partitioned_job(

@@ -8,6 +8,8 @@ import dagster as dg
 from pydantic import PrivateAttr
 from sqlalchemy import Engine
 
+from bandit_pipeline.monitoring.alerts import AlertThresholds
+from bandit_pipeline.monitoring.killswitch import KillSwitchPolicy
 from bandit_pipeline.online_store import OnlineStore, open_store
 from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.pool import PoolParameters
@@ -95,3 +97,42 @@ class OnlineStoreResource(dg.ConfigurableResource):
     def open(self) -> OnlineStore:
         # The publisher is not on the serving path: give it a generous timeout.
         return open_store(self.url, prefix=self.prefix, timeout_seconds=10.0)
+
+
+class MonitoringResource(dg.ConfigurableResource):
+    """Alert and kill-switch thresholds, the webhook, and the experiment's holdout."""
+
+    alert_ctr_ratio: float = 0.5
+    alert_min_explore_impressions: int = 200
+    webhook_url: str | None = None
+    killswitch_mode: str = "relative"
+    killswitch_threshold: float = 0.25
+    killswitch_min_explore_impressions: int = 500
+    experiment_name: str | None = None
+    experiment_holdout_percent: float = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MonitoringResource:
+        return cls(
+            alert_ctr_ratio=settings.alert_ctr_ratio,
+            alert_min_explore_impressions=settings.alert_min_explore_impressions,
+            webhook_url=settings.alert_webhook_url,
+            killswitch_mode=settings.killswitch_mode,
+            killswitch_threshold=settings.killswitch_threshold,
+            killswitch_min_explore_impressions=settings.killswitch_min_explore_impressions,
+            experiment_name=settings.experiment_name if settings.experiment_enabled else None,
+            experiment_holdout_percent=settings.experiment_holdout_percent,
+        )
+
+    def thresholds(self) -> AlertThresholds:
+        return AlertThresholds(self.alert_ctr_ratio, self.alert_min_explore_impressions)
+
+    def policy(self) -> KillSwitchPolicy:
+        return KillSwitchPolicy(
+            self.killswitch_mode, self.killswitch_threshold, self.killswitch_min_explore_impressions
+        )
+
+    def experiment(self) -> tuple[str, float] | None:
+        if self.experiment_name is None:
+            return None
+        return self.experiment_name, self.experiment_holdout_percent

@@ -1,0 +1,146 @@
+"""Metric rollups, the CTR alert and kill-switch sensors, and the kill-switch reset job."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from bandit_pipeline.defs.partitions import fifteen_minute_partitions, window_end
+from bandit_pipeline.defs.resources import (
+    CandidatePoolResource,
+    MonitoringResource,
+    OnlineStoreResource,
+    WarehouseResource,
+)
+from bandit_pipeline.monitoring.alerts import evaluate_ctr_alerts, webhook_notifier
+from bandit_pipeline.monitoring.killswitch import evaluate_killswitch, reset_killswitch
+from bandit_pipeline.monitoring.rollups import materialise_metrics
+from bandit_pipeline.warehouse.statements import sql_statement
+
+GROUP = "bandit_monitoring"
+
+
+@dg.asset(
+    partitions_def=fifteen_minute_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=["bandit_rewards"],
+    group_name=GROUP,
+    kinds={"sql"},
+    description="Exploration, baseline and core metrics per window, namespace, surface, "
+    "experiment and variant (view bandit_explore_metrics over bandit_metric_deltas; "
+    "hourly, daily and readout views beside it).",
+)
+def bandit_explore_metrics(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    candidate_pool: CandidatePoolResource,
+    monitoring: MonitoringResource,
+) -> dg.MaterializeResult:
+    engine, params = warehouse.engine(), warehouse.parameters
+    figures = []
+    for key in sorted(context.partition_keys):
+        figures = materialise_metrics(
+            engine, window_end(key), params, candidate_pool.namespace, monitoring.experiment()
+        )
+    metadata: dict[str, object] = {"partitions": len(context.partition_keys)}
+    for surface in figures:  # the newest window, per surface: the UI plots these over time
+        for name in ("bandit_explore_impressions", "bandit_explore_reward_sum",
+                     "bandit_explore_ctr", "baseline_ctr", "impressions", "ctr"):  # fmt: skip
+            value = getattr(surface, name)
+            if value is not None:
+                metadata[f"{name}/{surface.surface}"] = dg.MetadataValue.float(float(value))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _newest_run(warehouse: WarehouseResource):
+    with warehouse.engine().connect() as connection:
+        newest = connection.execute(sql_statement("alerts/newest_run")).scalar()
+    if isinstance(newest, str):  # SQLite returns the canonical text
+        newest = datetime.fromisoformat(newest).replace(tzinfo=UTC)
+    return newest
+
+
+@dg.sensor(
+    name="explore_ctr_alert",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Opens, notifies and resolves exploration-CTR alert episodes (bandit_alerts).",
+)
+def explore_ctr_alert_sensor(
+    context: dg.SensorEvaluationContext,
+    warehouse: WarehouseResource,
+    candidate_pool: CandidatePoolResource,
+    monitoring: MonitoringResource,
+) -> dg.SensorResult | dg.SkipReason:
+    newest = _newest_run(warehouse)
+    if newest is None:
+        return dg.SkipReason("no metric rollups yet")
+    if context.cursor == newest.isoformat():
+        return dg.SkipReason(f"already evaluated the run of {newest.isoformat()}")
+    notify = webhook_notifier(monitoring.webhook_url) if monitoring.webhook_url else None
+    changes = evaluate_ctr_alerts(
+        warehouse.engine(), candidate_pool.namespace, newest, monitoring.thresholds(), notify
+    )
+    for change in changes:
+        context.log.warning("alert %s on %s: %s", change.action, change.surface, change.figures)
+    return dg.SensorResult(cursor=newest.isoformat())
+
+
+@dg.sensor(
+    name="exploration_killswitch",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Trips the kill switch of a surface whose exploration reward falls below the "
+    "threshold (bandit_killswitch_events); only a deliberate reset re-arms it.",
+)
+def killswitch_sensor(
+    context: dg.SensorEvaluationContext,
+    warehouse: WarehouseResource,
+    candidate_pool: CandidatePoolResource,
+    online_store: OnlineStoreResource,
+    monitoring: MonitoringResource,
+) -> dg.SensorResult | dg.SkipReason:
+    newest = _newest_run(warehouse)
+    if newest is None:
+        return dg.SkipReason("no metric rollups yet")
+    if context.cursor == newest.isoformat():
+        return dg.SkipReason(f"already evaluated the run of {newest.isoformat()}")
+    store = online_store.open()
+    try:
+        changes = evaluate_killswitch(
+            warehouse.engine(), store, candidate_pool.namespace, newest, monitoring.policy()
+        )
+    finally:
+        store.close()
+    for change in changes:
+        context.log.warning(
+            "kill switch %s on %s: %s", change.action, change.surface, change.reason
+        )
+    return dg.SensorResult(cursor=newest.isoformat())
+
+
+class KillSwitchResetConfig(dg.Config):
+    namespace: str = "default"
+    surface: str
+    reason: str
+
+
+@dg.op(description="Re-arm exploration on a surface, recording who and why.")
+def reset_killswitch_op(
+    context: dg.OpExecutionContext,
+    config: KillSwitchResetConfig,
+    warehouse: WarehouseResource,
+    online_store: OnlineStoreResource,
+) -> None:
+    store = online_store.open()
+    try:
+        reset_killswitch(
+            warehouse.engine(), store, config.namespace, config.surface, config.reason,
+            actor=f"dagster run {context.run_id}",
+        )  # fmt: skip
+    finally:
+        store.close()
+
+
+@dg.job(name="killswitch_reset", description="Deliberately reset a tripped kill switch.")
+def killswitch_reset_job() -> None:
+    reset_killswitch_op()
