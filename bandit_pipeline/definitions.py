@@ -11,6 +11,7 @@ from bandit_pipeline.defs.assets import (
     online_posteriors,
     posterior_update,
 )
+from bandit_pipeline.defs.checks import ASSET_CHECKS
 from bandit_pipeline.defs.jobs import posterior_update_job, posterior_update_schedule
 from bandit_pipeline.defs.monitoring import (
     bandit_explore_metrics,
@@ -42,6 +43,7 @@ def build_definitions(
             online_posteriors,
             bandit_explore_metrics,
         ],
+        asset_checks=ASSET_CHECKS,
         jobs=[posterior_update_job, killswitch_reset_job],
         schedules=[posterior_update_schedule],
         sensors=[explore_ctr_alert_sensor, killswitch_sensor],

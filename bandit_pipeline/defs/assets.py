@@ -100,7 +100,8 @@ def posterior_update(
 @dg.asset(
     partitions_def=fifteen_minute_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=["bandit_posteriors", item_catalog],
+    # reward_aggregates too: its blocking checks then gate the pool and the publish.
+    deps=["bandit_posteriors", "reward_aggregates", item_catalog],
     group_name=GROUP,
     kinds={"sql"},
     description="Fresh, available, sanely priced items that have not yet graduated, per "

@@ -1,0 +1,161 @@
+"""Great Expectations suites over the tables the job writes, one window at a time.
+
+Each suite validates only the rows of the window being materialised, loaded into a
+DataFrame. Great Expectations is imported on first use, not at module import: it costs
+seconds and hundreds of megabytes, which no code-server load should pay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from bandit_pipeline.ingest.events import EVENT_TYPES, MAX_SLOT
+from bandit_pipeline.policy import PosteriorParameters
+from bandit_pipeline.pool import PoolParameters
+from bandit_pipeline.warehouse.statements import sql_statement
+
+WINDOW = timedelta(minutes=15)
+LARGE = 1e12  # bounds that also catch infinities
+
+
+@dataclass
+class SuiteResult:
+    suite: str
+    success: bool
+    rows: int
+    failures: list[str] = field(default_factory=list)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "failed_expectations": len(self.failures),
+            "failures": "; ".join(self.failures) or "none",
+        }
+
+
+@cache
+def _batch_definition():
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_pandas("bandit_quality")
+    return source.add_dataframe_asset(name="window_rows").add_batch_definition_whole_dataframe(
+        "all"
+    )
+
+
+def run_suite(name: str, frame: pd.DataFrame, expectations: list) -> SuiteResult:
+    import great_expectations as gx
+
+    suite = gx.ExpectationSuite(name=name, expectations=expectations)
+    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+    outcome = batch.validate(suite)
+    failures = [
+        f"{r.expectation_config.type}({r.expectation_config.kwargs.get('column', '')}): "
+        f"{r.result.get('unexpected_count', '?')} unexpected"
+        for r in outcome.results
+        if not r.success
+    ]
+    return SuiteResult(name, bool(outcome.success), len(frame), failures)
+
+
+def _frame(engine: Engine, statement: str, params: dict) -> pd.DataFrame:
+    with engine.connect() as connection:
+        result = connection.execute(sql_statement(statement), params)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def check_rewards(engine: Engine, as_of: datetime) -> SuiteResult:
+    import great_expectations.expectations as gxe
+
+    frame = _frame(
+        engine, "quality/window_rewards", {"window_start": as_of - WINDOW, "as_of": as_of}
+    )
+    ids = ["event_id", "event_type", "occurred_at", "ingested_at", "namespace", "surface",
+           "user_id", "request_id", "item_id"]  # fmt: skip
+    expectations = [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in ids]
+    expectations += [
+        gxe.ExpectColumnValuesToBeUnique(column="event_id"),
+        gxe.ExpectColumnValuesToBeInSet(column="event_type", value_set=sorted(EVENT_TYPES)),
+        gxe.ExpectColumnValuesToBeBetween(column="slot", min_value=0, max_value=MAX_SLOT),
+        gxe.ExpectColumnValuesToBeInSet(column="variant", value_set=["treatment", "control"]),
+        gxe.ExpectColumnValuesToMatchRegex(column="surface", regex=r"^[A-Za-z0-9_.\-]{1,64}$"),
+    ]
+    return run_suite("bandit_rewards_window", frame, expectations)
+
+
+def check_aggregates(engine: Engine, as_of: datetime) -> SuiteResult:
+    import great_expectations.expectations as gxe
+
+    frame = _frame(engine, "quality/window_aggregates", {"as_of": as_of})
+    # Each impression adds at most one unit of evidence; late corrections move at most one.
+    frame["evidence"] = frame["reward_evidence"].astype(float) + frame[
+        "non_reward_evidence"
+    ].astype(float)
+    frame["evidence_bound"] = (frame["impressions"] + frame["late_corrections"]).astype(
+        float
+    ) + 1e-9
+    counts = ["impressions", "clicks", "add_to_carts", "purchases", "late_corrections"]
+    expectations = [gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0) for c in counts]
+    expectations += [
+        gxe.ExpectColumnValuesToBeBetween(column=c, min_value=-LARGE, max_value=LARGE)
+        for c in ("reward_evidence", "non_reward_evidence")
+    ]
+    expectations += [
+        gxe.ExpectColumnValuesToNotBeNull(column="reward_evidence"),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="evidence_bound", column_B="evidence", or_equal=True
+        ),
+    ]
+    return run_suite("bandit_reward_aggregates_window", frame, expectations)
+
+
+def check_posteriors(engine: Engine, as_of: datetime, params: PosteriorParameters) -> SuiteResult:
+    import great_expectations.expectations as gxe
+
+    frame = _frame(engine, "quality/window_posteriors", {"as_of": as_of})
+    tolerance = 1e-9  # floating-point noise of the incremental sums
+    expectations = [
+        gxe.ExpectColumnValuesToNotBeNull(column="alpha"),
+        gxe.ExpectColumnValuesToNotBeNull(column="beta"),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="alpha", min_value=params.prior_alpha - tolerance, max_value=LARGE
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="beta", min_value=params.prior_beta - tolerance, max_value=LARGE
+        ),
+    ]
+    return run_suite("bandit_posteriors_window", frame, expectations)
+
+
+def check_pool(engine: Engine, as_of: datetime, pool: PoolParameters) -> SuiteResult:
+    import great_expectations.expectations as gxe
+
+    frame = _frame(engine, "quality/window_pool", {"as_of": as_of})
+    expectations = [
+        gxe.ExpectColumnValuesToNotBeNull(column="price"),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="price", min_value=0, strict_min=True, max_value=1e9
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="availability", min_value=pool.min_availability, max_value=1
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="freshness_index", min_value=pool.min_freshness, max_value=1
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="alpha", min_value=0, strict_min=True, max_value=LARGE
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="beta", min_value=0, strict_min=True, max_value=LARGE
+        ),
+    ]
+    return run_suite("bandit_candidate_pool_window", frame, expectations)
