@@ -254,6 +254,90 @@ def flags_unset(obj: Context, name: str, namespace: str | None) -> None:
     click.echo(f"{namespace} {name} unset")
 
 
+@main.group()
+def killswitch() -> None:
+    """The exploration kill switch per surface (tripped by the sensor, reset by hand)."""
+
+
+@killswitch.command("status")
+@click.option("--namespace", default=None, help="Default: BANDIT_NAMESPACE.")
+@click.pass_obj
+@fails_cleanly
+def killswitch_status(obj: Context, namespace: str | None) -> None:
+    """Show each surface's state and the latest trips and resets."""
+    from bandit_pipeline.monitoring.killswitch import killswitch_events
+
+    namespace = namespace or obj.settings.namespace
+    store = _store(obj)
+    for surface in obj.settings.surfaces:
+        state = store.killswitch(namespace, surface)
+        if state is None:
+            click.echo(f"{namespace}/{surface}: armed (never tripped)")
+        else:
+            word = "TRIPPED" if state.tripped else "armed"
+            click.echo(
+                f"{namespace}/{surface}: {word} since {state.changed_at.isoformat()} "
+                f"by {state.changed_by}: {state.reason}"
+            )
+    events = killswitch_events(obj.engine, namespace, limit=10)
+    if events:
+        click.echo("latest events:")
+        for event in events:
+            click.echo(
+                f"  {event.at} {event.surface} {event.action} by {event.actor}: {event.reason}"
+            )
+
+
+@killswitch.command("reset")
+@click.option("--namespace", default=None, help="Default: BANDIT_NAMESPACE.")
+@click.option("--surface", required=True)
+@click.option("--reason", required=True, help="Why exploration may resume (recorded).")
+@click.pass_obj
+@fails_cleanly
+def killswitch_reset(obj: Context, namespace: str | None, surface: str, reason: str) -> None:
+    """Re-arm exploration on a surface (serving resumes within one refresh)."""
+    import getpass
+
+    from bandit_pipeline.monitoring.killswitch import reset_killswitch
+
+    namespace = namespace or obj.settings.namespace
+    reset_killswitch(obj.engine, _store(obj), namespace, surface, reason, actor=getpass.getuser())
+    click.echo(f"{namespace}/{surface}: reset ({reason})")
+
+
+@main.group()
+def experiment() -> None:
+    """The controlled experiment."""
+
+
+@experiment.command("readout")
+@click.pass_obj
+@fails_cleanly
+def experiment_readout_command(obj: Context) -> None:
+    """Treatment against control per surface: rates, relative difference with a 95%
+    interval, and the sample-ratio-mismatch check."""
+    from bandit_pipeline.monitoring.readout import experiment_readout
+
+    rows = experiment_readout(obj.engine)
+    if not rows:
+        click.echo("no experiment traffic in the rollups yet")
+        return
+    click.echo(
+        f"{'surface':<8} {'experiment':<20} {'metric':<17} {'control':>8} {'treatment':>9} "
+        f"{'rel diff':>9} {'95% interval':>19} {'SRM p':>8}"
+    )
+    for row in rows:
+        diff = "-" if row.relative_difference is None else f"{row.relative_difference:+.2%}"
+        low, high = row.relative_difference_ci_low, row.relative_difference_ci_high
+        interval = "-" if low is None else f"[{low:+.2%}, {high:+.2%}]"
+        srm = "-" if row.srm_p_value is None else f"{row.srm_p_value:.3g}"
+        flag = " SRM!" if row.srm_suspected else ""
+        click.echo(
+            f"{row.surface:<8} {row.experiment:<20} {row.metric:<17} {row.control_rate:>8.4f} "
+            f"{row.treatment_rate:>9.4f} {diff:>9} {interval:>19} {srm:>8}{flag}"
+        )
+
+
 @main.command()
 @click.option("--events", default=20_000, show_default=True, help="Impressions to generate.")
 @click.option("--items", default=500, show_default=True, help="Catalog size.")

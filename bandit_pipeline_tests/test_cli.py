@@ -117,3 +117,34 @@ def test_catalog_load_upserts_by_namespace_and_item(engine, settings, tmp_path):
     reasons = sorted(r for (r,) in rows(engine, "SELECT reason FROM item_catalog_rejected"))
     assert reasons[0].startswith("availability: must be between 0 and 1")
     assert reasons[1].startswith("price: must be between 0 and 1e+09")
+
+
+def test_killswitch_status_and_reset(engine, settings, tmp_path):
+    from datetime import UTC, datetime
+
+    from bandit_pipeline.online_store import KillSwitchState, open_store
+
+    store_url = f"sqlite:///{tmp_path}/online.db"
+    open_store(store_url).set_killswitch(
+        "default", "home", KillSwitchState(True, "reward too low", datetime.now(UTC), "sensor")
+    )
+    env = {"BANDIT_ONLINE_STORE_URL": store_url}
+    status = run(["killswitch", "status"], settings, **env)
+    assert status.exit_code == 0, status.output
+    assert "default/home: TRIPPED" in status.output
+    assert "default/cart: armed (never tripped)" in status.output
+    reset = run(
+        ["killswitch", "reset", "--surface", "home", "--reason", "ranking fixed"], settings, **env
+    )
+    assert reset.exit_code == 0, reset.output
+    assert not open_store(store_url).killswitch("default", "home").tripped
+    status = run(["killswitch", "status"], settings, **env)
+    assert "default/home: armed" in status.output
+    assert "home reset by" in status.output
+    assert "ranking fixed" in status.output
+
+
+def test_experiment_readout_without_traffic(engine, settings):
+    result = run(["experiment", "readout"], settings)
+    assert result.exit_code == 0, result.output
+    assert "no experiment traffic" in result.output

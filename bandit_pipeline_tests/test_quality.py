@@ -132,7 +132,9 @@ def test_a_bad_pool_fails_its_suite_and_blocks_the_publish(engine, tmp_path, mon
         result = real(engine_, as_of, namespace, pool, posterior)
         with engine_.begin() as connection:  # an item the rules should have excluded
             connection.execute(
-                text("UPDATE item_catalog SET availability = 0.01 WHERE item_id = 'item-2'")
+                text(
+                    "UPDATE bandit_candidate_pool SET availability = 0.01 WHERE item_id = 'item-2'"
+                )
             )
         return result
 
@@ -144,17 +146,19 @@ def test_a_bad_pool_fails_its_suite_and_blocks_the_publish(engine, tmp_path, mon
 
 def test_suites_report_what_failed(engine):
     reset(engine)
-    frame_result = quality.run_suite(
-        "demo",
-        __import__("pandas").DataFrame({"price": [10.0, None, -1.0]}),
-        [
-            __import__("great_expectations").expectations.ExpectColumnValuesToNotBeNull(
-                column="price"
-            )
-        ],
-    )
-    assert not frame_result.success
-    assert frame_result.failures == ["expect_column_values_to_not_be_null(price): 1 unexpected"]
+    catalog(engine)
     # An empty window is not a failure.
     assert quality.check_posteriors(engine, AS_OF, PARAMS).success
     assert quality.check_pool(engine, AS_OF, PoolParameters()).success
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO bandit_posteriors (namespace, surface, item_id, as_of, alpha, beta)"
+                " VALUES ('default', 'home', 'a', :t, 0.5, 2.0), ('default', 'home', 'b', :t, 3, 2)"
+            ),
+            {"t": stamp(engine, AS_OF)},
+        )
+    result = quality.check_posteriors(engine, AS_OF, PARAMS)
+    assert not result.success
+    assert result.rows == 2
+    assert result.failures == ["expect_column_values_to_be_between(alpha): 1 unexpected"]

@@ -1,18 +1,19 @@
 """Great Expectations suites over the tables the job writes, one window at a time.
 
-Each suite validates only the rows of the window being materialised, loaded into a
-DataFrame. Great Expectations is imported on first use, not at module import: it costs
-seconds and hundreds of megabytes, which no code-server load should pay.
+Each suite validates only the rows of the window being materialised, through a Great
+Expectations SQL data source on the warehouse: the expectations run as queries there,
+and no rows travel to Python. Great Expectations is imported on first use, not at module
+import: it costs seconds and hundreds of megabytes, which no code-server load should pay.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import Engine
 
 from bandit_pipeline.ingest.events import EVENT_TYPES, MAX_SLOT
@@ -40,45 +41,56 @@ class SuiteResult:
 
 
 @cache
-def _batch_definition():
+def _data_source(url: str):
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_pandas("bandit_quality")
-    return source.add_dataframe_asset(name="window_rows").add_batch_definition_whole_dataframe(
-        "all"
-    )
+    if url.startswith("sqlite"):
+        return context.data_sources.add_sqlite("warehouse", connection_string=url)
+    return context.data_sources.add_postgres("warehouse", connection_string=url)
 
 
-def run_suite(name: str, frame: pd.DataFrame, expectations: list) -> SuiteResult:
+def run_suite(
+    name: str, engine: Engine, statement: str, params: dict[str, Any], expectations: list
+) -> SuiteResult:
+    """Validate the rows of ``sql/STATEMENT.sql`` (bound to ``params``) in the warehouse."""
     import great_expectations as gx
 
-    suite = gx.ExpectationSuite(name=name, expectations=expectations)
-    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
-    outcome = batch.validate(suite)
+    query = str(
+        sql_statement(statement)
+        .bindparams(**params)
+        .compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+    )
+    source = _data_source(engine.url.render_as_string(hide_password=False))
+    asset_name = f"{name}_{uuid.uuid4().hex[:8]}"
+    asset = source.add_query_asset(name=asset_name, query=query)
+    try:
+        batch = asset.add_batch_definition_whole_table("all").get_batch()
+        outcome = batch.validate(gx.ExpectationSuite(name=name, expectations=expectations))
+        rows = _count(engine, query)
+    finally:
+        source.delete_asset(asset_name)
     failures = [
         f"{r.expectation_config.type}({r.expectation_config.kwargs.get('column', '')}): "
         f"{r.result.get('unexpected_count', '?')} unexpected"
         for r in outcome.results
         if not r.success
     ]
-    return SuiteResult(name, bool(outcome.success), len(frame), failures)
+    return SuiteResult(name, bool(outcome.success), rows, failures)
 
 
-def _frame(engine: Engine, statement: str, params: dict) -> pd.DataFrame:
+def _count(engine: Engine, query: str) -> int:
     with engine.connect() as connection:
-        result = connection.execute(sql_statement(statement), params)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        return int(
+            connection.exec_driver_sql(f"SELECT COUNT(*) FROM ({query}) AS window_rows").scalar()
+        )
 
 
 def check_rewards(engine: Engine, as_of: datetime) -> SuiteResult:
     import great_expectations.expectations as gxe
 
-    frame = _frame(
-        engine, "quality/window_rewards", {"window_start": as_of - WINDOW, "as_of": as_of}
-    )
     ids = ["event_id", "event_type", "occurred_at", "ingested_at", "namespace", "surface",
            "user_id", "request_id", "item_id"]  # fmt: skip
     expectations = [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in ids]
@@ -89,20 +101,15 @@ def check_rewards(engine: Engine, as_of: datetime) -> SuiteResult:
         gxe.ExpectColumnValuesToBeInSet(column="variant", value_set=["treatment", "control"]),
         gxe.ExpectColumnValuesToMatchRegex(column="surface", regex=r"^[A-Za-z0-9_.\-]{1,64}$"),
     ]
-    return run_suite("bandit_rewards_window", frame, expectations)
+    params = {"window_start": as_of - WINDOW, "as_of": as_of}
+    return run_suite(
+        "bandit_rewards_window", engine, "quality/window_rewards", params, expectations
+    )
 
 
 def check_aggregates(engine: Engine, as_of: datetime) -> SuiteResult:
     import great_expectations.expectations as gxe
 
-    frame = _frame(engine, "quality/window_aggregates", {"as_of": as_of})
-    # Each impression adds at most one unit of evidence; late corrections move at most one.
-    frame["evidence"] = frame["reward_evidence"].astype(float) + frame[
-        "non_reward_evidence"
-    ].astype(float)
-    frame["evidence_bound"] = (frame["impressions"] + frame["late_corrections"]).astype(
-        float
-    ) + 1e-9
     counts = ["impressions", "clicks", "add_to_carts", "purchases", "late_corrections"]
     expectations = [gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0) for c in counts]
     expectations += [
@@ -115,13 +122,15 @@ def check_aggregates(engine: Engine, as_of: datetime) -> SuiteResult:
             column_A="evidence_bound", column_B="evidence", or_equal=True
         ),
     ]
-    return run_suite("bandit_reward_aggregates_window", frame, expectations)
+    return run_suite(
+        "bandit_reward_aggregates_window", engine, "quality/window_aggregates",
+        {"as_of": as_of}, expectations,
+    )  # fmt: skip
 
 
 def check_posteriors(engine: Engine, as_of: datetime, params: PosteriorParameters) -> SuiteResult:
     import great_expectations.expectations as gxe
 
-    frame = _frame(engine, "quality/window_posteriors", {"as_of": as_of})
     tolerance = 1e-9  # floating-point noise of the incremental sums
     expectations = [
         gxe.ExpectColumnValuesToNotBeNull(column="alpha"),
@@ -133,13 +142,15 @@ def check_posteriors(engine: Engine, as_of: datetime, params: PosteriorParameter
             column="beta", min_value=params.prior_beta - tolerance, max_value=LARGE
         ),
     ]
-    return run_suite("bandit_posteriors_window", frame, expectations)
+    return run_suite(
+        "bandit_posteriors_window", engine, "quality/window_posteriors", {"as_of": as_of},
+        expectations,
+    )  # fmt: skip
 
 
 def check_pool(engine: Engine, as_of: datetime, pool: PoolParameters) -> SuiteResult:
     import great_expectations.expectations as gxe
 
-    frame = _frame(engine, "quality/window_pool", {"as_of": as_of})
     expectations = [
         gxe.ExpectColumnValuesToNotBeNull(column="price"),
         gxe.ExpectColumnValuesToBeBetween(
@@ -158,4 +169,7 @@ def check_pool(engine: Engine, as_of: datetime, pool: PoolParameters) -> SuiteRe
             column="beta", min_value=0, strict_min=True, max_value=LARGE
         ),
     ]
-    return run_suite("bandit_candidate_pool_window", frame, expectations)
+    return run_suite(
+        "bandit_candidate_pool_window", engine, "quality/window_pool", {"as_of": as_of},
+        expectations,
+    )  # fmt: skip

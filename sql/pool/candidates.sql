@@ -17,19 +17,21 @@ category_medians AS (
     WHERE position IN ((items + 1) / 2, (items + 2) / 2)
     GROUP BY category
 ),
+newest_rows AS (
+    -- Each item's newest posterior row at or before :as_of (one index-ordered pass).
+    SELECT item_id, alpha, beta, as_of,
+           ROW_NUMBER() OVER (PARTITION BY item_id ORDER BY as_of DESC) AS recency
+    FROM bandit_posteriors
+    WHERE namespace = :namespace AND surface = :surface AND as_of <= :as_of
+),
 posteriors AS (
-    SELECT p.item_id,
-           :prior_alpha + (p.alpha - :prior_alpha)
-               * power(0.5, (:as_of_epoch - bandit_epoch(p.as_of)) / :half_life_seconds) AS alpha,
-           :prior_beta + (p.beta - :prior_beta)
-               * power(0.5, (:as_of_epoch - bandit_epoch(p.as_of)) / :half_life_seconds) AS beta
-    FROM bandit_posteriors AS p
-    WHERE p.namespace = :namespace AND p.surface = :surface
-      AND p.as_of = (
-          SELECT MAX(q.as_of) FROM bandit_posteriors AS q
-          WHERE q.namespace = p.namespace AND q.surface = p.surface AND q.item_id = p.item_id
-            AND q.as_of <= :as_of
-      )
+    SELECT item_id,
+           :prior_alpha + (alpha - :prior_alpha)
+               * power(0.5, (:as_of_epoch - bandit_epoch(as_of)) / :half_life_seconds) AS alpha,
+           :prior_beta + (beta - :prior_beta)
+               * power(0.5, (:as_of_epoch - bandit_epoch(as_of)) / :half_life_seconds) AS beta
+    FROM newest_rows
+    WHERE recency = 1
 ),
 candidates AS (
     SELECT c.item_id, c.price, c.availability, c.freshness_index, m.median_price,
@@ -41,7 +43,7 @@ candidates AS (
     LEFT JOIN posteriors AS p ON p.item_id = c.item_id
     WHERE c.namespace = :namespace
 )
-SELECT item_id, alpha, beta, evidence,
+SELECT item_id, alpha, beta, evidence, price, availability, freshness_index,
        CASE
            WHEN price IS NULL OR price <= 0 THEN 'no_price'
            WHEN median_price IS NOT NULL AND price > :max_price_ratio * median_price

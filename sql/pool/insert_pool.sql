@@ -1,5 +1,9 @@
 -- Store the eligible candidates of one (namespace, surface) as of :as_of.
-INSERT INTO bandit_candidate_pool (as_of, namespace, surface, item_id, alpha, beta, evidence)
-SELECT :as_of, :namespace, :surface, item_id, alpha, beta, evidence
+INSERT INTO bandit_candidate_pool (
+    as_of, namespace, surface, item_id, alpha, beta, evidence, price, availability,
+    freshness_index
+)
+SELECT :as_of, :namespace, :surface, item_id, alpha, beta, evidence, price, availability,
+       freshness_index
 FROM ({pool/candidates}) AS pool
 WHERE excluded_reason IS NULL;

@@ -1,0 +1,5 @@
+-- The pool keeps the catalog fields it was chosen on, so its quality check validates
+-- what the selection saw, without joining the catalog again. Alembic revision 0005.
+ALTER TABLE bandit_candidate_pool ADD COLUMN price REAL;
+ALTER TABLE bandit_candidate_pool ADD COLUMN availability REAL;
+ALTER TABLE bandit_candidate_pool ADD COLUMN freshness_index REAL;
