@@ -85,6 +85,19 @@ def run_demo(
 
     serve_examples(settings, now, echo)
 
+    echo("\nmetric rollups of the last two hours (bandit_explore_metrics_hourly):")
+    with engine.connect() as connection:
+        hourly = connection.execute(
+            text(read_sql("reports/hourly_metrics")), {"namespace": settings.namespace}
+        ).all()
+    echo(f"{'hour':<20} {'surface':<8} {'explore':>8} {'explore ctr':>12} {'baseline ctr':>13}")
+    for row in hourly:
+        explore_ctr = "-" if row.bandit_explore_ctr is None else f"{row.bandit_explore_ctr:.4f}"
+        baseline_ctr = "-" if row.baseline_ctr is None else f"{row.baseline_ctr:.4f}"
+        hour = str(row.period_start)[:16]
+        explore = row.bandit_explore_impressions
+        echo(f"{hour:<20} {row.surface:<8} {explore:>8} {explore_ctr:>12} {baseline_ctr:>13}")
+
 
 def serve_examples(settings: Settings, now: datetime, echo: Callable[[str], None]) -> None:
     """Turn exploration on and ask the serving module for a few responses."""

@@ -22,3 +22,4 @@ def test_demo_runs_end_to_end(tmp_path):
     served = [line for line in output.splitlines() if line.startswith("  ") and "*" in line]
     assert len(served) == 6  # every served response got exploration items
     assert output.count("reason=explored") == 6
+    assert "metric rollups of the last two hours" in output
