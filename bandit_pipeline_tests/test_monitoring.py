@@ -183,3 +183,17 @@ def test_absolute_policy_and_an_unreachable_webhook(engine, store):
     ] == ["trip"]
     notify = webhook_notifier("http://127.0.0.1:1/nowhere", attempts=2, timeout=0.5)
     assert notify({"text": "x"}) is False  # logged, never raised
+
+
+def test_a_tripped_switch_stays_tripped_through_a_good_hour(engine, store):
+    """The documented policy: no re-arming by itself, only a deliberate reset."""
+    reset(engine)
+    for window in range(4):
+        run_windows(engine, traffic(window, 0.0, 0.3, n_explore=60), window, window)
+    assert [c.action for c in evaluate_killswitch(engine, store, "default", as_of(3), POLICY)] == [
+        "trip"
+    ]
+    for window in range(4, 8):
+        run_windows(engine, traffic(window, 0.4, 0.3, n_explore=60), window, window)
+        assert evaluate_killswitch(engine, store, "default", as_of(window), POLICY) == []
+    assert store.killswitch("default", "home").tripped

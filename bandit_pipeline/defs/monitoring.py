@@ -51,11 +51,18 @@ def bandit_explore_metrics(
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _newest_run(warehouse: WarehouseResource):
+def _new_run(
+    context: dg.SensorEvaluationContext, warehouse: WarehouseResource
+) -> datetime | dg.SkipReason:
+    """The newest rollup run, unless the sensor's cursor says it was evaluated already."""
     with warehouse.engine().connect() as connection:
         newest = connection.execute(sql_statement("alerts/newest_run")).scalar()
+    if newest is None:
+        return dg.SkipReason("no metric rollups yet")
     if isinstance(newest, str):  # SQLite returns the canonical text
         newest = datetime.fromisoformat(newest).replace(tzinfo=UTC)
+    if context.cursor == newest.isoformat():
+        return dg.SkipReason(f"already evaluated the run of {newest.isoformat()}")
     return newest
 
 
@@ -71,11 +78,9 @@ def explore_ctr_alert_sensor(
     candidate_pool: CandidatePoolResource,
     monitoring: MonitoringResource,
 ) -> dg.SensorResult | dg.SkipReason:
-    newest = _newest_run(warehouse)
-    if newest is None:
-        return dg.SkipReason("no metric rollups yet")
-    if context.cursor == newest.isoformat():
-        return dg.SkipReason(f"already evaluated the run of {newest.isoformat()}")
+    newest = _new_run(context, warehouse)
+    if isinstance(newest, dg.SkipReason):
+        return newest
     notify = webhook_notifier(monitoring.webhook_url) if monitoring.webhook_url else None
     changes = evaluate_ctr_alerts(
         warehouse.engine(), candidate_pool.namespace, newest, monitoring.thresholds(), notify
@@ -99,11 +104,9 @@ def killswitch_sensor(
     online_store: OnlineStoreResource,
     monitoring: MonitoringResource,
 ) -> dg.SensorResult | dg.SkipReason:
-    newest = _newest_run(warehouse)
-    if newest is None:
-        return dg.SkipReason("no metric rollups yet")
-    if context.cursor == newest.isoformat():
-        return dg.SkipReason(f"already evaluated the run of {newest.isoformat()}")
+    newest = _new_run(context, warehouse)
+    if isinstance(newest, dg.SkipReason):
+        return newest
     store = online_store.open()
     try:
         changes = evaluate_killswitch(

@@ -3,8 +3,9 @@
 Every batch is one transaction: its valid rows and its rejected rows land together or not
 at all, so a crash part-way through a file leaves whole batches, and running the file
 again inserts only what is missing (known event_ids are skipped). On PostgreSQL a batch
-is COPied into a session-local staging table and merged with ``ON CONFLICT DO NOTHING``;
-the database work of one batch overlaps with the parsing of the next.
+is COPied into a session-local staging table and merged by an anti-join under an advisory
+lock (``sql/ingest/merge_events.postgresql.sql``); the database work of one batch overlaps
+with the parsing of the next.
 """
 
 from __future__ import annotations

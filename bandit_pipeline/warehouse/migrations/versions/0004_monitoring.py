@@ -14,6 +14,8 @@ depends_on = None
 
 def upgrade() -> None:
     run_sql_file("schema/0004_monitoring")
+    run_sql_file("schema/0004_monitoring_views")
+    run_sql_file("schema/0004_monitoring_rollups")
 
 
 def downgrade() -> None:
