@@ -22,8 +22,8 @@ WINDOW = timedelta(minutes=15)
 # Impressions dated after the window's start but ingested before it (producer clock
 # ahead of the warehouse) are still growing towards their decay; they are looked for
 # among the rows ingested this long before the window. Ingestion rejects events dated
-# further ahead than BANDIT_MAX_CLOCK_SKEW_SECONDS, which is capped at this value.
-FUTURE_SCAN = timedelta(days=1)
+# further ahead than BANDIT_MAX_CLOCK_SKEW_SECONDS, so that setting is the right reach.
+FUTURE_SCAN = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,11 @@ def evidence_params(
 
 
 def materialise_window(
-    engine: Engine, as_of: datetime, params: PosteriorParameters, window: timedelta = WINDOW
+    engine: Engine,
+    as_of: datetime,
+    params: PosteriorParameters,
+    window: timedelta = WINDOW,
+    future_scan: timedelta = FUTURE_SCAN,
 ) -> WindowResult:
     """Compute and store the aggregates and posteriors of the window ending at ``as_of``."""
     if as_of.tzinfo is None:
@@ -97,7 +101,7 @@ def materialise_window(
         started = time.perf_counter()
         connection.execute(
             sql_statement("posteriors/insert_aggregates"),
-            evidence_params(params, window_start, as_of, FUTURE_SCAN),
+            evidence_params(params, window_start, as_of, future_scan),
         )
         aggregate_seconds = time.perf_counter() - started
 

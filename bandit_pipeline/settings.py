@@ -65,8 +65,8 @@ class Settings(BaseSettings):
 
     # Ingestion.
     ingest_batch_size: int = Field(default=50_000, ge=1, le=1_000_000)
-    # At most a day: the posterior job looks one day back for impressions dated ahead of
-    # the warehouse clock (posteriors.FUTURE_SCAN).
+    # The posterior job also looks this far back before each window for impressions dated
+    # ahead of the warehouse clock; raising it later calls for a backfill. At most a day.
     max_clock_skew_seconds: float = Field(
         default=3600.0,
         ge=0,

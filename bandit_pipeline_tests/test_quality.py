@@ -110,8 +110,8 @@ def test_corrupted_outputs_fail_their_suite_and_block_the_publish(
     load_events(engine, good_traffic())
     real = asset_module.materialise_window
 
-    def faulty(engine_, as_of, params):
-        result = real(engine_, as_of, params)
+    def faulty(engine_, as_of, params, **options):
+        result = real(engine_, as_of, params, **options)
         with engine_.begin() as connection:
             connection.execute(text(corrupt))
         return result

@@ -64,7 +64,9 @@ def posterior_update(
     engine, params = warehouse.engine(), warehouse.parameters
     results = []
     for key in sorted(context.partition_keys):
-        result = materialise_window(engine, window_end(key), params)
+        result = materialise_window(
+            engine, window_end(key), params, future_scan=warehouse.future_scan
+        )
         context.log.info("window %s: %s", key, result.metadata())
         results.append(result)
     last = results[-1]

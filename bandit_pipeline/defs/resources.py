@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, fields
+from datetime import timedelta
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -33,12 +34,22 @@ class WarehouseResource(dg.ConfigurableResource):
     half_life_days: float = 14.0
     attribution_window_hours: float = 24.0
     train_on_all_impressions: bool = False
+    # How far ingestion lets producers' clocks run ahead (BANDIT_MAX_CLOCK_SKEW_SECONDS).
+    max_clock_skew_seconds: float = 3600.0
 
     _engine: Engine | None = PrivateAttr(default=None)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WarehouseResource:
-        return cls(url=settings.warehouse_url, **asdict(settings.posterior_parameters()))
+        return cls(
+            url=settings.warehouse_url,
+            max_clock_skew_seconds=settings.max_clock_skew_seconds,
+            **asdict(settings.posterior_parameters()),
+        )
+
+    @property
+    def future_scan(self) -> timedelta:
+        return timedelta(seconds=self.max_clock_skew_seconds)
 
     @property
     def parameters(self) -> PosteriorParameters:
