@@ -24,10 +24,12 @@ format:
 	$(VENV_BIN)/ruff check --fix .
 	$(VENV_BIN)/ruff format .
 
+BENCHMARKS := ingest_throughput posterior_update serving_latency http_load quality_checks
+
 bench:
 	@scripts/venv.sh test
 	@scripts/ensure_test_services.sh
-	$(VENV_BIN)/python benchmarks/ingest_throughput.py
+	@for name in $(BENCHMARKS); do echo "== benchmarks/$$name.py"; $(VENV_BIN)/python benchmarks/$$name.py || exit 1; done
 
 clean:
 	rm -rf .venv .bandit .pytest_cache .ruff_cache .hypothesis

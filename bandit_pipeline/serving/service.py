@@ -168,8 +168,7 @@ class ExplorationService:
         try:
             items = self._explore(request, trace)
         except StoreUnavailable as exc:
-            metrics.STORE_ERRORS.inc()
-            self.state.mark_store_down(exc)
+            self.state.mark_store_down(exc)  # counts the error too
             trace.reason, trace.detail = "store_unavailable", str(exc) or type(exc).__name__
             items = None
         if items is None:

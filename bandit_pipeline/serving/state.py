@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bandit_pipeline.online_store import KillSwitchState, OnlineStore, Snapshot, StoreUnavailable
+from bandit_pipeline.serving import metrics
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,6 @@ class ServingState:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     last_error: str | None = None
-    store_errors: int = 0
     # After a failed store call the request path skips the store for this long, so an
     # outage costs each request nothing instead of a timeout (a circuit breaker).
     store_backoff_seconds: float = 1.0
@@ -123,7 +123,7 @@ class ServingState:
         self._failed(exc)
 
     def _failed(self, exc: Exception) -> None:
-        self.store_errors += 1
+        metrics.STORE_ERRORS.inc()
         self.last_error = str(exc) or type(exc).__name__
         log.warning("online store unavailable: %s", self.last_error)
 
