@@ -100,11 +100,15 @@ def publish_pools(
     published_at: datetime | None = None,
 ) -> dict[str, int | None]:
     """Publish each surface's pool as of ``as_of``; per surface the items published, or
-    None when the store already holds a newer snapshot (nothing is published then)."""
+    None when a newer pool or snapshot exists (nothing is published then)."""
     version = snapshot_version(as_of)
     published: dict[str, int | None] = {}
     snapshots: list[Snapshot] = []
     with engine.connect() as connection:
+        newest = connection.execute(sql_statement("pool/newest_pool")).scalar()
+        if newest is not None and _aware(newest) > as_of:
+            # A rerun of an older window: its pool was superseded (maybe pruned).
+            return dict.fromkeys(surfaces)
         for surface in surfaces:
             current = store.current_version(namespace, surface)
             if current is not None and current > version:

@@ -114,3 +114,14 @@ def test_publish_puts_the_pool_in_the_store_and_never_goes_back(warehouse, store
         "home": None, "cart": None,
     }  # fmt: skip
     assert store.current_version("default", "home") == snapshot_version(later)
+
+
+def test_a_rerun_of_an_older_window_never_publishes(warehouse, store):
+    later = AS_OF + timedelta(minutes=15)
+    build_candidate_pool(warehouse, later, "default", POOL, POSTERIOR)
+    # The older window's pool was never built (or was pruned): nothing to publish, even
+    # into an empty store.
+    assert publish_pools(warehouse, store, AS_OF, "default", POOL.surfaces) == {
+        "home": None, "cart": None,
+    }  # fmt: skip
+    assert store.current_version("default", "home") is None
