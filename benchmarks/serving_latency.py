@@ -48,6 +48,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--mabwiser-decisions", type=positive_int, default=500)
     parser.add_argument("--repeat", type=positive_int, default=3)
     parser.add_argument(
+        "--no-background",
+        dest="background",
+        action="store_false",
+        help="without the refresh and exposure-writer threads (to see what they cost)",
+    )
+    parser.add_argument(
         "--redis-url", default=os.environ.get("BANDIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     )
     return parser.parse_args()
@@ -89,7 +95,7 @@ def bench_decisions(args: argparse.Namespace, prefix: str) -> dict[str, tuple[fl
     store.set_flag("default", "bandit_exploration_enabled", "true")
     store.set_flag("default", "bandit_explore_slots", "2")
     settings = load_settings(online_store_url=args.redis_url, online_store_prefix=prefix)
-    service = ExplorationService(settings, store)  # as in production: background threads
+    service = ExplorationService(settings, store, background=args.background)
     logging.getLogger("bandit_pipeline.decisions").setLevel(logging.INFO)
     logging.getLogger("bandit_pipeline.decisions").addHandler(logging.NullHandler())
     logging.getLogger("bandit_pipeline.decisions").propagate = False

@@ -18,6 +18,9 @@ from bandit_pipeline.serving import metrics
 
 log = logging.getLogger(__name__)
 MAX_PENDING = 100_000
+# Written in chunks: each chunk's round trip releases the interpreter lock, so a large
+# backlog never holds up the request thread for long.
+WRITE_CHUNK = 100
 
 _Key = tuple[str, str]
 
@@ -53,7 +56,8 @@ class PendingExposures:
         if not batch:
             return
         try:
-            self.store.write_exposures(batch)
+            for start in range(0, len(batch), WRITE_CHUNK):
+                self.store.write_exposures(batch[start : start + WRITE_CHUNK])
         except StoreUnavailable as exc:
             metrics.EXPOSURE_WRITES_DROPPED.inc(len(batch))
             metrics.STORE_ERRORS.inc()
