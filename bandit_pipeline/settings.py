@@ -109,6 +109,10 @@ class Settings(BaseSettings):
         default_factory=lambda: [2, 5],
         description="Zero-based positions of the exploration slots in the response.",
     )
+    decisions_table: bool = Field(
+        default=False,
+        description="Also append every decision trace to the warehouse table bandit_decisions.",
+    )
     policy_id: str = Field(default="thompson-beta-v1", description="Stamped on every decision.")
     max_request_items: int = Field(default=500, ge=1, le=10_000)
 

@@ -37,6 +37,7 @@ WAREHOUSE_TABLES = (
     "bandit_experiments",
     "bandit_alerts",
     "bandit_killswitch_events",
+    "bandit_decisions",
 )
 
 

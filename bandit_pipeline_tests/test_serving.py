@@ -296,3 +296,31 @@ def test_background_threads_refresh_and_record_exposures(enabled):
             pytest.fail("the background refresh never loaded v2")
     finally:
         service.close()
+
+
+def test_decisions_are_appended_to_the_warehouse_when_asked(engine, sqlite_store):
+    import json
+
+    from bandit_pipeline_tests.helpers import rows
+
+    sqlite_store.set_flag("default", "bandit_exploration_enabled", "true")
+    publish(sqlite_store)
+    url = engine.url.render_as_string(hide_password=False)
+    settings = load_settings(warehouse_url=url, decisions_table=True)
+    service = ExplorationService(settings, sqlite_store, background=False)
+    explored = service.decide(request()).trace
+    service.decide(request(user="u2", items=RANKED[:1]))  # too short: not explored
+    service.decisions.flush()
+    stored = rows(
+        engine,
+        "SELECT user_id, explored, reason, seed, chosen, snapshot_version FROM bandit_decisions"
+        " ORDER BY decision_id",
+    )
+    assert [(r[0], bool(r[1]), r[2]) for r in stored] == [
+        ("u1", True, "explored"),
+        ("u2", False, "response_too_short"),
+    ]
+    assert stored[0][3] == explored.seed
+    assert json.loads(stored[0][4]) == explored.chosen
+    assert stored[0][5] == "v1"
+    service.close()

@@ -38,3 +38,8 @@ EXPOSURE_WRITES_DROPPED = Counter(
     "Exposure-guard writes lost because the store was down or the queue full.",
     registry=REGISTRY,
 )
+DECISION_ROWS_DROPPED = Counter(
+    "bandit_decision_rows_dropped",
+    "Decision traces not written to bandit_decisions (warehouse down or queue full).",
+    registry=REGISTRY,
+)

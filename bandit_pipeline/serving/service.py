@@ -20,6 +20,7 @@ from bandit_pipeline.online_store import Exposure, OnlineStore, StoreUnavailable
 from bandit_pipeline.policy.experiment import CONTROL, assign_variant
 from bandit_pipeline.policy.thompson import thompson_top_k
 from bandit_pipeline.serving import metrics
+from bandit_pipeline.serving.decisions import DecisionTable
 from bandit_pipeline.serving.exposures import PendingExposures
 from bandit_pipeline.serving.flags import (
     EXPLORATION_ENABLED,
@@ -75,6 +76,7 @@ class DecisionTrace:
     eligible: int = 0
     skipped_recent: list[str] = field(default_factory=list)
     detail: str | None = None
+    decided_at: datetime | None = None
 
     def log_extra(self) -> dict[str, object]:
         """The ``extra`` of the decision's log record (DESIGN.md section 6)."""
@@ -124,9 +126,14 @@ class ExplorationService:
         self._seed_source = seed_source
         self._prior = (settings.prior_alpha, settings.prior_beta)
         self.exposures = PendingExposures(self.store)
+        self.decisions = (
+            DecisionTable.from_url(settings.warehouse_url) if settings.decisions_table else None
+        )
         if background:
             self.state.start()
             self.exposures.start()
+            if self.decisions is not None:
+                self.decisions.start()
 
     def flush_exposures(self) -> None:
         """Write the queued exposures now (a thread does it every 0.2 s)."""
@@ -135,6 +142,8 @@ class ExplorationService:
     def close(self) -> None:
         self.state.stop()
         self.exposures.close()
+        if self.decisions is not None:
+            self.decisions.close()
         self.store.close()
 
     def _seed(self) -> int:
@@ -164,6 +173,7 @@ class ExplorationService:
             policy_id=self.settings.policy_id,
             experiment=experiment,
             variant=variant,
+            decided_at=_now(),
         )
         try:
             items = self._explore(request, trace)
@@ -287,6 +297,8 @@ class ExplorationService:
             )
         if decision_log.isEnabledFor(logging.INFO):
             decision_log.info("bandit decision", extra=trace.log_extra())
+        if self.decisions is not None:
+            self.decisions.add(trace)
 
 
 class _Subset(Sequence[str]):

@@ -11,7 +11,7 @@ from bandit_pipeline.warehouse.sql_files import read_sql, sql_statements
 
 # Parameters that carry instants: bound as UTC timestamps (timestamptz on PostgreSQL,
 # the canonical text on SQLite).
-TIMESTAMP_PARAMS = ("as_of", "window_start", "future_scan_start", "previous_as_of")
+TIMESTAMP_PARAMS = ("as_of", "window_start", "future_scan_start", "previous_as_of", "decided_at")
 _INCLUDE = re.compile(r"\{([a-z_]+/[a-z_]+)\}")
 
 

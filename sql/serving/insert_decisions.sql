@@ -1,0 +1,11 @@
+-- Append a batch of decision traces.
+INSERT INTO bandit_decisions (
+    decided_at, namespace, surface, user_id, request_id, explored, reason, policy_id,
+    experiment, variant, snapshot_version, seed, explore_slots, chosen, scores, eligible,
+    skipped_recent, detail
+)
+VALUES (
+    :decided_at, :namespace, :surface, :user_id, :request_id, :explored, :reason, :policy_id,
+    :experiment, :variant, :snapshot_version, :seed, :explore_slots, :chosen, :scores,
+    :eligible, :skipped_recent, :detail
+);
