@@ -150,12 +150,39 @@ def test_exposures_are_remembered_for_one_hour(store):
     assert store.recent_exposures("default", "u1", NOW) == {"c"}
 
 
+def test_an_exchange_writes_first_then_reads(store):
+    """The queued writes and the read go out together; the read sees the writes."""
+    read = store.exchange_exposures(
+        [Exposure("default", "u1", ("a",), NOW), Exposure("default", "u2", ("b",), NOW)],
+        "default",
+        "u1",
+        NOW,
+    )
+    assert read.result() == {"a"}
+    assert store.recent_exposures("default", "u2", NOW) == {"b"}
+    assert store.exchange_exposures((), "default", "u3", NOW).result() == set()
+
+
+def test_a_failed_exchange_leaves_no_stray_answer_behind(redis_store):
+    """A command error part-way (the user's key holds the wrong type) fails that
+    exchange only; the next one on the same connection gets its own answers."""
+    key = redis_store._exposure_key("default", "broken")
+    redis_store.client.set(key, "not a sorted set")
+    writes = [Exposure("default", "broken", ("a",), NOW), Exposure("default", "ok", ("b",), NOW)]
+    with pytest.raises(StoreUnavailable, match="WRONGTYPE"):
+        redis_store.exchange_exposures(writes, "default", "ok", NOW).result()
+    assert redis_store.exchange_exposures((), "default", "ok", NOW).result() == {"b"}
+
+
 def test_unreachable_redis_raises_store_unavailable():
     store = RedisStore.from_url("redis://127.0.0.1:1/0", timeout_seconds=0.05)
     with pytest.raises(StoreUnavailable):
         store.load("default", "home")
     with pytest.raises(StoreUnavailable):
         store.ping()
+    for _ in range(2):  # the thread's exchange connection keeps failing cleanly
+        with pytest.raises(StoreUnavailable):
+            store.exchange_exposures((), "default", "u1", NOW).result()
 
 
 def test_open_store_picks_the_implementation(tmp_path):

@@ -6,7 +6,10 @@ import numpy as np
 from scipy import stats
 
 from bandit_pipeline.policy.experiment import CONTROL, assign_variant, bucket
-from bandit_pipeline.policy.thompson import thompson_top_k, win_probabilities
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bandit_pipeline.policy.thompson import decision_rng, thompson_top_k, top_k, win_probabilities
 
 ALPHA = np.array([2.0, 5.0, 1.0, 8.0, 3.0])
 BETA = np.array([6.0, 5.0, 1.0, 12.0, 3.0])
@@ -53,6 +56,38 @@ def test_same_seed_same_choice():
     again = thompson_top_k(ALPHA, BETA, 2, np.random.default_rng(99))
     assert first[0].tolist() == again[0].tolist()
     assert first[1].tolist() == again[1].tolist()
+
+
+def test_decision_generators_of_consecutive_seeds_are_independent_beta_streams():
+    """Serving seeds one generator per decision: the first draws over consecutive seeds
+    follow the Beta distribution and do not correlate with the neighbouring seed's."""
+    firsts = np.array([decision_rng(seed).beta(2.5, 7.0) for seed in range(5_000)])
+    assert stats.kstest(firsts, stats.beta(2.5, 7.0).cdf).pvalue > 0.001
+    assert abs(stats.pearsonr(firsts[:-1], firsts[1:]).statistic) < 0.05
+    again = decision_rng(1234).beta(ALPHA, BETA)
+    decision_rng(99).beta(ALPHA, BETA)  # the reused per-thread generator is reseeded
+    assert decision_rng(1234).beta(ALPHA, BETA).tolist() == again.tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    draws=st.lists(st.floats(0, 1), min_size=0, max_size=40),
+    k=st.integers(0, 8),
+    excluded=st.sets(st.integers(0, 39), max_size=40),
+)
+def test_top_k_is_the_k_highest_eligible_draws(draws, k, excluded):
+    """Both paths (a pass per slot up to 4 slots, a partition beyond) give the k highest
+    draws outside the excluded positions, best first."""
+    values = np.array(draws, dtype=float)
+    excluded = {i for i in excluded if i < len(values)}
+    eligible = sorted(
+        (i for i in range(len(values)) if i not in excluded), key=lambda i: -values[i]
+    )[:k]
+    chosen, scores = top_k(values.copy(), k, excluded)
+    assert scores.tolist() == [values[i] for i in eligible]  # ties may swap positions
+    assert set(chosen.tolist()).isdisjoint(excluded)
+    assert len(set(chosen.tolist())) == len(chosen) == len(eligible)
+    assert scores.tolist() == [values[i] for i in chosen]
 
 
 def test_assignment_is_stable_and_respects_the_holdout_share():

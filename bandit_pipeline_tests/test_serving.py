@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from openfeature.hook import Hook
 
 from bandit_pipeline.online_store import KillSwitchState, Snapshot, open_store
 from bandit_pipeline.policy.experiment import CONTROL, assign_variant
-from bandit_pipeline.policy.thompson import thompson_top_k
+from bandit_pipeline.policy.thompson import decision_rng, thompson_top_k
 from bandit_pipeline.serving import DecisionRequest, ExplorationService
 from bandit_pipeline.settings import load_settings
 
@@ -65,7 +66,7 @@ def test_two_items_injected_at_the_slot_positions(enabled):
     # The seed and the snapshot replay the decision offline.
     positions = [POOL.index(c) for c in trace.chosen]
     snapshot = enabled.load("default", "home")
-    replay, _ = thompson_top_k(snapshot.alpha, snapshot.beta, 2, np.random.default_rng(trace.seed))
+    replay, _ = thompson_top_k(snapshot.alpha, snapshot.beta, 2, decision_rng(trace.seed))
     assert replay.tolist() == positions
 
 
@@ -94,6 +95,62 @@ def test_recently_explored_items_are_skipped_for_that_user(enabled):
     assert (trace.explored, trace.reason) == (False, "no_eligible_candidates")
     # another user is not affected
     assert service.decide(request(user="u2")).trace.explored
+
+
+def test_the_trace_replays_the_decision_with_its_exclusions(enabled):
+    """Draws over the whole candidate list in order from ``decision_rng(seed)``, with the
+    ranker's items and the skipped ones unable to win, give the same choice."""
+    service = make_service(enabled)
+    first = service.decide(request()).trace
+    shown = [POOL[3], *RANKED[:5]]
+    second = service.decide(request(request_id="r2", items=shown)).trace
+    assert sorted(second.skipped_recent) == sorted(first.chosen)
+    assert second.eligible == len(POOL) - 3
+    snapshot = enabled.load("default", "home")
+    excluded = {POOL.index(n) for n in [*second.skipped_recent, POOL[3]]}
+    replay, scores = thompson_top_k(
+        snapshot.alpha, snapshot.beta, 2, decision_rng(second.seed), excluded
+    )
+    assert [POOL[i] for i in replay] == second.chosen
+    assert scores.tolist() == second.scores
+
+    candidates = ["brand-new", POOL[5], POOL[5], "ranked-1", POOL[7]]
+    third = service.decide(request(user="u9", candidates=candidates)).trace
+    names = ["brand-new", POOL[5], "ranked-1", POOL[7]]  # first occurrences, in order
+    alpha = np.array([1.0, snapshot.alpha[5], 1.0, snapshot.alpha[7]])
+    beta = np.array([1.0, snapshot.beta[5], 1.0, snapshot.beta[7]])
+    replay, _ = thompson_top_k(alpha, beta, 2, decision_rng(third.seed), {2})
+    assert [names[i] for i in replay] == third.chosen
+
+
+def test_the_next_decision_carries_the_previous_exposure_writes(enabled):
+    """No flush and no thread: user 1's exposure reaches the store with user 2's read."""
+    service = make_service(enabled)
+    first = service.decide(request(user="u1")).trace
+    assert enabled.recent_exposures("default", "u1", datetime.now(UTC)) == set()
+    service.decide(request(user="u2", request_id="r2"))
+    assert enabled.recent_exposures("default", "u1", datetime.now(UTC)) == set(first.chosen)
+    # ... and another process (a second service) now skips them for user 1.
+    other = make_service(enabled).decide(request(user="u1", request_id="r3")).trace
+    assert sorted(other.skipped_recent) == sorted(first.chosen)
+
+
+def test_flags_are_evaluated_through_openfeature_once_per_stored_version(enabled):
+    class Counting(Hook):
+        evaluations = 0
+
+        def before(self, hook_context, hints):
+            Counting.evaluations += 1
+
+    service = make_service(enabled)
+    service.flag_client.add_hooks([Counting()])
+    for number in range(5):
+        assert service.decide(request(request_id=f"r{number}", user=f"u{number}")).trace.slots == 2
+    assert Counting.evaluations == 2  # one per flag
+    enabled.set_flag("default", "bandit_explore_slots", "1")
+    service.state.refresh()  # a new read of the stored values: evaluated again
+    assert service.decide(request(user="u9")).trace.slots == 1
+    assert Counting.evaluations == 4
 
 
 def test_explicit_candidates_without_posterior_use_the_prior(enabled):

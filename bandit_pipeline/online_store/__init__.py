@@ -2,6 +2,7 @@
 
 from bandit_pipeline.online_store.base import (
     Exposure,
+    ExposureRead,
     KillSwitchState,
     OnlineStore,
     StoreUnavailable,
@@ -11,6 +12,7 @@ from bandit_pipeline.online_store.snapshot import Snapshot
 
 __all__ = [
     "Exposure",
+    "ExposureRead",
     "KillSwitchState",
     "OnlineStore",
     "Snapshot",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -51,6 +51,21 @@ class KillSwitchState:
     def from_json(cls, text: str | bytes) -> KillSwitchState:
         data = json.loads(text)
         return cls(**{**data, "changed_at": datetime.fromisoformat(data["changed_at"])})
+
+
+class ExposureRead:
+    """A read of recent exposures that may still be on its way (``exchange_exposures``)."""
+
+    def __init__(self, receive: Callable[[], set[str]]) -> None:
+        self._receive = receive
+
+    @classmethod
+    def ready(cls, items: set[str]) -> ExposureRead:
+        return cls(lambda: items)
+
+    def result(self) -> set[str]:
+        """The items; waits for the store's answer (bounded by the store timeout)."""
+        return self._receive()
 
 
 class OnlineStore(ABC):
@@ -96,6 +111,19 @@ class OnlineStore(ABC):
     @abstractmethod
     def recent_exposures(self, namespace: str, user_id: str, now: datetime) -> set[str]:
         """Items explored for the user in the hour before ``now`` (one command)."""
+
+    def exchange_exposures(
+        self, writes: Sequence[Exposure], namespace: str, user_id: str, now: datetime
+    ) -> ExposureRead:
+        """Write ``writes``, then start reading the user's recent exposures, in one
+        exchange with the store; ``result()`` of the returned read gives the items.
+
+        Stores that can (Redis) return before the answer arrives, so the caller's work
+        until ``result()`` overlaps the round trip. Either step raises StoreUnavailable;
+        after a failure the writes may or may not have been made.
+        """
+        self.write_exposures(writes)
+        return ExposureRead.ready(self.recent_exposures(namespace, user_id, now))
 
     @abstractmethod
     def ping(self) -> None:

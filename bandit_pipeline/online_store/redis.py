@@ -16,15 +16,19 @@ blob it names, which is still there for an hour after it was replaced.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 
 import redis
+from hiredis import pack_command
+from redis.connection import AbstractConnection
 
 from bandit_pipeline.online_store.base import (
     EXPOSURE_TTL_SECONDS,
     SUPERSEDED_GRACE_SECONDS,
     Exposure,
+    ExposureRead,
     KillSwitchState,
     OnlineStore,
     StoreUnavailable,
@@ -38,6 +42,25 @@ class RedisStore(OnlineStore):
     def __init__(self, client: redis.Redis, prefix: str = "bandit") -> None:
         self.client = client
         self.prefix = prefix
+        self._local = threading.local()
+        self._exchange_connections: list[AbstractConnection] = []
+        self._lock = threading.Lock()
+
+    def _exchange_connection(self) -> AbstractConnection:
+        """This thread's own connection for exposure exchanges, taken from the client's
+        pool once: checking a connection out and back in per decision (with its check
+        for stray data) costs more than the rest of the exchange's client side. A failed
+        exchange disconnects it; the next send reconnects."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            try:
+                connection = self.client.connection_pool.get_connection()
+            except _FAILURES as exc:
+                raise StoreUnavailable(str(exc)) from exc
+            self._local.connection = connection
+            with self._lock:
+                self._exchange_connections.append(connection)
+        return connection
 
     @classmethod
     def from_url(
@@ -136,28 +159,66 @@ class RedisStore(OnlineStore):
     def _exposure_key(self, namespace: str, user_id: str) -> str:
         return f"{self.prefix}:{{{namespace}|{user_id}}}:exposed"
 
+    def _exposure_commands(self, exposures: Sequence[Exposure]) -> list[tuple]:
+        """Per exposure: add the items, trim what is older than the guard's hour, and
+        keep the key one hour past its latest write."""
+        commands: list[tuple] = []
+        for exposure in exposures:
+            key = self._exposure_key(exposure.namespace, exposure.user_id)
+            stamp = exposure.at.timestamp()
+            members = [part for item in exposure.item_ids for part in (stamp, item)]
+            commands += [
+                ("ZADD", key, *members),
+                ("ZREMRANGEBYSCORE", key, "-inf", stamp - EXPOSURE_TTL_SECONDS),
+                ("EXPIRE", key, EXPOSURE_TTL_SECONDS),
+            ]
+        return commands
+
     def write_exposures(self, exposures: Sequence[Exposure]) -> None:
         if not exposures:
             return
         try:
             with self.client.pipeline(transaction=False) as pipe:
-                for exposure in exposures:
-                    key = self._exposure_key(exposure.namespace, exposure.user_id)
-                    stamp = exposure.at.timestamp()
-                    pipe.zadd(key, dict.fromkeys(exposure.item_ids, stamp))
-                    pipe.zremrangebyscore(key, "-inf", stamp - EXPOSURE_TTL_SECONDS)
-                    pipe.expire(key, EXPOSURE_TTL_SECONDS)
+                for command in self._exposure_commands(exposures):
+                    pipe.execute_command(*command)
                 pipe.execute()
         except _FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
 
     def recent_exposures(self, namespace: str, user_id: str, now: datetime) -> set[str]:
-        key = self._exposure_key(namespace, user_id)
+        return self.exchange_exposures((), namespace, user_id, now).result()
+
+    def exchange_exposures(
+        self, writes: Sequence[Exposure], namespace: str, user_id: str, now: datetime
+    ) -> ExposureRead:
+        """The writes and the read go out in one send on one connection, and the answers
+        are read in ``result()``: the caller samples while the store answers."""
+        commands = self._exposure_commands(writes)
+        commands.append(
+            (
+                "ZRANGEBYSCORE",
+                self._exposure_key(namespace, user_id),
+                now.timestamp() - EXPOSURE_TTL_SECONDS,
+                "+inf",
+            )
+        )
+        connection = self._exchange_connection()
         try:
-            items = self.client.zrangebyscore(key, now.timestamp() - EXPOSURE_TTL_SECONDS, "+inf")
-        except _FAILURES as exc:
+            connection.send_packed_command(
+                [b"".join(pack_command(command) for command in commands)], check_health=False
+            )
+        except _FAILURES as exc:  # send_packed_command has disconnected it
             raise StoreUnavailable(str(exc)) from exc
-        return {item.decode() for item in items}
+
+        def receive() -> set[str]:
+            try:
+                replies = [connection.read_response() for _ in commands]
+            except (*_FAILURES, redis.ResponseError) as exc:
+                connection.disconnect()  # unread answers must not reach the next read
+                raise StoreUnavailable(str(exc)) from exc
+            return {item.decode() for item in replies[-1]}
+
+        return ExposureRead(receive)
 
     def ping(self) -> None:
         try:
@@ -166,4 +227,9 @@ class RedisStore(OnlineStore):
             raise StoreUnavailable(str(exc)) from exc
 
     def close(self) -> None:
+        with self._lock:
+            connections, self._exchange_connections = self._exchange_connections, []
+        for connection in connections:
+            connection.disconnect()
+        self._local = threading.local()
         self.client.close()

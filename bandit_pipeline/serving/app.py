@@ -79,7 +79,7 @@ def create_app(settings: Settings, service: ExplorationService | None = None) ->
         current: ExplorationService = app.state.service
         try:
             decision = current.decide(request)
-            items = [ResponseItemModel(**vars(item)) for item in decision.items]
+            items = [ResponseItemModel(**item._asdict()) for item in decision.items]
             trace = vars(decision.trace)
         except Exception as exc:  # the recommendation must never fail because of us
             log.exception("decision failed; returning the ranker's items")

@@ -1,25 +1,29 @@
-"""Writes of the duplicate-exposure guard, off the request path.
+"""Writes of the duplicate-exposure guard, off the request path's critical wait.
 
-A decision reads the user's recent exposures from the store (one command) and adds the
-exposures this process has decided but not yet written; its own exposure is queued, and
-a thread writes the queue every ``flush_seconds`` in one pipeline. So this process always
-sees its own exposures, other processes see them within one flush interval, and a
-decision costs one store command. When the store is down the queued writes are dropped
-and counted: the worst outcome is an item explored twice for one user within the hour.
+A decision's exposure is queued. The next decision takes whatever is queued and sends it
+to the store in the same exchange as its own read of the user's recent exposures (one
+round trip, which the decision's sampling overlaps); a thread writes what is still
+queued every ``flush_seconds`` when traffic stops. Until an exposure's write is
+confirmed it counts as "unwritten" and every decision of this process adds it to what
+the store returned, so this process always sees its own exposures and other processes
+see them within one decision or one flush interval. When the store is down the writes
+are dropped and counted: the worst outcome is an item explored twice for one user
+within the hour.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 
 from bandit_pipeline.online_store import Exposure, OnlineStore, StoreUnavailable
 from bandit_pipeline.serving import metrics
 
 log = logging.getLogger(__name__)
 MAX_PENDING = 100_000
-# Written in chunks: each chunk's round trip releases the interpreter lock, so a large
-# backlog never holds up the request thread for long.
+# At most this many exposures go out in one exchange, so a backlog never makes one
+# decision (or one flush step, which holds the interpreter lock while it packs) long.
 WRITE_CHUNK = 100
 
 _Key = tuple[str, str]
@@ -30,7 +34,9 @@ class PendingExposures:
         self.store = store
         self.flush_seconds = flush_seconds
         self._queued: list[Exposure] = []
-        self._unwritten: dict[_Key, set[str]] = {}  # queued or being written
+        # Queued or in flight, with a count per item: two decisions can be writing the
+        # same user's item at once, and the first confirmation must not hide the second.
+        self._unwritten: dict[_Key, Counter[str]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -42,39 +48,53 @@ class PendingExposures:
                 return
             self._queued.append(exposure)
             key = (exposure.namespace, exposure.user_id)
-            self._unwritten.setdefault(key, set()).update(exposure.item_ids)
+            self._unwritten.setdefault(key, Counter()).update(exposure.item_ids)
 
     def unwritten(self, namespace: str, user_id: str) -> set[str]:
-        """Items this process explored for the user that the store may not have yet."""
+        """Items this process explored for the user that the store may not have yet.
+
+        Ask before sending the read these complement: an item no longer unwritten then
+        was confirmed before the read was sent, so the read sees it."""
         with self._lock:
             return set(self._unwritten.get((namespace, user_id), ()))
 
-    def flush(self) -> None:
-        """Write everything queued in one call; drop it (counted) if the store is down."""
+    def take(self, limit: int = WRITE_CHUNK) -> list[Exposure]:
+        """The oldest queued exposures, to write; they stay unwritten until ``finished``."""
         with self._lock:
-            batch, self._queued = self._queued, []
+            batch, self._queued = self._queued[:limit], self._queued[limit:]
+        return batch
+
+    def finished(self, batch: list[Exposure], error: Exception | None = None) -> None:
+        """The store confirmed ``batch`` (or failed it: then it is dropped and counted)."""
         if not batch:
             return
-        try:
-            for start in range(0, len(batch), WRITE_CHUNK):
-                self.store.write_exposures(batch[start : start + WRITE_CHUNK])
-        except StoreUnavailable as exc:
+        if error is not None:
             metrics.EXPOSURE_WRITES_DROPPED.inc(len(batch))
             metrics.STORE_ERRORS.inc()
-            log.warning("%d exposures not recorded: %s", len(batch), exc)
-        finally:
-            with self._lock:
-                for exposure in batch:
-                    key = (exposure.namespace, exposure.user_id)
-                    remaining = self._unwritten.get(key)
-                    if remaining is not None:
-                        remaining.difference_update(exposure.item_ids)
-                        if not remaining:
-                            del self._unwritten[key]
-                # Items queued again meanwhile stay unwritten.
-                for exposure in self._queued:
-                    key = (exposure.namespace, exposure.user_id)
-                    self._unwritten.setdefault(key, set()).update(exposure.item_ids)
+            log.warning("%d exposures not recorded: %s", len(batch), error)
+        with self._lock:
+            for exposure in batch:
+                key = (exposure.namespace, exposure.user_id)
+                counts = self._unwritten.get(key)
+                if counts is None:
+                    continue
+                counts.subtract(exposure.item_ids)
+                for item in exposure.item_ids:
+                    if counts[item] <= 0:
+                        del counts[item]
+                if not counts:
+                    del self._unwritten[key]
+
+    def flush(self) -> None:
+        """Write everything queued now, in chunks; drop (and count) it if the store is down."""
+        while batch := self.take():
+            try:
+                self.store.write_exposures(batch)
+            except StoreUnavailable as exc:
+                self.finished(batch, exc)
+                self.finished(self.take(MAX_PENDING), exc)
+                return
+            self.finished(batch)
 
     def start(self) -> None:
         if self._thread is not None:

@@ -2,7 +2,9 @@
 
 ``bandit_exploration_enabled`` (boolean) and ``bandit_explore_slots`` (1 or 2) are read per
 namespace from the store (``bandit-pipeline flags set``), falling back to the settings.
-Each flag is evaluated once per request.
+The built-in provider's answer depends only on the namespace and the stored values, so
+``ExplorationFlags`` evaluates each flag through the SDK once per namespace each time the
+stored values change (the serving state re-reads them every refresh), not per request.
 """
 
 from __future__ import annotations
@@ -109,3 +111,25 @@ def exploration_flags(client, namespace: str, user_id: str) -> tuple[bool, int, 
     if slots.value not in (1, 2):
         return False, 0, f"flag {EXPLORE_SLOTS}: must be 1 or 2, got {slots.value}"
     return True, slots.value, None
+
+
+class ExplorationFlags:
+    """``exploration_flags`` through an OpenFeature client, remembered per namespace while
+    the stored values it was computed from (``read_flags(namespace)``, replaced by a new
+    mapping on every refresh) are the same object. Valid for providers whose values do
+    not depend on the user, as the built-in one; a failed read is never remembered."""
+
+    def __init__(self, client, read_flags: Callable[[str], dict[str, str] | None]) -> None:
+        self.client = client
+        self.read_flags = read_flags
+        self._memo: dict[str, tuple[dict[str, str], tuple[bool, int, str | None]]] = {}
+
+    def get(self, namespace: str, user_id: str) -> tuple[bool, int, str | None]:
+        stored = self.read_flags(namespace)
+        memo = self._memo.get(namespace)
+        if memo is not None and stored is not None and memo[0] is stored:
+            return memo[1]
+        result = exploration_flags(self.client, namespace, user_id)
+        if stored is not None and result[2] is None:
+            self._memo[namespace] = (stored, result)
+        return result

@@ -6,6 +6,10 @@ counts exploration items served (exported as ``bandit_explore_impressions_total`
 
 from __future__ import annotations
 
+import contextlib
+import time
+from functools import lru_cache
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 REGISTRY = CollectorRegistry()
@@ -43,3 +47,24 @@ DECISION_ROWS_DROPPED = Counter(
     "Decision traces not written to bandit_decisions (warehouse down or queue full).",
     registry=REGISTRY,
 )
+
+
+# Looking a labelled child up costs a few microseconds a call; a decision needs two, so
+# they are remembered (the label values are namespaces, surfaces and fixed reasons).
+@lru_cache(maxsize=4096)
+def decisions(namespace: str, surface: str, outcome: str, reason: str) -> Counter:
+    return DECISIONS.labels(namespace, surface, outcome, reason)
+
+
+@lru_cache(maxsize=4096)
+def explore_impressions(namespace: str, surface: str) -> Counter:
+    return EXPLORE_IMPRESSIONS.labels(namespace, surface)
+
+
+def track_snapshot_age(namespace: str, surface: str, published_at: float | None) -> None:
+    """Report the age of the snapshot in use, computed when scraped; None removes it."""
+    if published_at is None:
+        with contextlib.suppress(KeyError):
+            SNAPSHOT_AGE.remove(namespace, surface)
+        return
+    SNAPSHOT_AGE.labels(namespace, surface).set_function(lambda: time.time() - published_at)

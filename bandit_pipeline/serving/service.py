@@ -9,24 +9,24 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import numpy as np
 
 from bandit_pipeline.online_store import Exposure, OnlineStore, StoreUnavailable, open_store
 from bandit_pipeline.policy.experiment import CONTROL, assign_variant
-from bandit_pipeline.policy.thompson import thompson_top_k
+from bandit_pipeline.policy.thompson import beta_draws, decision_rng, top_k
 from bandit_pipeline.serving import metrics
 from bandit_pipeline.serving.decisions import DecisionTable
 from bandit_pipeline.serving.exposures import PendingExposures
 from bandit_pipeline.serving.flags import (
     EXPLORATION_ENABLED,
     EXPLORE_SLOTS,
+    ExplorationFlags,
     StoreFlagProvider,
-    exploration_flags,
     flag_client,
 )
 from bandit_pipeline.serving.state import ServingSnapshot, ServingState
@@ -45,8 +45,9 @@ class DecisionRequest:
     candidates: list[str] | None = None
 
 
-@dataclass(frozen=True)
-class ResponseItem:
+class ResponseItem(NamedTuple):
+    """One item of the response; ``explore`` marks an exploration item."""
+
     item_id: str
     slot: int
     explore: bool = False
@@ -122,7 +123,8 @@ class ExplorationService:
                 EXPLORE_SLOTS: settings.explore_slots,
             },
         )
-        self.flags = flag_client(provider, domain=f"bandit-{id(self)}")
+        self.flag_client = flag_client(provider, domain=f"bandit-{id(self)}")
+        self.flags = ExplorationFlags(self.flag_client, self.state.flags)
         self._seed_source = seed_source
         self._prior = (settings.prior_alpha, settings.prior_beta)
         self.exposures = PendingExposures(self.store)
@@ -192,7 +194,7 @@ class ExplorationService:
         if trace.variant == CONTROL:
             trace.reason = "control_group"
             return None
-        enabled, slots, problem = exploration_flags(self.flags, request.namespace, request.user_id)
+        enabled, slots, problem = self.flags.get(request.namespace, request.user_id)
         if problem is not None:
             trace.reason, trace.detail = "flags_unavailable", problem
             return None
@@ -208,20 +210,6 @@ class ExplorationService:
             trace.detail = self.state.last_error
             return None
         trace.snapshot_version = snapshot.snapshot.version
-        metrics.SNAPSHOT_AGE.labels(request.namespace, request.surface).set(
-            time.time() - snapshot.snapshot.published_at.timestamp()
-        )
-
-        if self.state.store_down():
-            trace.reason, trace.detail = "store_unavailable", "skipped: the store failed recently"
-            return None
-        recent = self.store.recent_exposures(request.namespace, request.user_id, _now())
-        recent |= self.exposures.unwritten(request.namespace, request.user_id)
-        names, alpha, beta = self._candidates(request, snapshot, recent, trace)
-        if not len(names):
-            trace.reason = "no_eligible_candidates"
-            return None
-
         length = len(request.items)
         positions = [p for p in self.settings.explore_slot_positions[:slots] if p < length]
         if not positions:
@@ -230,12 +218,28 @@ class ExplorationService:
                 f"{length} items; exploration slots at {self.settings.explore_slot_positions}"
             )
             return None
-        trace.seed = self._seed()
-        chosen, scores = thompson_top_k(
-            alpha, beta, len(positions), np.random.default_rng(trace.seed)
-        )
+        if self.state.store_down():
+            trace.reason, trace.detail = "store_unavailable", "skipped: the store failed recently"
+            return None
+
+        # The exposure read goes out first; the draws do not depend on its answer (the
+        # excluded items are drawn too and then cannot win), so they overlap its round trip.
+        receive_recent = self._send_exposure_read(request.namespace, request.user_id)
+        try:
+            names, position, alpha, beta = self._candidates(request, snapshot)
+            trace.seed = self._seed()
+            draws = beta_draws(alpha, beta, decision_rng(trace.seed))
+        finally:
+            recent = receive_recent()
+        excluded = {position[n] for n in recent.union(request.items) if n in position}
+        trace.skipped_recent = sorted(n for n in recent if n in position)
+        trace.eligible = len(names) - len(excluded)
+        if trace.eligible <= 0:
+            trace.reason = "no_eligible_candidates"
+            return None
+        chosen, scores = top_k(draws, len(positions), excluded)
         trace.chosen = [names[i] for i in chosen]
-        trace.scores = [float(s) for s in scores]
+        trace.scores = scores.tolist()
         trace.slots = slots
         trace.explore_slots = positions[: len(trace.chosen)]
         # Exploration items take their slots; the ranker's items fill the rest in order,
@@ -249,69 +253,65 @@ class ExplorationService:
             for slot in range(length)
         ]
         self.exposures.add(
-            Exposure(request.namespace, request.user_id, tuple(trace.chosen), _now())
+            Exposure(request.namespace, request.user_id, tuple(trace.chosen), trace.decided_at)
         )
         trace.explored = True
         return items
 
+    def _send_exposure_read(self, namespace: str, user_id: str) -> Callable[[], set[str]]:
+        """Send the queued exposure writes and this user's exposure read in one exchange;
+        the returned call waits for the answer, adding this process's unconfirmed ones."""
+        unconfirmed = self.exposures.unwritten(namespace, user_id)  # before the read goes
+        writes = self.exposures.take()
+        try:
+            read = self.store.exchange_exposures(writes, namespace, user_id, _now())
+        except StoreUnavailable as exc:
+            self.exposures.finished(writes, exc)
+            raise
+
+        def receive() -> set[str]:
+            try:
+                recent = read.result()
+            except StoreUnavailable as exc:
+                self.exposures.finished(writes, exc)
+                raise
+            self.exposures.finished(writes)
+            return recent | unconfirmed
+
+        return receive
+
     def _candidates(
-        self,
-        request: DecisionRequest,
-        snapshot: ServingSnapshot,
-        recent: set[str],
-        trace: DecisionTrace,
-    ) -> tuple[Sequence[str], np.ndarray, np.ndarray]:
-        """Eligible candidates, in snapshot order (or request order for explicit ones),
-        without the items the ranker shows or the user saw explored in the last hour."""
-        shown = set(request.items)
-        if request.candidates is not None:
-            names = [c for c in dict.fromkeys(request.candidates) if c not in shown]
-            trace.skipped_recent = sorted(recent.intersection(names))
-            names = [c for c in names if c not in recent]
-            positions = [snapshot.position.get(name) for name in names]
-            prior_alpha, prior_beta = self._prior
-            alpha = np.array([prior_alpha if p is None else snapshot.alpha[p] for p in positions])
-            beta = np.array([prior_beta if p is None else snapshot.beta[p] for p in positions])
-        else:
-            # Mask by position: the cost follows the excluded items, not the pool size.
-            item_ids = snapshot.snapshot.item_ids
-            trace.skipped_recent = sorted(name for name in recent if name in snapshot.position)
-            excluded = [snapshot.position[n] for n in shown | recent if n in snapshot.position]
-            if excluded:
-                keep = np.ones(len(item_ids), dtype=bool)
-                keep[excluded] = False
-                index = np.flatnonzero(keep)
-                names = _Subset(item_ids, index)
-                alpha, beta = snapshot.alpha[index], snapshot.beta[index]
-            else:
-                names, alpha, beta = item_ids, snapshot.alpha, snapshot.beta
-        trace.eligible = len(names)
-        return names, alpha, beta
+        self, request: DecisionRequest, snapshot: ServingSnapshot
+    ) -> tuple[Sequence[str], dict[str, int], np.ndarray, np.ndarray]:
+        """The candidates in draw order with their positions and posteriors: the snapshot's
+        pool in snapshot order, or the request's candidates (first occurrence, request
+        order; the prior for items without a posterior)."""
+        if request.candidates is None:
+            return snapshot.snapshot.item_ids, snapshot.position, snapshot.alpha, snapshot.beta
+        names = list(dict.fromkeys(request.candidates))
+        in_snapshot = [snapshot.position.get(name) for name in names]
+        prior_alpha, prior_beta = self._prior
+        alpha = np.array([prior_alpha if p is None else snapshot.alpha[p] for p in in_snapshot])
+        beta = np.array([prior_beta if p is None else snapshot.beta[p] for p in in_snapshot])
+        return names, {name: i for i, name in enumerate(names)}, alpha, beta
 
     def _record(self, trace: DecisionTrace) -> None:
         outcome = "explored" if trace.explored else "not_explored"
-        metrics.DECISIONS.labels(trace.namespace, trace.surface, outcome, trace.reason).inc()
+        metrics.decisions(trace.namespace, trace.surface, outcome, trace.reason).inc()
         if trace.explored:
-            metrics.EXPLORE_IMPRESSIONS.labels(trace.namespace, trace.surface).inc(
+            metrics.explore_impressions(trace.namespace, trace.surface).inc(
                 len(trace.explore_slots)
             )
         if decision_log.isEnabledFor(logging.INFO):
-            decision_log.info("bandit decision", extra=trace.log_extra())
+            # makeRecord + handle is logger.info without the caller lookup, which walks
+            # the stack: a third of the cost of logging the trace.
+            record = decision_log.makeRecord(
+                decision_log.name, logging.INFO, __file__, 0, "bandit decision", (), None,
+                extra=trace.log_extra(),
+            )  # fmt: skip
+            decision_log.handle(record)
         if self.decisions is not None:
             self.decisions.add(trace)
-
-
-class _Subset(Sequence[str]):
-    """A view of some snapshot items by position, without copying the names."""
-
-    def __init__(self, item_ids: Sequence[str], index: np.ndarray) -> None:
-        self.item_ids, self.index = item_ids, index
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def __getitem__(self, i):  # type: ignore[override]
-        return self.item_ids[self.index[i]]
 
 
 def _now() -> datetime:

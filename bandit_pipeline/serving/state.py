@@ -101,8 +101,10 @@ class ServingState:
                 loaded = self.store.load(namespace, surface)
                 if loaded is not None:
                     entry.snapshot = ServingSnapshot.build(loaded)
+                    metrics.track_snapshot_age(namespace, surface, loaded.published_at.timestamp())
             elif version is None:
                 entry.snapshot = None
+                metrics.track_snapshot_age(namespace, surface, None)
             entry.killswitch = self.store.killswitch(namespace, surface)
             self.last_error = None
         except StoreUnavailable as exc:
