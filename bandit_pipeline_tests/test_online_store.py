@@ -66,6 +66,25 @@ def test_publish_then_load(store):
     assert store.load("default", "cart") is None  # surfaces are separate
 
 
+def test_publish_many_surfaces_at_once(store):
+    """Several surfaces in one call (on Redis: encoded ahead on a helper thread while the
+    previous one is sent), each whole, with non-native byte order arrays too."""
+    first = [snapshot("v1", n=50, marker=float(i + 1), surface=s) for i, s in enumerate("abcd")]
+    store.publish_many(first)
+    swapped = snapshot("v2", n=7, marker=9.0, surface="b")
+    swapped = Snapshot(**{**vars(swapped), "beta": swapped.beta.astype(">f8")})
+    store.publish_many([first[0], swapped])
+    for marker, surface in enumerate("abcd", start=1):
+        if surface != "b":
+            loaded = store.load("default", surface)
+            assert loaded.version == "v1"
+            assert loaded.alpha.tolist() == [float(marker)] * 50
+    loaded = store.load("default", "b")
+    assert (loaded.version, loaded.item_ids[-1]) == ("v2", "item-v2-6")
+    assert loaded.beta.tolist() == list(range(1, 8))
+    assert store.load("default", "d").item_ids == first[3].item_ids
+
+
 def test_replaced_snapshot_expires_after_the_grace_period(redis_store):
     redis_store.publish(snapshot("v1"))
     redis_store.publish(snapshot("v2"))

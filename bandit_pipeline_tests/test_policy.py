@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from bandit_pipeline.policy.experiment import CONTROL, assign_variant, bucket
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from bandit_pipeline.policy.thompson import decision_rng, thompson_top_k, top_k, win_probabilities
 
 ALPHA = np.array([2.0, 5.0, 1.0, 8.0, 3.0])

@@ -7,16 +7,24 @@ import shutil
 import socket
 import subprocess
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 from openfeature.hook import Hook
 
-from bandit_pipeline.online_store import KillSwitchState, Snapshot, open_store
+from bandit_pipeline.online_store import (
+    Exposure,
+    KillSwitchState,
+    Snapshot,
+    StoreUnavailable,
+    open_store,
+)
 from bandit_pipeline.policy.experiment import CONTROL, assign_variant
 from bandit_pipeline.policy.thompson import decision_rng, thompson_top_k
 from bandit_pipeline.serving import DecisionRequest, ExplorationService
+from bandit_pipeline.serving.exposures import PendingExposures
+from bandit_pipeline.serving.metrics import REGISTRY
 from bandit_pipeline.settings import load_settings
 
 RANKED = [f"ranked-{i}" for i in range(8)]
@@ -381,3 +389,21 @@ def test_decisions_are_appended_to_the_warehouse_when_asked(engine, sqlite_store
     assert json.loads(stored[0][4]) == explored.chosen
     assert stored[0][5] == "v1"
     service.close()
+
+
+def test_an_item_stays_unwritten_until_every_write_of_it_is_settled(sqlite_store):
+    """Two decisions writing the same user's item at once: the first confirmation does
+    not hide the second, still unconfirmed, write; a failed write is dropped and counted."""
+    pending = PendingExposures(sqlite_store)
+    now = datetime.now(UTC)
+    pending.add(Exposure("default", "u1", ("a",), now))
+    first = pending.take()
+    pending.add(Exposure("default", "u1", ("a", "b"), now + timedelta(seconds=1)))
+    second = pending.take()
+    assert pending.take() == []
+    pending.finished(first)
+    assert pending.unwritten("default", "u1") == {"a", "b"}
+    dropped = REGISTRY.get_sample_value("bandit_exposure_writes_dropped_total")
+    pending.finished(second, StoreUnavailable("down"))
+    assert pending.unwritten("default", "u1") == set()
+    assert REGISTRY.get_sample_value("bandit_exposure_writes_dropped_total") == dropped + 1

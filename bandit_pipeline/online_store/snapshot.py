@@ -43,6 +43,13 @@ class Snapshot:
         return len(self.item_ids)
 
     def encode(self) -> bytes:
+        return b"".join(self.encoded_parts())
+
+    def encoded_parts(self) -> list[bytes | memoryview]:
+        """The encoding in pieces whose concatenation is ``encode()``: header and
+        metadata, alpha, beta (views of the arrays, not copies) and the item ids. A
+        writer can send the pieces one after another without building the whole blob.
+        """
         meta = json.dumps(
             {
                 "namespace": self.namespace,
@@ -53,16 +60,12 @@ class Snapshot:
                 "items": len(self.item_ids),
             }
         ).encode()
-        ids = "\n".join(self.item_ids).encode()
-        return b"".join(
-            [
-                _HEADER.pack(MAGIC, len(meta)),
-                meta,
-                np.ascontiguousarray(self.alpha, dtype="<f8").tobytes(),
-                np.ascontiguousarray(self.beta, dtype="<f8").tobytes(),
-                ids,
-            ]
-        )
+        return [
+            _HEADER.pack(MAGIC, len(meta)) + meta,
+            _little_endian_bytes(self.alpha),
+            _little_endian_bytes(self.beta),
+            "\n".join(self.item_ids).encode(),
+        ]
 
     @classmethod
     def decode(cls, blob: bytes) -> Snapshot:
@@ -87,3 +90,8 @@ class Snapshot:
             alpha=alpha,
             beta=beta,
         )
+
+
+def _little_endian_bytes(values: np.ndarray) -> memoryview:
+    """The float64 values as little-endian bytes, without a copy when they already are."""
+    return memoryview(np.ascontiguousarray(values, dtype="<f8")).cast("B")

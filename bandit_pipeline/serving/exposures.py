@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
 
 from bandit_pipeline.online_store import Exposure, OnlineStore, StoreUnavailable
 from bandit_pipeline.serving import metrics
@@ -34,9 +33,10 @@ class PendingExposures:
         self.store = store
         self.flush_seconds = flush_seconds
         self._queued: list[Exposure] = []
-        # Queued or in flight, with a count per item: two decisions can be writing the
-        # same user's item at once, and the first confirmation must not hide the second.
-        self._unwritten: dict[_Key, Counter[str]] = {}
+        # Queued or in flight, per user; a list, not a set of items: two decisions can be
+        # writing the same user's item at once, and the first confirmation must not hide
+        # the second.
+        self._unwritten: dict[_Key, list[Exposure]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -48,7 +48,7 @@ class PendingExposures:
                 return
             self._queued.append(exposure)
             key = (exposure.namespace, exposure.user_id)
-            self._unwritten.setdefault(key, Counter()).update(exposure.item_ids)
+            self._unwritten.setdefault(key, []).append(exposure)
 
     def unwritten(self, namespace: str, user_id: str) -> set[str]:
         """Items this process explored for the user that the store may not have yet.
@@ -56,7 +56,8 @@ class PendingExposures:
         Ask before sending the read these complement: an item no longer unwritten then
         was confirmed before the read was sent, so the read sees it."""
         with self._lock:
-            return set(self._unwritten.get((namespace, user_id), ()))
+            pending = self._unwritten.get((namespace, user_id))
+            return {item for e in pending for item in e.item_ids} if pending else set()
 
     def take(self, limit: int = WRITE_CHUNK) -> list[Exposure]:
         """The oldest queued exposures, to write; they stay unwritten until ``finished``."""
@@ -75,14 +76,9 @@ class PendingExposures:
         with self._lock:
             for exposure in batch:
                 key = (exposure.namespace, exposure.user_id)
-                counts = self._unwritten.get(key)
-                if counts is None:
-                    continue
-                counts.subtract(exposure.item_ids)
-                for item in exposure.item_ids:
-                    if counts[item] <= 0:
-                        del counts[item]
-                if not counts:
+                pending = self._unwritten[key]
+                pending.remove(exposure)
+                if not pending:
                     del self._unwritten[key]
 
     def flush(self) -> None:
