@@ -2,8 +2,8 @@
 
 Optional (``BANDIT_DECISIONS_TABLE=true``): the JSON log line is the primary record; the
 table lets analysts join decisions to events with SQL. Traces are queued by the request
-path and written by a thread every ``flush_seconds``; when the warehouse is down the
-batch is dropped and counted, and serving goes on.
+path, then turned into rows and written by a thread every ``flush_seconds``; when the
+warehouse is down the batch is dropped and counted, and serving goes on.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from bandit_pipeline.serving import metrics
+from bandit_pipeline.serving.background import PeriodicFlusher
 from bandit_pipeline.warehouse import make_engine
 from bandit_pipeline.warehouse.statements import sql_statement
 
@@ -23,51 +24,32 @@ log = logging.getLogger(__name__)
 MAX_QUEUED = 100_000
 
 
-class DecisionTable:
+class DecisionTable(PeriodicFlusher):
+    thread_name = "decision-writer"
+
     def __init__(self, engine: Engine, flush_seconds: float = 1.0) -> None:
+        super().__init__(flush_seconds)
         self.engine = engine
-        self.flush_seconds = flush_seconds
-        self._queued: list[dict] = []
+        self._queued: list = []  # DecisionTrace; rows are built by the writer thread
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @classmethod
     def from_url(cls, url: str) -> DecisionTable:
         return cls(make_engine(url))
 
     def add(self, trace) -> None:
-        row = {
-            "decided_at": trace.decided_at,
-            "namespace": trace.namespace,
-            "surface": trace.surface,
-            "user_id": trace.user_id,
-            "request_id": trace.request_id,
-            "explored": trace.explored,
-            "reason": trace.reason,
-            "policy_id": trace.policy_id,
-            "experiment": trace.experiment,
-            "variant": trace.variant,
-            "snapshot_version": trace.snapshot_version,
-            "seed": trace.seed,
-            "explore_slots": json.dumps(trace.explore_slots),
-            "chosen": json.dumps(trace.chosen),
-            "scores": json.dumps(trace.scores),
-            "eligible": trace.eligible,
-            "skipped_recent": json.dumps(trace.skipped_recent),
-            "detail": trace.detail,
-        }
         with self._lock:
             if len(self._queued) >= MAX_QUEUED:
                 metrics.DECISION_ROWS_DROPPED.inc()
                 return
-            self._queued.append(row)
+            self._queued.append(trace)
 
     def flush(self) -> None:
         with self._lock:
-            batch, self._queued = self._queued, []
-        if not batch:
+            traces, self._queued = self._queued, []
+        if not traces:
             return
+        batch = [_row(trace) for trace in traces]
         try:
             with self.engine.begin() as connection:
                 connection.execute(sql_statement("serving/insert_decisions"), batch)
@@ -75,18 +57,30 @@ class DecisionTable:
             metrics.DECISION_ROWS_DROPPED.inc(len(batch))
             log.warning("%d decision rows not written: %s", len(batch), exc)
 
-    def start(self) -> None:
-        def loop() -> None:
-            while not self._stop.wait(self.flush_seconds):
-                self.flush()
-
-        self._thread = threading.Thread(target=loop, name="decision-writer", daemon=True)
-        self._thread.start()
-
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        self.flush()
+        super().close()
         self.engine.dispose()
+
+
+def _row(trace) -> dict:
+    """A ``bandit_decisions`` row; lists as JSON text."""
+    return {
+        "decided_at": trace.decided_at,
+        "namespace": trace.namespace,
+        "surface": trace.surface,
+        "user_id": trace.user_id,
+        "request_id": trace.request_id,
+        "explored": trace.explored,
+        "reason": trace.reason,
+        "policy_id": trace.policy_id,
+        "experiment": trace.experiment,
+        "variant": trace.variant,
+        "snapshot_version": trace.snapshot_version,
+        "seed": trace.seed,
+        "explore_slots": json.dumps(trace.explore_slots),
+        "chosen": json.dumps(trace.chosen),
+        "scores": json.dumps(trace.scores),
+        "eligible": trace.eligible,
+        "skipped_recent": json.dumps(trace.skipped_recent),
+        "detail": trace.detail,
+    }

@@ -18,6 +18,7 @@ import threading
 
 from bandit_pipeline.online_store import Exposure, OnlineStore, StoreUnavailable
 from bandit_pipeline.serving import metrics
+from bandit_pipeline.serving.background import PeriodicFlusher
 
 log = logging.getLogger(__name__)
 MAX_PENDING = 100_000
@@ -28,18 +29,18 @@ WRITE_CHUNK = 100
 _Key = tuple[str, str]
 
 
-class PendingExposures:
+class PendingExposures(PeriodicFlusher):
+    thread_name = "exposure-writer"
+
     def __init__(self, store: OnlineStore, flush_seconds: float = 0.2) -> None:
+        super().__init__(flush_seconds)
         self.store = store
-        self.flush_seconds = flush_seconds
         self._queued: list[Exposure] = []
         # Queued or in flight, per user; a list, not a set of items: two decisions can be
         # writing the same user's item at once, and the first confirmation must not hide
         # the second.
         self._unwritten: dict[_Key, list[Exposure]] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def add(self, exposure: Exposure) -> None:
         with self._lock:
@@ -91,21 +92,3 @@ class PendingExposures:
                 self.finished(self.take(MAX_PENDING), exc)
                 return
             self.finished(batch)
-
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-
-        def loop() -> None:
-            while not self._stop.wait(self.flush_seconds):
-                self.flush()
-
-        self._thread = threading.Thread(target=loop, name="exposure-writer", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        self.flush()
