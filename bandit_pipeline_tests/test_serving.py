@@ -261,11 +261,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def private_redis():
-    """A redis-server of this test alone, so that it can be killed mid-test."""
+def private_redis(tmp_path):
+    """A redis-server of this test alone (TCP and a unix socket), so that it can be
+    killed mid-test."""
     binary = shutil.which("redis-server")
     assert binary, "redis-server is needed (make test installs it)"
     port = _free_port()
+    unix_socket = tmp_path / "redis.sock"
 
     def start():
         process = subprocess.Popen(
@@ -279,6 +281,10 @@ def private_redis():
                 "",
                 "--appendonly",
                 "no",
+                "--unixsocket",
+                str(unix_socket),
+                "--unixsocketperm",
+                "700",
             ],
             stdout=subprocess.DEVNULL,
         )
@@ -289,10 +295,32 @@ def private_redis():
             time.sleep(0.05)
         raise RuntimeError("private redis did not start")
 
-    handle = {"process": start(), "start": start, "url": f"redis://127.0.0.1:{port}/0"}
+    handle = {
+        "process": start(),
+        "start": start,
+        "url": f"redis://127.0.0.1:{port}/0",
+        "unix_url": f"unix://{unix_socket}",
+    }
     yield handle
     handle["process"].kill()
     handle["process"].wait()
+
+
+def test_serving_over_a_unix_socket(private_redis):
+    store = open_store(private_redis["unix_url"], timeout_seconds=0.2)
+    store.set_flag("default", "bandit_exploration_enabled", "true")
+    publish(store)
+    service = make_service(store)
+    first = service.decide(request()).trace
+    second = service.decide(request(request_id="r2")).trace
+    assert first.explored
+    assert second.explored
+    assert not set(first.chosen) & set(second.chosen)
+    service.flush_exposures()
+    assert store.recent_exposures("default", "u1", datetime.now(UTC)) == {
+        *first.chosen,
+        *second.chosen,
+    }
 
 
 def test_store_killed_mid_traffic_falls_back_and_recovers(private_redis):
