@@ -13,6 +13,7 @@ _MASK64 = (1 << 64) - 1
 _DECISION_INCREMENT = 0xDA3E39CB94B95BDB
 _local = threading.local()
 _ARGMAX_UP_TO = 4
+_ASSIGN_ONE_BY_ONE_UP_TO = 16
 
 
 def _splitmix64(value: int) -> int:
@@ -25,19 +26,21 @@ def _splitmix64(value: int) -> int:
 def decision_rng(seed: int) -> np.random.Generator:
     """The random generator of one decision, a pure function of ``seed``.
 
-    The seed is scrambled (splitmix64) into PCG64's 128-bit state, so nearby seeds give
-    unrelated streams. Setting the state of a per-thread generator costs about 1 µs,
-    where building a seeded generator costs about 8 µs (it hashes the seed); so the
-    generator returned is reused by the next call on the same thread.
+    The seed, scrambled by splitmix64, is the high half of PCG64's 128-bit state and
+    the seed itself the low half, so nearby seeds give unrelated streams. Setting the
+    state of a per-thread generator costs about 1 µs, where building a seeded generator
+    costs about 8 µs (it hashes the seed); so the generator returned is reused by the
+    next call on the same thread.
     """
     generator = getattr(_local, "generator", None)
     if generator is None:
         generator = _local.generator = np.random.Generator(np.random.PCG64(0))
-    high = _splitmix64(seed)
-    low = _splitmix64(seed ^ high)
     generator.bit_generator.state = {
         "bit_generator": "PCG64",
-        "state": {"state": (high << 64) | low, "inc": _DECISION_INCREMENT},
+        "state": {
+            "state": (_splitmix64(seed) << 64) | (seed & _MASK64),
+            "inc": _DECISION_INCREMENT,
+        },
         "has_uint32": 0,
         "uinteger": 0,
     }
@@ -58,7 +61,8 @@ def thompson_top_k(
     input arrays, best first, and their draws. With fewer than ``k`` eligible candidates
     every eligible candidate wins.
     """
-    return top_k(beta_draws(alpha, beta, rng), k, excluded)
+    chosen, scores = top_k(beta_draws(alpha, beta, rng), k, excluded)
+    return np.array(chosen, dtype=np.intp), np.array(scores)
 
 
 def beta_draws(alpha: np.ndarray, beta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -70,29 +74,33 @@ def beta_draws(alpha: np.ndarray, beta: np.ndarray, rng: np.random.Generator) ->
 
 def top_k(
     draws: np.ndarray, k: int, excluded: Collection[int] = ()
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[list[int], list[float]]:
     """Positions of the ``k`` highest draws outside ``excluded``, best first, and the draws.
 
     ``draws`` is modified: excluded and chosen positions are set below any Beta draw.
     """
-    if excluded:
+    if len(excluded) > _ASSIGN_ONE_BY_ONE_UP_TO:
         draws[list(excluded)] = -np.inf
+    else:
+        for position in excluded:
+            draws[position] = -np.inf
     k = min(k, len(draws))
     if k > _ARGMAX_UP_TO:
         top = np.argpartition(draws, len(draws) - k)[len(draws) - k :]
         order = top[np.argsort(-draws[top], kind="stable")]
         order = order[np.isfinite(draws[order])]
-        return order, draws[order]
+        return order.tolist(), draws[order].tolist()
     # The few exploration slots: one pass per slot beats partitioning the whole array.
     chosen, scores = [], []
     for _ in range(k):
         best = int(draws.argmax())
-        if draws[best] == -np.inf:
+        score = float(draws[best])
+        if score == -np.inf:
             break
         chosen.append(best)
-        scores.append(float(draws[best]))
+        scores.append(score)
         draws[best] = -np.inf
-    return np.array(chosen, dtype=np.intp), np.array(scores)
+    return chosen, scores
 
 
 def win_probabilities(

@@ -57,13 +57,27 @@ class PendingExposures(PeriodicFlusher):
         Ask before sending the read these complement: an item no longer unwritten then
         was confirmed before the read was sent, so the read sees it."""
         with self._lock:
-            pending = self._unwritten.get((namespace, user_id))
-            return {item for e in pending for item in e.item_ids} if pending else set()
+            return self._unwritten_items(namespace, user_id)
 
     def take(self, limit: int = WRITE_CHUNK) -> list[Exposure]:
         """The oldest queued exposures, to write; they stay unwritten until ``finished``."""
         with self._lock:
-            batch, self._queued = self._queued[:limit], self._queued[limit:]
+            return self._take(limit)
+
+    def unwritten_and_queued(
+        self, namespace: str, user_id: str, limit: int = WRITE_CHUNK
+    ) -> tuple[set[str], list[Exposure]]:
+        """``unwritten`` and ``take`` under one lock: what a decision needs before it
+        sends its exchange."""
+        with self._lock:
+            return self._unwritten_items(namespace, user_id), self._take(limit)
+
+    def _unwritten_items(self, namespace: str, user_id: str) -> set[str]:
+        pending = self._unwritten.get((namespace, user_id))
+        return {item for e in pending for item in e.item_ids} if pending else set()
+
+    def _take(self, limit: int) -> list[Exposure]:
+        batch, self._queued = self._queued[:limit], self._queued[limit:]
         return batch
 
     def finished(self, batch: list[Exposure], error: Exception | None = None) -> None:

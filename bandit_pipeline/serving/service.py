@@ -232,14 +232,15 @@ class ExplorationService:
         finally:
             recent = receive_recent()
         excluded = {position[n] for n in recent.union(request.items) if n in position}
-        trace.skipped_recent = sorted(n for n in recent if n in position)
+        if recent:
+            trace.skipped_recent = sorted(n for n in recent if n in position)
         trace.eligible = len(names) - len(excluded)
         if trace.eligible <= 0:
             trace.reason = "no_eligible_candidates"
             return None
         chosen, scores = top_k(draws, len(positions), excluded)
         trace.chosen = [names[i] for i in chosen]
-        trace.scores = scores.tolist()
+        trace.scores = scores
         trace.slots = slots
         trace.explore_slots = positions[: len(trace.chosen)]
         # Exploration items take their slots; the ranker's items fill the rest in order,
@@ -261,8 +262,7 @@ class ExplorationService:
     def _send_exposure_read(self, namespace: str, user_id: str) -> Callable[[], set[str]]:
         """Send the queued exposure writes and this user's exposure read in one exchange;
         the returned call waits for the answer, adding this process's unconfirmed ones."""
-        unconfirmed = self.exposures.unwritten(namespace, user_id)  # before the read goes
-        writes = self.exposures.take()
+        unconfirmed, writes = self.exposures.unwritten_and_queued(namespace, user_id)
         try:
             read = self.store.exchange_exposures(writes, namespace, user_id, _now())
         except StoreUnavailable as exc:
