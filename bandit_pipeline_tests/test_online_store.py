@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -191,6 +192,26 @@ def test_a_failed_exchange_leaves_no_stray_answer_behind(redis_store):
     with pytest.raises(StoreUnavailable, match="WRONGTYPE"):
         redis_store.exchange_exposures(writes, "default", "ok", NOW).result()
     assert redis_store.exchange_exposures((), "default", "ok", NOW).result() == {"b"}
+
+
+def test_a_forked_child_never_shares_the_exchange_connection(redis_store):
+    """Parent and child exchanging at the same time each get their own answers: the
+    child does not reuse the parent's per-thread connection (one socket for two)."""
+    redis_store.write_exposures([Exposure("default", "parent", ("p",), NOW)])
+    redis_store.write_exposures([Exposure("default", "child", ("c",), NOW)])
+    assert redis_store.exchange_exposures((), "default", "parent", NOW).result() == {"p"}
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 only if every answer was its own
+        answers = [
+            redis_store.exchange_exposures((), "default", "child", NOW).result() for _ in range(300)
+        ]
+        os._exit(0 if all(answer == {"c"} for answer in answers) else 1)
+    answers = [
+        redis_store.exchange_exposures((), "default", "parent", NOW).result() for _ in range(300)
+    ]
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert all(answer == {"p"} for answer in answers)
 
 
 def test_unreachable_redis_raises_store_unavailable():

@@ -16,6 +16,7 @@ blob it names, which is still there for an hour after it was replaced.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -64,17 +65,18 @@ class RedisStore(OnlineStore):
         """This thread's own connection for exposure exchanges, taken from the client's
         pool once: checking a connection out and back in per decision (with its check
         for stray data) costs more than the rest of the exchange's client side. A failed
-        exchange disconnects it; the next send reconnects."""
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
+        exchange disconnects it; the next send reconnects. A forked child never uses
+        its parent's connection (they would share one socket)."""
+        owned = getattr(self._local, "owned", None)
+        if owned is None or owned[0] != os.getpid():
             try:
                 connection = self.client.connection_pool.get_connection()
             except _FAILURES as exc:
                 raise StoreUnavailable(str(exc)) from exc
-            self._local.connection = connection
+            owned = self._local.owned = (os.getpid(), connection)
             with self._lock:
                 self._exchange_connections.append(connection)
-        return connection
+        return owned[1]
 
     @classmethod
     def from_url(
