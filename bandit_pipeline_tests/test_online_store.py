@@ -18,6 +18,7 @@ from bandit_pipeline.online_store import (
     StoreUnavailable,
     open_store,
 )
+from bandit_pipeline.online_store import redis as redis_module
 from bandit_pipeline.online_store.redis import RedisStore
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -168,6 +169,22 @@ def test_exposures_are_remembered_for_one_hour(store):
     store.write_exposures([Exposure("default", "u2", ("d",), NOW)])
     assert store.recent_exposures("default", "u2", NOW) == {"d"}
     assert store.recent_exposures("default", "u1", NOW) == {"c"}
+
+
+def test_redis_trims_entries_older_than_the_hour_now_and_then(redis_store, monkeypatch):
+    """Reads ignore entries older than the hour whether or not a write trimmed them;
+    a trimming write removes them (each write trims with TRIM_PROBABILITY)."""
+    key = redis_store._exposure_key("default", "u1")
+    old = Exposure("default", "u1", ("old",), NOW - timedelta(hours=2))
+    monkeypatch.setattr(redis_module, "TRIM_PROBABILITY", 0.0)
+    redis_store.write_exposures([old, Exposure("default", "u1", ("a",), NOW)])
+    assert redis_store.recent_exposures("default", "u1", NOW) == {"a"}
+    assert redis_store.client.zcard(key) == 2  # "old" is still stored
+    assert 0 < redis_store.client.ttl(key) <= 3600
+    monkeypatch.setattr(redis_module, "TRIM_PROBABILITY", 1.0)
+    redis_store.write_exposures([Exposure("default", "u1", ("b",), NOW)])
+    assert redis_store.recent_exposures("default", "u1", NOW) == {"a", "b"}
+    assert redis_store.client.zcard(key) == 2  # "old" is gone
 
 
 def test_an_exchange_writes_first_then_reads(store):
