@@ -55,7 +55,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decisions", type=positive_int, default=20_000)
     parser.add_argument("--mabwiser-decisions", type=positive_int, default=500)
-    parser.add_argument("--repeat", type=positive_int, default=3)
+    parser.add_argument("--repeat", type=positive_int, default=5)
     parser.add_argument("--publish-repeat", type=positive_int, default=15)
     parser.add_argument(
         "--cpu",
