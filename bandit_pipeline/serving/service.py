@@ -56,8 +56,10 @@ class ResponseItem(NamedTuple):
 @dataclass
 class DecisionTrace:
     """Everything needed to audit a decision and recompute its propensities offline:
-    replaying ``seed`` over the same snapshot version and eligible candidates (in
-    snapshot order, or request order for explicit candidates) gives the same draws."""
+    ``thompson_top_k(alpha, beta, k, decision_rng(seed), excluded)`` over the candidates
+    of the same snapshot version in snapshot order (or the request's candidates, first
+    occurrences in order), excluding the items the request showed and ``skipped_recent``,
+    gives the same draws and the same choice (docs/serving.md)."""
 
     namespace: str
     surface: str
