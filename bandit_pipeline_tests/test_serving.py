@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from openfeature import api as openfeature_api
 from openfeature.hook import Hook
 
 from bandit_pipeline.online_store import (
@@ -24,6 +25,7 @@ from bandit_pipeline.policy.experiment import CONTROL, assign_variant
 from bandit_pipeline.policy.thompson import decision_rng, thompson_top_k
 from bandit_pipeline.serving import DecisionRequest, ExplorationService
 from bandit_pipeline.serving.exposures import PendingExposures
+from bandit_pipeline.serving.flags import StoreFlagProvider
 from bandit_pipeline.serving.metrics import REGISTRY
 from bandit_pipeline.settings import load_settings
 
@@ -435,3 +437,14 @@ def test_an_item_stays_unwritten_until_every_write_of_it_is_settled(sqlite_store
     pending.finished(second, StoreUnavailable("down"))
     assert pending.unwritten("default", "u1") == set()
     assert REGISTRY.get_sample_value("bandit_exposure_writes_dropped_total") == dropped + 1
+
+
+def test_a_closed_service_releases_its_flag_provider(enabled):
+    """OpenFeature keeps providers per domain for the life of the process; a closed
+    service's provider (which reads the service's state) is unbound from its domain."""
+    service = make_service(enabled)
+    domain = service._flag_domain
+    ours = openfeature_api.provider_registry.get_provider(domain)
+    assert isinstance(ours, StoreFlagProvider)
+    service.close()
+    assert openfeature_api.provider_registry.get_provider(domain) is not ours

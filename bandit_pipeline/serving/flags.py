@@ -92,6 +92,13 @@ def flag_client(provider: AbstractProvider, domain: str):
     return api.get_client(domain)
 
 
+def release_flag_client(domain: str) -> None:
+    """Unbind the domain's provider so that it (and the serving state it reads) can be
+    freed: the SDK cannot remove a domain, so the domain falls back to the default
+    provider, which the registry holds anyway."""
+    api.set_provider(api.provider_registry.get_default_provider(), domain=domain)
+
+
 def exploration_flags(client, namespace: str, user_id: str) -> tuple[bool, int, str | None]:
     """(enabled, slots, problem): each flag evaluated once; a failed evaluation means no
     exploration and names the problem."""

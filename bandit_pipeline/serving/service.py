@@ -28,6 +28,7 @@ from bandit_pipeline.serving.flags import (
     ExplorationFlags,
     StoreFlagProvider,
     flag_client,
+    release_flag_client,
 )
 from bandit_pipeline.serving.state import ServingSnapshot, ServingState
 from bandit_pipeline.settings import Settings
@@ -125,7 +126,8 @@ class ExplorationService:
                 EXPLORE_SLOTS: settings.explore_slots,
             },
         )
-        self.flag_client = flag_client(provider, domain=f"bandit-{id(self)}")
+        self._flag_domain = f"bandit-{id(self)}"
+        self.flag_client = flag_client(provider, domain=self._flag_domain)
         self.flags = ExplorationFlags(self.flag_client, self.state.flags)
         self._seed_source = seed_source
         self._prior = (settings.prior_alpha, settings.prior_beta)
@@ -144,6 +146,7 @@ class ExplorationService:
         self.exposures.flush()
 
     def close(self) -> None:
+        release_flag_client(self._flag_domain)
         self.state.stop()
         self.exposures.close()
         if self.decisions is not None:
