@@ -113,7 +113,7 @@ class Settings(BaseSettings):
         default=False,
         description="Also append every decision trace to the warehouse table bandit_decisions.",
     )
-    policy_id: str = Field(default="thompson-beta-v1", description="Stamped on every decision.")
+    policy_id: str = Field(default="thompson-beta-v2", description="Stamped on every decision.")
     max_request_items: int = Field(default=500, ge=1, le=10_000)
 
     # Monitoring and controls (DESIGN.md section 8).

@@ -15,6 +15,7 @@ from bandit_pipeline.online_store import (
     Exposure,
     KillSwitchState,
     Snapshot,
+    StoreRejected,
     StoreUnavailable,
     open_store,
 )
@@ -200,14 +201,23 @@ def test_an_exchange_writes_first_then_reads(store):
     assert store.exchange_exposures((), "default", "u3", NOW).result() == set()
 
 
-def test_a_failed_exchange_leaves_no_stray_answer_behind(redis_store):
-    """A command error part-way (the user's key holds the wrong type) fails that
-    exchange only; the next one on the same connection gets its own answers."""
+def test_an_error_answer_fails_only_its_own_command(redis_store):
+    """One user's key holding the wrong type: that user's write fails alone (the other
+    write is made and the read answers), a read of that key is rejected without taking
+    the connection out of step, and the next exchange gets its own answers."""
     key = redis_store._exposure_key("default", "broken")
     redis_store.client.set(key, "not a sorted set")
     writes = [Exposure("default", "broken", ("a",), NOW), Exposure("default", "ok", ("b",), NOW)]
-    with pytest.raises(StoreUnavailable, match="WRONGTYPE"):
-        redis_store.exchange_exposures(writes, "default", "ok", NOW).result()
+    read = redis_store.exchange_exposures(writes, "default", "ok", NOW)
+    assert read.result() == {"b"}
+    assert list(read.write_errors) == [0]
+    assert "WRONGTYPE" in str(read.write_errors[0])
+    assert list(redis_store.write_exposures(writes)) == [0]  # the same through a pipeline
+    rejected = redis_store.exchange_exposures((), "default", "broken", NOW)
+    with pytest.raises(StoreRejected, match="WRONGTYPE"):
+        rejected.result()
+    with pytest.raises(StoreRejected):  # asking again gives the same outcome
+        rejected.result()
     assert redis_store.exchange_exposures((), "default", "ok", NOW).result() == {"b"}
 
 

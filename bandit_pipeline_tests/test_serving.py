@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -248,7 +250,7 @@ def test_every_decision_logs_a_structured_trace(enabled, caplog):
         make_service(enabled).decide(request())
     record = caplog.records[-1]
     assert record.explore_slot == [2, 5]
-    assert record.bandit_policy_id == "thompson-beta-v1"
+    assert record.bandit_policy_id == "thompson-beta-v2"
     assert record.bandit_snapshot_version == "v1"
     assert isinstance(record.bandit_seed, int)
     assert (record.bandit_experiment, record.bandit_variant) == (None, None)
@@ -448,3 +450,112 @@ def test_a_closed_service_releases_its_flag_provider(enabled):
     assert isinstance(ours, StoreFlagProvider)
     service.close()
     assert openfeature_api.provider_registry.get_provider(domain) is not ours
+
+
+def test_threads_that_end_give_their_exchange_connection_back(private_redis):
+    """Each deciding thread has a connection of its own while it lives; when it ends the
+    connection goes back to a pool of the exchanges' own, so thread churn neither grows
+    the connections nor starves the client's pool (refresh, exposure writer, health)."""
+    store = open_store(private_redis["url"], timeout_seconds=0.5)
+    store.set_flag("default", "bandit_exploration_enabled", "true")
+    publish(store)
+    service = make_service(store)
+    traces = []
+    for number in range(150):  # one short-lived thread after another
+        thread = threading.Thread(
+            target=lambda n=number: traces.append(service.decide(request(user=f"u{n}")).trace)
+        )
+        thread.start()
+        thread.join()
+    gc.collect()
+    assert len(traces) == 150
+    assert all(trace.explored for trace in traces)
+    assert len(store.client.client_list()) < 10
+    store.ping()
+    service.state.refresh()
+    assert service.state.last_error is None
+    service.close()
+
+
+def test_a_connection_the_server_dropped_is_replaced_without_failing(private_redis):
+    store = open_store(private_redis["url"], timeout_seconds=0.5)
+    store.set_flag("default", "bandit_exploration_enabled", "true")
+    publish(store)
+    service = make_service(store)
+    assert service.decide(request(user="u1")).trace.explored
+    store.client.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    trace = service.decide(request(user="u2", request_id="r2")).trace
+    assert (trace.explored, trace.reason) == (True, "explored")
+    assert not service.state.store_down()
+    service.close()
+
+
+def test_bad_data_under_one_users_key_fails_only_that_users_decision(redis_store):
+    store = redis_store
+    store.set_flag("default", "bandit_exploration_enabled", "true")
+    publish(store)
+    store.client.set(store._exposure_key("default", "broken"), "not a sorted set")
+    service = make_service(store)
+    trace = service.decide(request(user="broken")).trace
+    assert (trace.explored, trace.reason) == (False, "store_error")
+    assert "WRONGTYPE" in trace.detail
+    assert not service.state.store_down()  # no breaker: the store is fine
+    assert service.decide(request(user="u2", request_id="r2")).trace.explored
+
+
+def test_a_write_the_store_refuses_is_dropped_and_the_others_made(redis_store):
+    """Piggybacked and flushed writes alike: the refused one is counted, the rest land,
+    nothing stays unconfirmed, and the writer thread lives on."""
+    store = redis_store
+    store.client.set(store._exposure_key("default", "broken"), "not a sorted set")
+    pending = PendingExposures(store, flush_seconds=0.01)
+    dropped = REGISTRY.get_sample_value("bandit_exposure_writes_dropped_total")
+    now = datetime.now(UTC)
+    pending.add(Exposure("default", "broken", ("a",), now))
+    pending.add(Exposure("default", "u1", ("b",), now))
+    pending.start()
+    for _ in range(200):
+        if not pending.unwritten("default", "u1") and not pending.unwritten("default", "broken"):
+            break
+        time.sleep(0.01)
+    assert store.recent_exposures("default", "u1", now) == {"b"}
+    assert REGISTRY.get_sample_value("bandit_exposure_writes_dropped_total") == dropped + 1
+    pending.add(Exposure("default", "u2", ("c",), now))
+    for _ in range(200):  # the thread survived the refusal
+        if store.recent_exposures("default", "u2", now) == {"c"}:
+            break
+        time.sleep(0.01)
+    else:
+        pytest.fail("the writer thread stopped")
+    pending.close()
+
+
+def test_writes_carried_by_a_failed_exchange_are_never_left_unconfirmed(enabled, monkeypatch):
+    """After a store outage they go back to the queue and are written later; after any
+    other failure they are dropped and counted."""
+    service = make_service(enabled)
+    first = service.decide(request(user="u1")).trace
+    real_exchange = enabled.exchange_exposures
+
+    def down(*args):
+        raise StoreUnavailable("down")
+
+    monkeypatch.setattr(enabled, "exchange_exposures", down)
+    trace = service.decide(request(user="u2", request_id="r2")).trace
+    assert trace.reason == "store_unavailable"
+    assert service.exposures.unwritten("default", "u1") == set(first.chosen)  # queued again
+    monkeypatch.setattr(enabled, "exchange_exposures", real_exchange)
+    service.state.store_backoff_seconds = 0
+    service.state.mark_store_down(StoreUnavailable("reset"))  # and close the breaker
+    assert service.decide(request(user="u3", request_id="r3")).trace.explored
+    assert enabled.recent_exposures("default", "u1", datetime.now(UTC)) == set(first.chosen)
+
+    def broken(*args):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(enabled, "exchange_exposures", broken)
+    dropped = REGISTRY.get_sample_value("bandit_exposure_writes_dropped_total")
+    with pytest.raises(ValueError, match="a bug"):
+        service.decide(request(user="u4", request_id="r4"))
+    assert REGISTRY.get_sample_value("bandit_exposure_writes_dropped_total") == dropped + 1
+    assert service.exposures.unwritten("default", "u3") == set()

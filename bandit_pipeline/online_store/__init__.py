@@ -5,6 +5,7 @@ from bandit_pipeline.online_store.base import (
     ExposureRead,
     KillSwitchState,
     OnlineStore,
+    StoreRejected,
     StoreUnavailable,
     open_store,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "KillSwitchState",
     "OnlineStore",
     "Snapshot",
+    "StoreRejected",
     "StoreUnavailable",
     "open_store",
 ]

@@ -25,6 +25,11 @@ class StoreUnavailable(RuntimeError):
     """The online store cannot be reached or did not answer in time."""
 
 
+class StoreRejected(StoreUnavailable):
+    """The store answered this request with an error (bad data under one key, say):
+    this request cannot use the store, but the store itself is up."""
+
+
 @dataclass(frozen=True)
 class Exposure:
     """Items explored for a user at a time (the duplicate-exposure guard's memory)."""
@@ -54,18 +59,36 @@ class KillSwitchState:
 
 
 class ExposureRead:
-    """A read of recent exposures that may still be on its way (``exchange_exposures``)."""
+    """A read of recent exposures that may still be on its way (``exchange_exposures``),
+    with the outcome of the writes that went with it."""
 
-    def __init__(self, receive: Callable[[], set[str]]) -> None:
+    def __init__(self, receive: Callable[[], tuple[set[str], dict[int, Exception]]]) -> None:
         self._receive = receive
+        self._outcome: tuple[set[str], dict[int, Exception]] | BaseException | None = None
 
     @classmethod
-    def ready(cls, items: set[str]) -> ExposureRead:
-        return cls(lambda: items)
+    def ready(cls, items: set[str], write_errors: dict[int, Exception] | None = None):
+        return cls(lambda: (items, write_errors or {}))
 
     def result(self) -> set[str]:
-        """The items; waits for the store's answer (bounded by the store timeout)."""
-        return self._receive()
+        """The items; waits for the store's answer (bounded by the store timeout). Raises
+        StoreUnavailable when the read failed; asking again gives the same outcome."""
+        if self._outcome is None:
+            try:
+                self._outcome = self._receive()
+            except BaseException as exc:
+                self._outcome = exc
+                raise
+        if isinstance(self._outcome, BaseException):
+            raise self._outcome
+        return self._outcome[0]
+
+    @property
+    def write_errors(self) -> dict[int, Exception]:
+        """After ``result()``: the writes (by index) the store answered with an error;
+        the others were made."""
+        self.result()
+        return self._outcome[1]  # type: ignore[index]
 
 
 class OnlineStore(ABC):
@@ -105,8 +128,10 @@ class OnlineStore(ABC):
     def set_killswitch(self, namespace: str, surface: str, state: KillSwitchState) -> None: ...
 
     @abstractmethod
-    def write_exposures(self, exposures: Sequence[Exposure]) -> None:
-        """Remember that these items were explored for these users (kept one hour)."""
+    def write_exposures(self, exposures: Sequence[Exposure]) -> dict[int, Exception]:
+        """Remember that these items were explored for these users (kept one hour).
+        Returns the exposures (by index) the store refused, with why; raises
+        StoreUnavailable when the store cannot be reached."""
 
     @abstractmethod
     def recent_exposures(self, namespace: str, user_id: str, now: datetime) -> set[str]:
@@ -120,10 +145,11 @@ class OnlineStore(ABC):
 
         Stores that can (Redis) return before the answer arrives, so the caller's work
         until ``result()`` overlaps the round trip. Either step raises StoreUnavailable;
-        after a failure the writes may or may not have been made.
+        after that the writes may or may not have been made (writing them again is
+        harmless). ``write_errors`` says which writes the store refused.
         """
-        self.write_exposures(writes)
-        return ExposureRead.ready(self.recent_exposures(namespace, user_id, now))
+        errors = self.write_exposures(writes)
+        return ExposureRead.ready(self.recent_exposures(namespace, user_id, now), errors)
 
     @abstractmethod
     def ping(self) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import random
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -34,6 +35,7 @@ from bandit_pipeline.online_store.base import (
     ExposureRead,
     KillSwitchState,
     OnlineStore,
+    StoreRejected,
     StoreUnavailable,
 )
 from bandit_pipeline.online_store.snapshot import Snapshot
@@ -48,30 +50,58 @@ TRIM_PROBABILITY = 1 / 8
 _trim_draws = random.Random()
 
 
+class _ExchangeConnections:
+    """One connection per thread for exposure exchanges, from a pool of their own.
+
+    Checking a connection out of a pool and back in per decision (with its check for
+    stray data) costs more than the rest of the exchange's client side, so a thread
+    keeps its connection; it goes back to the pool when the thread ends. A pool of
+    their own means threads that decide can never take every connection of the
+    client's pool from the refresh, the exposure writer or the health check. A forked
+    child never uses its parent's connection (they would share one socket).
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        source = client.connection_pool
+        self.pool = redis.ConnectionPool(
+            connection_class=source.connection_class, **source.connection_kwargs
+        )
+        self._local = threading.local()
+
+    def get(self) -> AbstractConnection:
+        held = getattr(self._local, "held", None)
+        if held is None or held.pid != os.getpid():
+            try:
+                connection = self.pool.get_connection()
+            except _FAILURES as exc:
+                raise StoreUnavailable(str(exc)) from exc
+            held = self._local.held = _Held(connection, os.getpid())
+            # Runs when the thread's locals go, at the thread's end.
+            weakref.finalize(held, _give_back, self.pool, connection, held.pid)
+        return held.connection
+
+    def close(self) -> None:
+        self._local = threading.local()
+        self.pool.disconnect()
+
+
+class _Held:
+    __slots__ = ("__weakref__", "connection", "pid")
+
+    def __init__(self, connection: AbstractConnection, pid: int) -> None:
+        self.connection, self.pid = connection, pid
+
+
+def _give_back(pool: redis.ConnectionPool, connection: AbstractConnection, pid: int) -> None:
+    if os.getpid() == pid:
+        pool.release(connection)
+
+
 class RedisStore(OnlineStore):
     def __init__(self, client: redis.Redis, prefix: str = "bandit") -> None:
         self.client = client
         self.prefix = prefix
-        self._local = threading.local()
-        self._exchange_connections: list[AbstractConnection] = []
-        self._lock = threading.Lock()
-
-    def _exchange_connection(self) -> AbstractConnection:
-        """This thread's own connection for exposure exchanges, taken from the client's
-        pool once: checking a connection out and back in per decision (with its check
-        for stray data) costs more than the rest of the exchange's client side. A failed
-        exchange disconnects it; the next send reconnects. A forked child never uses
-        its parent's connection (they would share one socket)."""
-        owned = getattr(self._local, "owned", None)
-        if owned is None or owned[0] != os.getpid():
-            try:
-                connection = self.client.connection_pool.get_connection()
-            except _FAILURES as exc:
-                raise StoreUnavailable(str(exc)) from exc
-            owned = self._local.owned = (os.getpid(), connection)
-            with self._lock:
-                self._exchange_connections.append(connection)
-        return owned[1]
+        self._exchanges = _ExchangeConnections(client)
 
     @classmethod
     def from_url(
@@ -192,11 +222,13 @@ class RedisStore(OnlineStore):
     def _exposure_key(self, namespace: str, user_id: str) -> str:
         return f"{self.prefix}:{{{namespace}|{user_id}}}:exposed"
 
-    def _exposure_commands(self, exposures: Sequence[Exposure]) -> list[tuple]:
+    def _exposure_commands(self, exposures: Sequence[Exposure]) -> tuple[list[tuple], list[int]]:
         """Per exposure: add the items at its time and keep the key an hour past its
-        latest write; now and then also trim what is older than the hour."""
+        latest write; now and then also trim what is older than the hour. Also which
+        exposure (by index) each command belongs to."""
         commands: list[tuple] = []
-        for exposure in exposures:
+        owners: list[int] = []
+        for index, exposure in enumerate(exposures):
             key = self._exposure_key(exposure.namespace, exposure.user_id)
             stamp = exposure.at.timestamp()
             members = [x for item in exposure.item_ids for x in (stamp, item)]
@@ -204,18 +236,21 @@ class RedisStore(OnlineStore):
             if _trim_draws.random() < TRIM_PROBABILITY:
                 older = f"({stamp - EXPOSURE_TTL_SECONDS}"
                 commands.append(("ZREMRANGEBYSCORE", key, "-inf", older))
-        return commands
+            owners += [index] * (len(commands) - len(owners))
+        return commands, owners
 
-    def write_exposures(self, exposures: Sequence[Exposure]) -> None:
+    def write_exposures(self, exposures: Sequence[Exposure]) -> dict[int, Exception]:
         if not exposures:
-            return
+            return {}
+        commands, owners = self._exposure_commands(exposures)
         try:
             with self.client.pipeline(transaction=False) as pipe:
-                for command in self._exposure_commands(exposures):
+                for command in commands:
                     pipe.execute_command(*command)
-                pipe.execute()
+                replies = pipe.execute(raise_on_error=False)
         except _FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
+        return _write_errors(replies, owners)
 
     def recent_exposures(self, namespace: str, user_id: str, now: datetime) -> set[str]:
         return self.exchange_exposures((), namespace, user_id, now).result()
@@ -223,34 +258,58 @@ class RedisStore(OnlineStore):
     def exchange_exposures(
         self, writes: Sequence[Exposure], namespace: str, user_id: str, now: datetime
     ) -> ExposureRead:
-        """The writes and the read go out in one send on one connection, and the answers
-        are read in ``result()``: the caller samples while the store answers."""
-        commands = self._exposure_commands(writes)
-        commands.append(
-            (
-                "ZRANGEBYSCORE",
-                self._exposure_key(namespace, user_id),
-                now.timestamp() - EXPOSURE_TTL_SECONDS,
-                "+inf",
-            )
-        )
-        connection = self._exchange_connection()
-        try:
-            connection.send_packed_command(
-                [b"".join(pack_command(command) for command in commands)], check_health=False
-            )
-        except _FAILURES as exc:  # send_packed_command has disconnected it
-            raise StoreUnavailable(str(exc)) from exc
+        """The writes and the read go out in one send on this thread's connection, and
+        the answers are read in ``result()``: the caller samples while the store
+        answers. An error answer to one write fails that write only. A connection the
+        server has dropped (idle timeout, restart, failover) gets one more try on a new
+        one: every command of the exchange can be repeated safely."""
+        read = ("ZRANGEBYSCORE", self._exposure_key(namespace, user_id),
+                now.timestamp() - EXPOSURE_TTL_SECONDS, "+inf")  # fmt: skip
+        payload = pack_command(read)  # first: a key that cannot be sent fails alone
+        commands, owners = self._exposure_commands(writes)
+        payload = b"".join([*(pack_command(command) for command in commands), payload])
+        connection = self._exchanges.get()
 
-        def receive() -> set[str]:
+        def send() -> None:
             try:
-                replies = [connection.read_response() for _ in commands]
-            except (*_FAILURES, redis.ResponseError) as exc:
+                connection.send_packed_command([payload], check_health=False)
+            except _FAILURES as exc:  # send_packed_command has disconnected it
+                raise StoreUnavailable(str(exc)) from exc
+
+        def receive() -> tuple[set[str], dict[int, Exception]]:
+            replies = []
+            try:
+                for _ in range(len(commands) + 1):
+                    try:
+                        replies.append(connection.read_response())
+                    except redis.ResponseError as exc:  # the stream stays aligned
+                        replies.append(exc)
+            except _FAILURES as exc:
                 connection.disconnect()  # unread answers must not reach the next read
                 raise StoreUnavailable(str(exc)) from exc
-            return {item.decode() for item in replies[-1]}
+            except BaseException:
+                connection.disconnect()
+                raise
+            if isinstance(replies[-1], Exception):
+                raise StoreRejected(f"redis: {replies[-1]}")
+            return {item.decode() for item in replies[-1]}, _write_errors(replies[:-1], owners)
 
-        return ExposureRead(receive)
+        def receive_once_more_if_dropped() -> tuple[set[str], dict[int, Exception]]:
+            try:
+                return receive()
+            except StoreUnavailable as exc:
+                if not _dropped(exc):
+                    raise
+            send()
+            return receive()
+
+        try:
+            send()
+        except StoreUnavailable as exc:
+            if not _dropped(exc):
+                raise
+            send()  # on a new connection: the old one may have been dropped
+        return ExposureRead(receive_once_more_if_dropped)
 
     def ping(self) -> None:
         try:
@@ -259,11 +318,7 @@ class RedisStore(OnlineStore):
             raise StoreUnavailable(str(exc)) from exc
 
     def close(self) -> None:
-        with self._lock:
-            connections, self._exchange_connections = self._exchange_connections, []
-        for connection in connections:
-            connection.disconnect()
-        self._local = threading.local()
+        self._exchanges.close()
         self.client.close()
 
 
@@ -289,3 +344,17 @@ def _encoded_ahead(snapshots: Sequence[Snapshot]) -> Iterator[list[bytes | memor
             if following is not None:
                 upcoming = encoder.submit(following.encoded_parts)
             yield current
+
+
+def _write_errors(replies: Sequence[object], owners: Sequence[int]) -> dict[int, Exception]:
+    """The error answer, if any, of each write (by its index in the batch)."""
+    return {
+        owner: reply
+        for owner, reply in zip(owners, replies, strict=True)
+        if isinstance(reply, Exception)
+    }
+
+
+def _dropped(exc: StoreUnavailable) -> bool:
+    """The connection failed (closed, reset, refused), as opposed to timing out."""
+    return isinstance(exc.__cause__, redis.ConnectionError)

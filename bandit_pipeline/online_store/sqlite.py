@@ -122,9 +122,10 @@ class SqliteStore(OnlineStore):
                 (namespace, surface, state.to_json()),
             )
 
-    def write_exposures(self, exposures: Sequence[Exposure]) -> None:
+    def write_exposures(self, exposures: Sequence[Exposure]) -> dict[int, Exception]:
+        """All in one transaction: every write is made, or StoreUnavailable."""
         if not exposures:
-            return
+            return {}
         with self._transaction() as connection:
             for exposure in exposures:
                 stamp = exposure.at.timestamp()
@@ -140,6 +141,7 @@ class SqliteStore(OnlineStore):
                     "DELETE FROM exposures WHERE namespace = ? AND user_id = ? AND exposed_at < ?",
                     (exposure.namespace, exposure.user_id, stamp - EXPOSURE_TTL_SECONDS),
                 )
+        return {}
 
     def recent_exposures(self, namespace: str, user_id: str, now: datetime) -> set[str]:
         with self._transaction() as connection:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+
+log = logging.getLogger(__name__)
 
 
 class PeriodicFlusher:
@@ -30,7 +33,10 @@ class PeriodicFlusher:
 
         def loop() -> None:
             while not self._stop.wait(self.flush_seconds):
-                self.flush()
+                try:
+                    self.flush()
+                except Exception:  # the thread must outlive any one bad flush
+                    log.exception("%s: flush failed", self.thread_name)
 
         self._thread = threading.Thread(target=loop, name=self.thread_name, daemon=True)
         self._thread.start()

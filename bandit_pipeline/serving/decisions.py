@@ -2,8 +2,8 @@
 
 Optional (``BANDIT_DECISIONS_TABLE=true``): the JSON log line is the primary record; the
 table lets analysts join decisions to events with SQL. Traces are queued by the request
-path, then turned into rows and written by a thread every ``flush_seconds``; when the
-warehouse is down the batch is dropped and counted, and serving goes on.
+path as rows and written by a thread every ``flush_seconds``; when the warehouse is
+down the batch is dropped and counted, and serving goes on.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class DecisionTable(PeriodicFlusher):
     def __init__(self, engine: Engine, flush_seconds: float = 1.0) -> None:
         super().__init__(flush_seconds)
         self.engine = engine
-        self._queued: list = []  # DecisionTrace; rows are built by the writer thread
+        self._queued: list[dict] = []
         self._lock = threading.Lock()
 
     @classmethod
@@ -38,18 +38,19 @@ class DecisionTable(PeriodicFlusher):
         return cls(make_engine(url))
 
     def add(self, trace) -> None:
+        """Queue the trace's row, built now: the caller owns the trace afterwards."""
+        row = _row(trace)
         with self._lock:
             if len(self._queued) >= MAX_QUEUED:
                 metrics.DECISION_ROWS_DROPPED.inc()
                 return
-            self._queued.append(trace)
+            self._queued.append(row)
 
     def flush(self) -> None:
         with self._lock:
-            traces, self._queued = self._queued, []
-        if not traces:
+            batch, self._queued = self._queued, []
+        if not batch:
             return
-        batch = [_row(trace) for trace in traces]
         try:
             with self.engine.begin() as connection:
                 connection.execute(sql_statement("serving/insert_decisions"), batch)

@@ -6,15 +6,18 @@ round trip, which the decision's sampling overlaps); a thread writes what is sti
 queued every ``flush_seconds`` when traffic stops. Until an exposure's write is
 confirmed it counts as "unwritten" and every decision of this process adds it to what
 the store returned, so this process always sees its own exposures and other processes
-see them within one decision or one flush interval. When the store is down the writes
-are dropped and counted: the worst outcome is an item explored twice for one user
-within the hour.
+see them within one decision or one flush interval. While the store is down the writes
+wait in the queue (up to ``MAX_PENDING``) and go out when it is back; a write the store
+refuses, a full queue, or a shutdown with the store down drops writes and counts them
+(``bandit_exposure_writes_dropped_total``): the worst outcome is an item explored twice
+for one user within the hour.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 
 from bandit_pipeline.online_store import Exposure, OnlineStore, StoreUnavailable
 from bandit_pipeline.serving import metrics
@@ -80,14 +83,21 @@ class PendingExposures(PeriodicFlusher):
         batch, self._queued = self._queued[:limit], self._queued[limit:]
         return batch
 
-    def finished(self, batch: list[Exposure], error: Exception | None = None) -> None:
-        """The store confirmed ``batch`` (or failed it: then it is dropped and counted)."""
+    def finished(
+        self,
+        batch: list[Exposure],
+        errors: Mapping[int, BaseException] | BaseException | None = None,
+    ) -> None:
+        """The store answered for ``batch``: each write was made except those in
+        ``errors`` (by index; one exception fails them all), which are dropped and
+        counted. Either way none of them is unconfirmed any more."""
         if not batch:
             return
-        if error is not None:
-            metrics.EXPOSURE_WRITES_DROPPED.inc(len(batch))
-            metrics.STORE_ERRORS.inc()
-            log.warning("%d exposures not recorded: %s", len(batch), error)
+        if isinstance(errors, BaseException):
+            errors = dict.fromkeys(range(len(batch)), errors)
+        if errors:
+            metrics.EXPOSURE_WRITES_DROPPED.inc(len(errors))
+            log.warning("%d exposures not recorded: %s", len(errors), next(iter(errors.values())))
         with self._lock:
             for exposure in batch:
                 key = (exposure.namespace, exposure.user_id)
@@ -96,13 +106,40 @@ class PendingExposures(PeriodicFlusher):
                 if not pending:
                     del self._unwritten[key]
 
+    def unsent(self, batch: list[Exposure], error: BaseException) -> None:
+        """The exchange carrying ``batch`` failed. After a store outage the writes go
+        back to the front of the queue (making them twice is harmless); after anything
+        else they are dropped and counted, so that nothing stays unconfirmed forever."""
+        if not batch:
+            return
+        if not isinstance(error, StoreUnavailable):
+            self.finished(batch, error)
+            return
+        with self._lock:
+            self._queued[:0] = batch
+            overflow = len(self._queued) - MAX_PENDING
+            dropped = self._queued[MAX_PENDING:] if overflow > 0 else []
+            del self._queued[MAX_PENDING:]
+        self.finished(dropped, error)
+
     def flush(self) -> None:
-        """Write everything queued now, in chunks; drop (and count) it if the store is down."""
+        """Write everything queued now, in chunks. While the store is down the writes
+        wait in the queue (up to ``MAX_PENDING``) for the next try."""
         while batch := self.take():
             try:
-                self.store.write_exposures(batch)
+                errors = self.store.write_exposures(batch)
             except StoreUnavailable as exc:
-                self.finished(batch, exc)
-                self.finished(self.take(MAX_PENDING), exc)
+                metrics.STORE_ERRORS.inc()
+                log.warning("exposure writes wait for the online store: %s", exc)
+                self.unsent(batch, exc)
                 return
-            self.finished(batch)
+            except Exception as exc:  # bad data or a bug: dropped, never retried forever
+                self.finished(batch, exc)
+                continue
+            self.finished(batch, errors)
+
+    def close(self) -> None:
+        """Stop the thread and write what is queued; what the store cannot take now is
+        dropped and counted."""
+        super().close()
+        self.finished(self.take(MAX_PENDING), StoreUnavailable("closed before it was written"))

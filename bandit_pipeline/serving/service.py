@@ -16,7 +16,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from bandit_pipeline.online_store import Exposure, OnlineStore, StoreUnavailable, open_store
+from bandit_pipeline.online_store import (
+    Exposure,
+    OnlineStore,
+    StoreRejected,
+    StoreUnavailable,
+    open_store,
+)
 from bandit_pipeline.policy.experiment import CONTROL, assign_variant
 from bandit_pipeline.policy.thompson import beta_draws, decision_rng, top_k
 from bandit_pipeline.serving import metrics
@@ -184,6 +190,10 @@ class ExplorationService:
         )
         try:
             items = self._explore(request, trace)
+        except StoreRejected as exc:  # this request's data, not the store: no breaker
+            metrics.STORE_ERRORS.inc()
+            trace.reason, trace.detail = "store_error", str(exc)
+            items = None
         except StoreUnavailable as exc:
             self.state.mark_store_down(exc)  # counts the error too
             trace.reason, trace.detail = "store_unavailable", str(exc) or type(exc).__name__
@@ -270,17 +280,17 @@ class ExplorationService:
         unconfirmed, writes = self.exposures.unwritten_and_queued(namespace, user_id)
         try:
             read = self.store.exchange_exposures(writes, namespace, user_id, _now())
-        except StoreUnavailable as exc:
-            self.exposures.finished(writes, exc)
+        except BaseException as exc:  # whatever happens, the writes are accounted for
+            self.exposures.unsent(writes, exc)
             raise
 
         def receive() -> set[str]:
             try:
                 recent = read.result()
-            except StoreUnavailable as exc:
-                self.exposures.finished(writes, exc)
+            except BaseException as exc:
+                self.exposures.unsent(writes, exc)
                 raise
-            self.exposures.finished(writes)
+            self.exposures.finished(writes, read.write_errors)
             return recent | unconfirmed
 
         return receive
