@@ -222,13 +222,12 @@ class RedisStore(OnlineStore):
     def _exposure_key(self, namespace: str, user_id: str) -> str:
         return f"{self.prefix}:{{{namespace}|{user_id}}}:exposed"
 
-    def _exposure_commands(self, exposures: Sequence[Exposure]) -> tuple[list[tuple], list[int]]:
+    def _exposure_commands(self, exposures: Sequence[Exposure]) -> list[tuple]:
         """Per exposure: add the items at its time and keep the key an hour past its
-        latest write; now and then also trim what is older than the hour. Also which
-        exposure (by index) each command belongs to."""
+        latest write; now and then also trim what is older than the hour. Each
+        exposure's commands start with its ZADD (``_write_errors`` relies on it)."""
         commands: list[tuple] = []
-        owners: list[int] = []
-        for index, exposure in enumerate(exposures):
+        for exposure in exposures:
             key = self._exposure_key(exposure.namespace, exposure.user_id)
             stamp = exposure.at.timestamp()
             members = [x for item in exposure.item_ids for x in (stamp, item)]
@@ -236,13 +235,12 @@ class RedisStore(OnlineStore):
             if _trim_draws.random() < TRIM_PROBABILITY:
                 older = f"({stamp - EXPOSURE_TTL_SECONDS}"
                 commands.append(("ZREMRANGEBYSCORE", key, "-inf", older))
-            owners += [index] * (len(commands) - len(owners))
-        return commands, owners
+        return commands
 
     def write_exposures(self, exposures: Sequence[Exposure]) -> dict[int, Exception]:
         if not exposures:
             return {}
-        commands, owners = self._exposure_commands(exposures)
+        commands = self._exposure_commands(exposures)
         try:
             with self.client.pipeline(transaction=False) as pipe:
                 for command in commands:
@@ -250,7 +248,7 @@ class RedisStore(OnlineStore):
                 replies = pipe.execute(raise_on_error=False)
         except _FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
-        return _write_errors(replies, owners)
+        return _write_errors(commands, replies)
 
     def recent_exposures(self, namespace: str, user_id: str, now: datetime) -> set[str]:
         return self.exchange_exposures((), namespace, user_id, now).result()
@@ -265,51 +263,10 @@ class RedisStore(OnlineStore):
         one: every command of the exchange can be repeated safely."""
         read = ("ZRANGEBYSCORE", self._exposure_key(namespace, user_id),
                 now.timestamp() - EXPOSURE_TTL_SECONDS, "+inf")  # fmt: skip
-        payload = pack_command(read)  # first: a key that cannot be sent fails alone
-        commands, owners = self._exposure_commands(writes)
-        payload = b"".join([*(pack_command(command) for command in commands), payload])
-        connection = self._exchanges.get()
-
-        def send() -> None:
-            try:
-                connection.send_packed_command([payload], check_health=False)
-            except _FAILURES as exc:  # send_packed_command has disconnected it
-                raise StoreUnavailable(str(exc)) from exc
-
-        def receive() -> tuple[set[str], dict[int, Exception]]:
-            replies = []
-            try:
-                for _ in range(len(commands) + 1):
-                    try:
-                        replies.append(connection.read_response())
-                    except redis.ResponseError as exc:  # the stream stays aligned
-                        replies.append(exc)
-            except _FAILURES as exc:
-                connection.disconnect()  # unread answers must not reach the next read
-                raise StoreUnavailable(str(exc)) from exc
-            except BaseException:
-                connection.disconnect()
-                raise
-            if isinstance(replies[-1], Exception):
-                raise StoreRejected(f"redis: {replies[-1]}")
-            return {item.decode() for item in replies[-1]}, _write_errors(replies[:-1], owners)
-
-        def receive_once_more_if_dropped() -> tuple[set[str], dict[int, Exception]]:
-            try:
-                return receive()
-            except StoreUnavailable as exc:
-                if not _dropped(exc):
-                    raise
-            send()
-            return receive()
-
-        try:
-            send()
-        except StoreUnavailable as exc:
-            if not _dropped(exc):
-                raise
-            send()  # on a new connection: the old one may have been dropped
-        return ExposureRead(receive_once_more_if_dropped)
+        packed_read = pack_command(read)  # first: a key that cannot be sent fails alone
+        commands = self._exposure_commands(writes)
+        payload = b"".join([*(pack_command(command) for command in commands), packed_read])
+        return ExposureRead(_Exchange(self._exchanges.get(), payload, commands))
 
     def ping(self) -> None:
         try:
@@ -346,13 +303,70 @@ def _encoded_ahead(snapshots: Sequence[Snapshot]) -> Iterator[list[bytes | memor
             yield current
 
 
-def _write_errors(replies: Sequence[object], owners: Sequence[int]) -> dict[int, Exception]:
+def _write_errors(commands: Sequence[tuple], replies: Sequence[object]) -> dict[int, Exception]:
     """The error answer, if any, of each write (by its index in the batch)."""
-    return {
-        owner: reply
-        for owner, reply in zip(owners, replies, strict=True)
-        if isinstance(reply, Exception)
-    }
+    errors: dict[int, Exception] = {}
+    exposure = -1
+    for command, reply in zip(commands, replies, strict=True):
+        exposure += command[0] == "ZADD"
+        if isinstance(reply, Exception):
+            errors[exposure] = reply
+    return errors
+
+
+class _Exchange:
+    """One exposure exchange on a thread's connection: sent when made, answered when
+    called (once; ``ExposureRead`` keeps the outcome)."""
+
+    __slots__ = ("commands", "connection", "payload")
+
+    def __init__(self, connection: AbstractConnection, payload: bytes, commands: list) -> None:
+        self.connection, self.payload, self.commands = connection, payload, commands
+        try:
+            self._send()
+        except StoreUnavailable as exc:
+            if not _dropped(exc):
+                raise
+            self._send()  # on a new connection: the old one may have been dropped
+
+    def __call__(self) -> tuple[set[str], dict[int, Exception]]:
+        try:
+            return self._receive()
+        except StoreUnavailable as exc:
+            if not _dropped(exc):
+                raise
+        self._send()
+        return self._receive()
+
+    def _send(self) -> None:
+        try:
+            self.connection.send_packed_command([self.payload], check_health=False)
+        except _FAILURES as exc:  # send_packed_command has disconnected it
+            raise StoreUnavailable(str(exc)) from exc
+
+    def _receive(self) -> tuple[set[str], dict[int, Exception]]:
+        connection = self.connection
+        replies: list = []
+        refused = False
+        try:
+            for _ in range(len(self.commands) + 1):
+                try:
+                    replies.append(connection.read_response())
+                except redis.ResponseError as exc:  # the stream stays aligned
+                    replies.append(exc)
+                    refused = True
+        except _FAILURES as exc:
+            connection.disconnect()  # unread answers must not reach the next read
+            raise StoreUnavailable(str(exc)) from exc
+        except BaseException:
+            connection.disconnect()
+            raise
+        read = replies.pop()
+        if isinstance(read, Exception):
+            raise StoreRejected(f"redis: {read}")
+        return {item.decode() for item in read}, (
+            _write_errors(self.commands, replies) if refused else {}
+        )
 
 
 def _dropped(exc: StoreUnavailable) -> bool:
