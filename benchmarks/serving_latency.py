@@ -23,6 +23,7 @@ Run it::
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import shutil
@@ -57,6 +58,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--mabwiser-decisions", type=positive_int, default=500)
     parser.add_argument("--repeat", type=positive_int, default=5)
     parser.add_argument("--publish-repeat", type=positive_int, default=15)
+    parser.add_argument(
+        "--returning-users",
+        type=int,
+        default=0,
+        help="decide for this many users in turn (default 0: a new user every decision)",
+    )
     parser.add_argument(
         "--cpu",
         type=int,
@@ -118,7 +125,7 @@ def measure(call, count: int) -> tuple[float, float, float]:
     return p50, p99, count / elapsed
 
 
-def decision_service(url: str, prefix: str, alpha, beta, background: bool):
+def decision_service(url: str, prefix: str, alpha, beta, background: bool, returning_users: int):
     store = RedisStore.from_url(url, prefix=prefix, timeout_seconds=1.0)
     names = tuple(f"cand-{i}" for i in range(CANDIDATES))
     store.publish(Snapshot("default", "home", "v1", datetime.now(UTC), None, names, alpha, beta))
@@ -126,7 +133,10 @@ def decision_service(url: str, prefix: str, alpha, beta, background: bool):
     store.set_flag("default", "bandit_explore_slots", "2")
     settings = load_settings(online_store_url=url, online_store_prefix=prefix)
     service = ExplorationService(settings, store, background=background)
-    users = iter(range(10**9))  # a new user each time: the guard never runs out
+    # By default a new user each time: the guard's read finds nothing. With
+    # --returning-users N each of N users comes back every N decisions, and the read
+    # finds their earlier exposures (1,000 candidates last a user 500 decisions).
+    users = itertools.cycle(range(returning_users)) if returning_users else itertools.count()
 
     def decide() -> None:
         n = next(users)
@@ -153,7 +163,9 @@ def bench_decisions(
     calls = {}
     services = []
     for name, url in urls.items():
-        service, calls[name] = decision_service(url, prefix, alpha, beta, args.background)
+        service, calls[name] = decision_service(
+            url, prefix, alpha, beta, args.background, args.returning_users
+        )
         services.append(service)
     policy_rng = np.random.default_rng(6)
     calls["policy"] = lambda: thompson_top_k(alpha, beta, 2, policy_rng)
@@ -282,6 +294,8 @@ def main() -> None:
     print(f"serving speed, medians of {args.repeat} repeats ({args.decisions:,} decisions each)")
     print(f"  machine   {machine_description()}; redis {redis_version} on this machine")
     print(f"  decisions on core {args.cpu} alone (one core); Redis free to use the others")
+    who = f"{args.returning_users:,} users in turn" if args.returning_users else "a new user each"
+    print(f"  users     {who}")
     print(
         f"decision, 2 slots of {CANDIDATES:,} candidates            p50 us    p99 us   per second"
     )
