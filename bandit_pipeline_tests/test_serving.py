@@ -111,17 +111,19 @@ def test_recently_explored_items_are_skipped_for_that_user(enabled):
 
 def test_the_trace_replays_the_decision_with_its_exclusions(enabled):
     """Draws over the whole candidate list in order from ``decision_rng(seed)``, with the
-    ranker's items and the skipped ones unable to win, give the same choice."""
+    skipped ones (shown by the ranker, explored recently) unable to win, give the same
+    choice: a pool decision replays from its trace and the snapshot alone."""
     service = make_service(enabled)
     first = service.decide(request()).trace
     shown = [POOL[3], *RANKED[:5]]
     second = service.decide(request(request_id="r2", items=shown)).trace
     assert sorted(second.skipped_recent) == sorted(first.chosen)
+    assert second.skipped_shown == [POOL[3]]
     assert second.eligible == len(POOL) - 3
     snapshot = enabled.load("default", "home")
-    excluded = {POOL.index(n) for n in [*second.skipped_recent, POOL[3]]}
+    excluded = {POOL.index(n) for n in [*second.skipped_recent, *second.skipped_shown]}
     replay, scores = thompson_top_k(
-        snapshot.alpha, snapshot.beta, 2, decision_rng(second.seed), excluded
+        snapshot.alpha, snapshot.beta, len(second.chosen), decision_rng(second.seed), excluded
     )
     assert [POOL[i] for i in replay] == second.chosen
     assert scores.tolist() == second.scores
@@ -131,6 +133,7 @@ def test_the_trace_replays_the_decision_with_its_exclusions(enabled):
     names = ["brand-new", POOL[5], "ranked-1", POOL[7]]  # first occurrences, in order
     alpha = np.array([1.0, snapshot.alpha[5], 1.0, snapshot.alpha[7]])
     beta = np.array([1.0, snapshot.beta[5], 1.0, snapshot.beta[7]])
+    assert third.skipped_shown == ["ranked-1"]
     replay, _ = thompson_top_k(alpha, beta, 2, decision_rng(third.seed), {2})
     assert [names[i] for i in replay] == third.chosen
 
@@ -405,13 +408,13 @@ def test_decisions_are_appended_to_the_warehouse_when_asked(engine, sqlite_store
     url = engine.url.render_as_string(hide_password=False)
     settings = load_settings(warehouse_url=url, decisions_table=True)
     service = ExplorationService(settings, sqlite_store, background=False)
-    explored = service.decide(request()).trace
+    explored = service.decide(request(items=[POOL[4], *RANKED])).trace
     service.decide(request(user="u2", items=RANKED[:1]))  # too short: not explored
     service.decisions.flush()
     stored = rows(
         engine,
-        "SELECT user_id, explored, reason, seed, chosen, snapshot_version FROM bandit_decisions"
-        " ORDER BY decision_id",
+        "SELECT user_id, explored, reason, seed, chosen, snapshot_version, skipped_shown"
+        " FROM bandit_decisions ORDER BY decision_id",
     )
     assert [(r[0], bool(r[1]), r[2]) for r in stored] == [
         ("u1", True, "explored"),
@@ -420,6 +423,7 @@ def test_decisions_are_appended_to_the_warehouse_when_asked(engine, sqlite_store
     assert stored[0][3] == explored.seed
     assert json.loads(stored[0][4]) == explored.chosen
     assert stored[0][5] == "v1"
+    assert [json.loads(r[6]) for r in stored] == [[POOL[4]], []]
     service.close()
 
 

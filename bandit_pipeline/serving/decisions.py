@@ -83,5 +83,6 @@ def _row(trace) -> dict:
         "scores": json.dumps(trace.scores),
         "eligible": trace.eligible,
         "skipped_recent": json.dumps(trace.skipped_recent),
+        "skipped_shown": json.dumps(trace.skipped_shown),
         "detail": trace.detail,
     }

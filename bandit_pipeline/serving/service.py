@@ -65,8 +65,8 @@ class DecisionTrace:
     """Everything needed to audit a decision and recompute its propensities offline:
     ``thompson_top_k(alpha, beta, k, decision_rng(seed), excluded)`` over the candidates
     of the same snapshot version in snapshot order (or the request's candidates, first
-    occurrences in order), excluding the items the request showed and ``skipped_recent``,
-    gives the same draws and the same choice (docs/serving.md)."""
+    occurrences in order), excluding ``skipped_shown`` and ``skipped_recent``, gives the
+    same draws and the same choice (docs/serving.md)."""
 
     namespace: str
     surface: str
@@ -85,6 +85,7 @@ class DecisionTrace:
     scores: list[float] = field(default_factory=list)
     eligible: int = 0
     skipped_recent: list[str] = field(default_factory=list)
+    skipped_shown: list[str] = field(default_factory=list)
     detail: str | None = None
     decided_at: datetime | None = None
 
@@ -246,7 +247,10 @@ class ExplorationService:
             draws = beta_draws(alpha, beta, decision_rng(trace.seed))
         finally:
             recent = receive_recent()
-        excluded = {position[n] for n in recent.union(request.items) if n in position}
+        shown = [n for n in request.items if n in position]
+        excluded = {position[n] for n in recent.union(shown) if n in position}
+        if shown:
+            trace.skipped_shown = shown
         if recent:
             trace.skipped_recent = sorted(n for n in recent if n in position)
         trace.eligible = len(names) - len(excluded)

@@ -2,10 +2,10 @@
 INSERT INTO bandit_decisions (
     decided_at, namespace, surface, user_id, request_id, explored, reason, policy_id,
     experiment, variant, snapshot_version, seed, explore_slots, chosen, scores, eligible,
-    skipped_recent, detail
+    skipped_recent, skipped_shown, detail
 )
 VALUES (
     :decided_at, :namespace, :surface, :user_id, :request_id, :explored, :reason, :policy_id,
     :experiment, :variant, :snapshot_version, :seed, :explore_slots, :chosen, :scores,
-    :eligible, :skipped_recent, :detail
+    :eligible, :skipped_recent, :skipped_shown, :detail
 );
