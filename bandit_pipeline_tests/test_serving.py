@@ -563,3 +563,34 @@ def test_writes_carried_by_a_failed_exchange_are_never_left_unconfirmed(enabled,
         service.decide(request(user="u4", request_id="r4"))
     assert REGISTRY.get_sample_value("bandit_exposure_writes_dropped_total") == dropped + 1
     assert service.exposures.unwritten("default", "u3") == set()
+
+
+def test_threads_deciding_for_one_user_at_once_never_pick_the_same_item(enabled):
+    """Concurrent decisions of one process for the same user: an item one of them has
+    just taken counts as recently explored for the others, which choose again; every
+    trace still replays."""
+    service = make_service(enabled)
+    snapshot = enabled.load("default", "home")
+    traces: list = []
+    for round_ in range(40):
+        barrier = threading.Barrier(4)
+
+        def decide(n, user=f"user-{round_}", barrier=barrier):
+            barrier.wait()
+            traces.append(service.decide(request(user=user, request_id=f"r{n}")).trace)
+
+        threads = [threading.Thread(target=decide, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(traces) == 160
+    for round_ in range(40):
+        chosen = [c for t in traces if t.user_id == f"user-{round_}" for c in t.chosen]
+        assert len(chosen) == len(set(chosen)) == 8
+    for trace in traces:
+        excluded = {POOL.index(n) for n in trace.skipped_recent}
+        replay, _ = thompson_top_k(
+            snapshot.alpha, snapshot.beta, len(trace.chosen), decision_rng(trace.seed), excluded
+        )
+        assert [POOL[i] for i in replay] == trace.chosen

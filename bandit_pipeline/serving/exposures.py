@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Mapping
 
 from bandit_pipeline.online_store import Exposure, OnlineStore, StoreUnavailable
@@ -28,6 +30,9 @@ MAX_PENDING = 100_000
 # At most this many exposures go out in one exchange, so a backlog never makes one
 # decision (or one flush step, which holds the interpreter lock while it packs) long.
 WRITE_CHUNK = 100
+# How long a settled exposure still counts for ``claim``: far longer than any decision
+# takes between sending its read and claiming its items.
+SETTLED_MEMORY_SECONDS = 2.0
 
 _Key = tuple[str, str]
 
@@ -43,16 +48,38 @@ class PendingExposures(PeriodicFlusher):
         # writing the same user's item at once, and the first confirmation must not hide
         # the second.
         self._unwritten: dict[_Key, list[Exposure]] = {}
+        # Settled in the last SETTLED_MEMORY_SECONDS, for ``claim``: a decision running
+        # at the same time may have sent its read before such a write landed.
+        self._settled: deque[tuple[float, Exposure]] = deque()
+        self._settled_by_user: dict[_Key, list[Exposure]] = {}
         self._lock = threading.Lock()
 
     def add(self, exposure: Exposure) -> None:
+        """Queue ``exposure`` for writing."""
         with self._lock:
-            if len(self._queued) >= MAX_PENDING:
-                metrics.EXPOSURE_WRITES_DROPPED.inc()
-                return
-            self._queued.append(exposure)
-            key = (exposure.namespace, exposure.user_id)
-            self._unwritten.setdefault(key, []).append(exposure)
+            self._queue(exposure)
+
+    def claim(self, exposure: Exposure) -> set[str]:
+        """Queue ``exposure``, unless another decision of this process has meanwhile
+        taken one of its items for the same user: then queue nothing and return those
+        items (the caller chooses again without them)."""
+        key = (exposure.namespace, exposure.user_id)
+        with self._lock:
+            mine = [*self._unwritten.get(key, ()), *self._settled_by_user.get(key, ())]
+            if mine:
+                taken = {item for e in mine for item in e.item_ids}
+                clash = taken.intersection(exposure.item_ids)
+                if clash:
+                    return clash
+            self._queue(exposure)
+        return set()
+
+    def _queue(self, exposure: Exposure) -> None:
+        if len(self._queued) >= MAX_PENDING:
+            metrics.EXPOSURE_WRITES_DROPPED.inc()
+            return
+        self._queued.append(exposure)
+        self._unwritten.setdefault((exposure.namespace, exposure.user_id), []).append(exposure)
 
     def unwritten(self, namespace: str, user_id: str) -> set[str]:
         """Items this process explored for the user that the store may not have yet.
@@ -98,6 +125,7 @@ class PendingExposures(PeriodicFlusher):
         if errors:
             metrics.EXPOSURE_WRITES_DROPPED.inc(len(errors))
             log.warning("%d exposures not recorded: %s", len(errors), next(iter(errors.values())))
+        now = time.monotonic()
         with self._lock:
             for exposure in batch:
                 key = (exposure.namespace, exposure.user_id)
@@ -105,6 +133,15 @@ class PendingExposures(PeriodicFlusher):
                 pending.remove(exposure)
                 if not pending:
                     del self._unwritten[key]
+                self._settled.append((now, exposure))
+                self._settled_by_user.setdefault(key, []).append(exposure)
+            while self._settled and self._settled[0][0] < now - SETTLED_MEMORY_SECONDS:
+                _, old = self._settled.popleft()
+                key = (old.namespace, old.user_id)
+                remembered = self._settled_by_user[key]
+                remembered.pop(0)  # the user's oldest: settled in order
+                if not remembered:
+                    del self._settled_by_user[key]
 
     def unsent(self, batch: list[Exposure], error: BaseException) -> None:
         """The exchange carrying ``batch`` failed. After a store outage the writes go

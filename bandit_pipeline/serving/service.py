@@ -258,7 +258,23 @@ class ExplorationService:
             trace.reason = "no_eligible_candidates"
             return None
         chosen, scores = top_k(draws, len(positions), excluded)
-        trace.chosen = [names[i] for i in chosen]
+        while True:
+            trace.chosen = [names[i] for i in chosen]
+            taken = self.exposures.claim(
+                Exposure(request.namespace, request.user_id, tuple(trace.chosen), trace.decided_at)
+            )
+            if not taken:
+                break
+            # Another thread of this process has just explored some of these for the same
+            # user: they count as recently explored, and the slots go to the next best.
+            trace.skipped_recent = sorted({*trace.skipped_recent, *taken})
+            for position_, score in zip(chosen, scores, strict=True):
+                draws[position_] = score  # top_k marked the winners; unmark them
+            chosen, scores = top_k(draws, len(positions), {position[n] for n in taken})
+            trace.eligible -= len(taken)
+            if not chosen:
+                trace.reason = "no_eligible_candidates"
+                return None
         trace.scores = scores
         trace.slots = slots
         trace.explore_slots = positions[: len(trace.chosen)]
@@ -272,9 +288,6 @@ class ExplorationService:
             else ResponseItem(next(ranked), slot)
             for slot in range(length)
         ]
-        self.exposures.add(
-            Exposure(request.namespace, request.user_id, tuple(trace.chosen), trace.decided_at)
-        )
         trace.explored = True
         return items
 

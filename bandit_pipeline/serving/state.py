@@ -48,6 +48,8 @@ class ServingSnapshot:
 class _Surface:
     snapshot: ServingSnapshot | None = None
     killswitch: KillSwitchState | None = None
+    loaded: bool = False  # the first load has been tried
+    first_load: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -73,10 +75,13 @@ class ServingState:
         """The cached snapshot and kill switch; the first call for a surface loads it."""
         key = (namespace, surface)
         entry = self._surfaces.get(key)
-        if entry is None:
+        if entry is None or not entry.loaded:
             with self._lock:
                 entry = self._surfaces.setdefault(key, _Surface())
-            self._refresh_surface(key, entry)
+            with entry.first_load:  # requests arriving meanwhile wait for it, once
+                if not entry.loaded:
+                    self._refresh_surface(key, entry)
+                    entry.loaded = True
         return entry.snapshot, entry.killswitch
 
     def flags(self, namespace: str) -> dict[str, str] | None:
