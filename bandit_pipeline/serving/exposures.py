@@ -48,8 +48,12 @@ class PendingExposures(PeriodicFlusher):
         # writing the same user's item at once, and the first confirmation must not hide
         # the second.
         self._unwritten: dict[_Key, list[Exposure]] = {}
-        # Settled in the last SETTLED_MEMORY_SECONDS, for ``claim``: a decision running
-        # at the same time may have sent its read before such a write landed.
+        # For ``claim``: an exposure claimed while other decisions were in flight is
+        # remembered for SETTLED_MEMORY_SECONDS after it settles, since one of them may
+        # have sent its read before the write landed. With one decision at a time (the
+        # HTTP server's event loop) nothing needs remembering.
+        self._deciding = 0
+        self._remember: set[Exposure] = set()
         self._settled: deque[tuple[float, Exposure]] = deque()
         self._settled_by_user: dict[_Key, list[Exposure]] = {}
         self._lock = threading.Lock()
@@ -71,15 +75,26 @@ class PendingExposures(PeriodicFlusher):
                 clash = taken.intersection(exposure.item_ids)
                 if clash:
                     return clash
-            self._queue(exposure)
+            if self._queue(exposure) and self._deciding > 1:
+                self._remember.add(exposure)
         return set()
 
-    def _queue(self, exposure: Exposure) -> None:
+    def decision_started(self) -> None:
+        """A decision's exchange, choice and claim begin (``claim`` counts those)."""
+        with self._lock:
+            self._deciding += 1
+
+    def decision_ended(self) -> None:
+        with self._lock:
+            self._deciding -= 1
+
+    def _queue(self, exposure: Exposure) -> bool:
         if len(self._queued) >= MAX_PENDING:
             metrics.EXPOSURE_WRITES_DROPPED.inc()
-            return
+            return False
         self._queued.append(exposure)
         self._unwritten.setdefault((exposure.namespace, exposure.user_id), []).append(exposure)
+        return True
 
     def unwritten(self, namespace: str, user_id: str) -> set[str]:
         """Items this process explored for the user that the store may not have yet.
@@ -133,8 +148,10 @@ class PendingExposures(PeriodicFlusher):
                 pending.remove(exposure)
                 if not pending:
                     del self._unwritten[key]
-                self._settled.append((now, exposure))
-                self._settled_by_user.setdefault(key, []).append(exposure)
+                if self._remember and exposure in self._remember:
+                    self._remember.discard(exposure)
+                    self._settled.append((now, exposure))
+                    self._settled_by_user.setdefault(key, []).append(exposure)
             while self._settled and self._settled[0][0] < now - SETTLED_MEMORY_SECONDS:
                 _, old = self._settled.popleft()
                 key = (old.namespace, old.user_id)

@@ -238,6 +238,21 @@ class ExplorationService:
             trace.reason, trace.detail = "store_unavailable", "skipped: the store failed recently"
             return None
 
+        self.exposures.decision_started()
+        try:
+            return self._choose(request, trace, snapshot, slots, positions)
+        finally:
+            self.exposures.decision_ended()
+
+    def _choose(
+        self,
+        request: DecisionRequest,
+        trace: DecisionTrace,
+        snapshot: ServingSnapshot,
+        slots: int,
+        positions: list[int],
+    ) -> list[ResponseItem] | None:
+        """Read the exposures, draw, choose, claim the choice, inject it."""
         # The exposure read goes out first; the draws do not depend on its answer (the
         # excluded items are drawn too and then cannot win), so they overlap its round trip.
         receive_recent = self._send_exposure_read(request.namespace, request.user_id)
@@ -286,7 +301,7 @@ class ExplorationService:
             ResponseItem(explore_at[slot], slot, True)
             if slot in explore_at
             else ResponseItem(next(ranked), slot)
-            for slot in range(length)
+            for slot in range(len(request.items))
         ]
         trace.explored = True
         return items
