@@ -18,6 +18,7 @@ import numpy as np
 
 from bandit_pipeline.online_store import KillSwitchState, OnlineStore, Snapshot, StoreUnavailable
 from bandit_pipeline.serving import metrics
+from bandit_pipeline.serving.background import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,7 @@ class ServingState:
     _surfaces: dict[tuple[str, str], _Surface] = field(default_factory=dict)
     _flags: dict[str, dict[str, str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _refresher: Periodic | None = None
     last_error: str | None = None
     # After a failed store call the request path skips the store for this long, so an
     # outage costs each request nothing instead of a timeout (a circuit breaker).
@@ -135,18 +135,10 @@ class ServingState:
         log.warning("online store unavailable: %s", self.last_error)
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
-
-        def loop() -> None:
-            while not self._stop.wait(self.refresh_seconds):
-                self.refresh()
-
-        self._thread = threading.Thread(target=loop, name="snapshot-refresh", daemon=True)
-        self._thread.start()
+        if self._refresher is None:
+            self._refresher = Periodic("snapshot-refresh", self.refresh_seconds, self.refresh)
+        self._refresher.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self._refresher is not None:
+            self._refresher.stop()
