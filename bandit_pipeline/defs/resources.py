@@ -17,23 +17,26 @@ from bandit_pipeline.pool import PoolParameters
 from bandit_pipeline.settings import Settings
 from bandit_pipeline.warehouse import make_engine
 
+_DESIGN = PosteriorParameters()  # DESIGN.md's defaults, defined once there
+
 
 class WarehouseResource(dg.ConfigurableResource):
     """Where the warehouse is and the parameters of the posterior definition.
 
-    The parameter fields carry the names of :class:`PosteriorParameters`; their defaults
-    are DESIGN.md's, and :meth:`from_settings` fills them from the BANDIT_* settings.
+    The parameter fields carry the names and defaults of :class:`PosteriorParameters`
+    (Dagster config wants them flat), and :meth:`from_settings` fills them from the
+    BANDIT_* settings.
     """
 
     url: str
-    weight_click: float = 1.0
-    weight_add_to_cart: float = 3.0
-    weight_purchase: float = 5.0
-    prior_alpha: float = 1.0
-    prior_beta: float = 1.0
-    half_life_days: float = 14.0
-    attribution_window_hours: float = 24.0
-    train_on_all_impressions: bool = False
+    weight_click: float = _DESIGN.weight_click
+    weight_add_to_cart: float = _DESIGN.weight_add_to_cart
+    weight_purchase: float = _DESIGN.weight_purchase
+    prior_alpha: float = _DESIGN.prior_alpha
+    prior_beta: float = _DESIGN.prior_beta
+    half_life_days: float = _DESIGN.half_life_days
+    attribution_window_hours: float = _DESIGN.attribution_window_hours
+    train_on_all_impressions: bool = _DESIGN.train_on_all_impressions
     # How far ingestion lets producers' clocks run ahead (BANDIT_MAX_CLOCK_SKEW_SECONDS).
     max_clock_skew_seconds: float = 3600.0
 
