@@ -18,6 +18,7 @@ from bandit_pipeline.settings import Settings
 from bandit_pipeline.warehouse import make_engine
 
 _DESIGN = PosteriorParameters()  # DESIGN.md's defaults, defined once there
+_POOL_DEFAULTS = PoolParameters()
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -74,11 +75,11 @@ class CandidatePoolResource(dg.ConfigurableResource):
     """Which items may be explored: namespace, surfaces and the eligibility thresholds."""
 
     namespace: str = "default"
-    surfaces: list[str] = ["home", "pdp", "cart"]
-    min_freshness: float = 0.5
-    min_availability: float = 0.2
-    max_price_ratio: float = 5.0
-    graduation_impressions: float = 500.0
+    surfaces: list[str] = list(_POOL_DEFAULTS.surfaces)
+    min_freshness: float = _POOL_DEFAULTS.min_freshness
+    min_availability: float = _POOL_DEFAULTS.min_availability
+    max_price_ratio: float = _POOL_DEFAULTS.max_price_ratio
+    graduation_impressions: float = _POOL_DEFAULTS.graduation_impressions
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CandidatePoolResource:
