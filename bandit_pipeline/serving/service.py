@@ -255,7 +255,9 @@ class ExplorationService:
         """Read the exposures, draw, choose, claim the choice, inject it."""
         # The exposure read goes out first; the draws do not depend on its answer (the
         # excluded items are drawn too and then cannot win), so they overlap its round trip.
-        receive_recent = self._send_exposure_read(request.namespace, request.user_id)
+        receive_recent = self._send_exposure_read(
+            request.namespace, request.user_id, trace.decided_at
+        )
         try:
             names, position, alpha, beta = self._candidates(request, snapshot)
             trace.seed = self._seed()
@@ -306,12 +308,14 @@ class ExplorationService:
         trace.explored = True
         return items
 
-    def _send_exposure_read(self, namespace: str, user_id: str) -> Callable[[], set[str]]:
+    def _send_exposure_read(
+        self, namespace: str, user_id: str, now: datetime
+    ) -> Callable[[], set[str]]:
         """Send the queued exposure writes and this user's exposure read in one exchange;
         the returned call waits for the answer, adding this process's unconfirmed ones."""
         unconfirmed, writes = self.exposures.unwritten_and_queued(namespace, user_id)
         try:
-            read = self.store.exchange_exposures(writes, namespace, user_id, _now())
+            read = self.store.exchange_exposures(writes, namespace, user_id, now)
         except BaseException as exc:  # whatever happens, the writes are accounted for
             self.exposures.unsent(writes, exc)
             raise
