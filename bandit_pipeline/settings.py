@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     online_store_timeout_ms: float = Field(
         default=50.0, gt=0, le=10_000, description="Per-call timeout of the serving path."
     )
+    online_store_spin_us: float = Field(
+        default=200.0,
+        ge=0,
+        le=10_000,
+        description="How long the exposure read polls for Redis's answer before blocking.",
+    )
     snapshot_refresh_seconds: float = Field(
         default=1.0, gt=0, le=3600, description="How often serving polls for a new snapshot."
     )
@@ -113,7 +119,7 @@ class Settings(BaseSettings):
         default=False,
         description="Also append every decision trace to the warehouse table bandit_decisions.",
     )
-    policy_id: str = Field(default="thompson-beta-v2", description="Stamped on every decision.")
+    policy_id: str = Field(default="thompson-beta-v3", description="Stamped on every decision.")
     max_request_items: int = Field(default=500, ge=1, le=10_000)
 
     # Monitoring and controls (DESIGN.md section 8).

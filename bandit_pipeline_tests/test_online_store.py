@@ -21,6 +21,7 @@ from bandit_pipeline.online_store import (
 )
 from bandit_pipeline.online_store import redis as redis_module
 from bandit_pipeline.online_store.redis import RedisStore
+from bandit_pipeline_tests.conftest import REDIS_URL
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -255,3 +256,34 @@ def test_unreachable_redis_raises_store_unavailable():
 def test_open_store_picks_the_implementation(tmp_path):
     assert type(open_store(f"sqlite:///{tmp_path}/s.db")).__name__ == "SqliteStore"
     assert type(open_store("redis://127.0.0.1:6379/0")).__name__ == "RedisStore"
+
+
+@pytest.mark.parametrize("spin_seconds", [0.0, 0.0002, 0.5])
+def test_the_exchange_answers_the_same_whether_it_polls_or_blocks(redis_prefix, spin_seconds):
+    """Polling for the answer before the blocking read changes when the answer is read,
+    never what is read: many exchanges in a row each get their own answer."""
+    store = open_store(
+        REDIS_URL, prefix=redis_prefix, timeout_seconds=2.0, spin_seconds=spin_seconds
+    )
+    try:
+        assert store.spin_ns == int(spin_seconds * 1e9)
+        for n in range(200):
+            writes = [Exposure("default", f"u{n}", (f"item-{n}",), NOW)]
+            assert store.exchange_exposures(writes, "default", f"u{n}", NOW).result() == {
+                f"item-{n}"
+            }
+    finally:
+        store.close()
+
+
+def test_polling_for_an_answer_that_never_comes_gives_up_after_its_budget(redis_store):
+    """With nothing on its way the poll returns once its budget is spent, and the
+    connection stays usable for the next exchange."""
+    connection = redis_store._exchanges.get()
+    if connection._sock is None:
+        connection.connect()
+    started = time.perf_counter()
+    redis_module._await_answer(connection, spin_ns=20_000_000)
+    assert time.perf_counter() - started >= 0.02
+    redis_module._await_answer(type("Unconnected", (), {"_sock": None})(), spin_ns=10**12)
+    assert redis_store.exchange_exposures((), "default", "nobody", NOW).result() == set()

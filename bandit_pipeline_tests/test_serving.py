@@ -253,7 +253,7 @@ def test_every_decision_logs_a_structured_trace(enabled, caplog):
         make_service(enabled).decide(request())
     record = caplog.records[-1]
     assert record.explore_slot == [2, 5]
-    assert record.bandit_policy_id == "thompson-beta-v2"
+    assert record.bandit_policy_id == "thompson-beta-v3"
     assert record.bandit_snapshot_version == "v1"
     assert isinstance(record.bandit_seed, int)
     assert (record.bandit_experiment, record.bandit_variant) == (None, None)

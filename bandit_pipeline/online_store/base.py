@@ -159,12 +159,21 @@ class OnlineStore(ABC):
         """Release connections."""
 
 
-def open_store(url: str, *, prefix: str = "bandit", timeout_seconds: float = 0.05) -> OnlineStore:
-    """The store at ``url``: ``redis://``, ``rediss://``, ``unix://`` or ``sqlite:///``."""
+def open_store(
+    url: str,
+    *,
+    prefix: str = "bandit",
+    timeout_seconds: float = 0.05,
+    spin_seconds: float | None = None,
+) -> OnlineStore:
+    """The store at ``url``: ``redis://``, ``rediss://``, ``unix://`` or ``sqlite:///``.
+    ``spin_seconds`` (Redis only): how long the exposure read polls for its answer before
+    blocking; None keeps the store's default."""
     if url.startswith("sqlite:///"):
         from bandit_pipeline.online_store.sqlite import SqliteStore
 
         return SqliteStore(url.removeprefix("sqlite:///"))
     from bandit_pipeline.online_store.redis import RedisStore
 
-    return RedisStore.from_url(url, prefix=prefix, timeout_seconds=timeout_seconds)
+    extra = {} if spin_seconds is None else {"spin_seconds": spin_seconds}
+    return RedisStore.from_url(url, prefix=prefix, timeout_seconds=timeout_seconds, **extra)

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import os
 import random
+import select
 import threading
+import time
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -97,15 +99,32 @@ def _give_back(pool: redis.ConnectionPool, connection: AbstractConnection, pid: 
         pool.release(connection)
 
 
+# How long an exposure exchange polls its socket for the answer before it blocks for it
+# (see ``_await_answer``).
+DEFAULT_SPIN_SECONDS = 0.0002
+
+
 class RedisStore(OnlineStore):
-    def __init__(self, client: redis.Redis, prefix: str = "bandit") -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "bandit",
+        *,
+        spin_seconds: float = DEFAULT_SPIN_SECONDS,
+    ) -> None:
         self.client = client
         self.prefix = prefix
+        self.spin_ns = int(spin_seconds * 1e9)
         self._exchanges = _ExchangeConnections(client)
 
     @classmethod
     def from_url(
-        cls, url: str, *, prefix: str = "bandit", timeout_seconds: float = 0.05
+        cls,
+        url: str,
+        *,
+        prefix: str = "bandit",
+        timeout_seconds: float = 0.05,
+        spin_seconds: float = DEFAULT_SPIN_SECONDS,
     ) -> RedisStore:
         client = redis.Redis.from_url(
             url,
@@ -113,7 +132,7 @@ class RedisStore(OnlineStore):
             socket_connect_timeout=timeout_seconds,
             retry_on_timeout=False,
         )
-        return cls(client, prefix)
+        return cls(client, prefix, spin_seconds=spin_seconds)
 
     def _snapshot_key(self, namespace: str, surface: str, version: str | None = None) -> str:
         key = f"{self.prefix}:{{{namespace}|{surface}}}:snapshot"
@@ -266,7 +285,7 @@ class RedisStore(OnlineStore):
         packed_read = pack_command(read)  # first: a key that cannot be sent fails alone
         commands = self._exposure_commands(writes)
         payload = b"".join([*(pack_command(command) for command in commands), packed_read])
-        return ExposureRead(_Exchange(self._exchanges.get(), payload, commands))
+        return ExposureRead(_Exchange(self._exchanges.get(), payload, commands, self.spin_ns))
 
     def ping(self) -> None:
         try:
@@ -318,10 +337,13 @@ class _Exchange:
     """One exposure exchange on a thread's connection: sent when made, answered when
     called (once; ``ExposureRead`` keeps the outcome)."""
 
-    __slots__ = ("commands", "connection", "payload")
+    __slots__ = ("commands", "connection", "payload", "spin_ns")
 
-    def __init__(self, connection: AbstractConnection, payload: bytes, commands: list) -> None:
+    def __init__(
+        self, connection: AbstractConnection, payload: bytes, commands: list, spin_ns: int = 0
+    ) -> None:
         self.connection, self.payload, self.commands = connection, payload, commands
+        self.spin_ns = spin_ns
         try:
             self._send()
         except StoreUnavailable as exc:
@@ -348,6 +370,8 @@ class _Exchange:
         connection = self.connection
         replies: list = []
         refused = False
+        if self.spin_ns:
+            _await_answer(connection, self.spin_ns)
         try:
             for _ in range(len(self.commands) + 1):
                 try:
@@ -367,6 +391,27 @@ class _Exchange:
         return {item.decode() for item in read}, (
             _write_errors(self.commands, replies) if refused else {}
         )
+
+
+def _await_answer(connection: AbstractConnection, spin_ns: int) -> None:
+    """Poll the connection's socket until the answer arrives, for at most ``spin_ns``;
+    the blocking read that follows then finds it waiting. A thread that blocks for an
+    answer from a Redis on the same machine is woken about 40 us after it arrived (a
+    loopback round trip measured here: 70-80 us blocking, 25-30 us polling), and the
+    decision has nothing else to do meanwhile. Past the budget, or on any surprise, the
+    ordinary blocking read (with its timeout) takes over."""
+    sock = getattr(connection, "_sock", None)
+    if sock is None:
+        return
+    try:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        poll, clock = poller.poll, time.perf_counter_ns
+        deadline = clock() + spin_ns
+        while not poll(0) and clock() < deadline:
+            pass
+    except (OSError, ValueError):
+        return  # the read reports whatever is wrong with the socket
 
 
 def _dropped(exc: StoreUnavailable) -> bool:

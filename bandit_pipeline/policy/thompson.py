@@ -1,4 +1,14 @@
-"""Thompson sampling over Beta posteriors (DESIGN.md section 6): pure, seedable, vectorised."""
+"""Thompson sampling over Beta posteriors (DESIGN.md section 6): pure, seedable, vectorised.
+
+A decision's draws are inverse-transform samples: ``draw_i = F_i^-1(u_i)`` where ``F_i`` is
+the Beta(alpha_i, beta_i) distribution function and ``u`` the decision generator's
+uniforms, one per candidate in candidate order. That is an exact Beta draw, and it is
+monotone in ``u_i``, so a decision need not invert every candidate's distribution:
+``QuantileBounds`` keeps a few quantiles per candidate (built once per snapshot), which
+bound each draw from its uniform alone, and ``BoundedDraws`` inverts only the candidates
+whose bound could still reach the winners. The choice is the one ``thompson_top_k`` makes
+over all the draws, which is how a recorded decision replays offline.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +16,7 @@ import threading
 from collections.abc import Collection
 
 import numpy as np
+from scipy.special import betaincinv
 
 _MASK64 = (1 << 64) - 1
 # PCG64's stream increment for decision generators: any odd constant, fixed forever so a
@@ -66,10 +77,9 @@ def thompson_top_k(
 
 
 def beta_draws(alpha: np.ndarray, beta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One draw per candidate, in candidate order (what a decision's seed replays)."""
-    if len(alpha) == 0:
-        return np.empty(0)
-    return rng.beta(alpha, beta)
+    """One draw per candidate, in candidate order (what a decision's seed replays): the
+    Beta quantile of one uniform each."""
+    return betaincinv(alpha, beta, rng.random(len(alpha)))
 
 
 def top_k(
@@ -101,6 +111,106 @@ def top_k(
         scores.append(score)
         draws[best] = -np.inf
     return chosen, scores
+
+
+# Cells of the uniform by how close it is to 1: cell c holds the u with 1 - u in
+# [2^-c, 2^-(c-1)), which is read off the exponent of 1 - u (exact for the multiples of
+# 2^-53 that Generator.random returns); cells past TAIL_CELLS share the last one. Cell 0
+# is u = 0 alone. So the bounds are tight where winners are drawn: near u = 1.
+TAIL_CELLS = 11
+_LEVELS = np.concatenate([[0.0], 1.0 - 2.0 ** -np.arange(0, TAIL_CELLS), [1.0]])
+_EXPONENT_ONE = 1023  # IEEE 754 biased exponent of 1.0
+# Candidates whose upper bound is this close below the winners' lower bound are inverted
+# too: betaincinv is monotone in u to far better than this, so nothing is pruned that
+# rounding could have let win.
+_SLACK = 1e-9
+
+
+class QuantileBounds:
+    """Per candidate the Beta quantiles at the cell edges, ``table[i, c] <= draw_i <=
+    table[i, c + 1]`` for a uniform in cell ``c``; built once per snapshot (about 0.7 us
+    per candidate and edge, off the request path)."""
+
+    def __init__(self, alpha: np.ndarray, beta: np.ndarray, table: np.ndarray) -> None:
+        self.alpha = alpha
+        self.beta = beta
+        self.table = table
+        self._flat = table.ravel()
+        # Flat index of row i, cell c: the row offset plus c, with c = _EXPONENT_ONE minus
+        # the biased exponent of 1 - u; folded into one subtraction per decision.
+        self._offsets = np.arange(len(alpha), dtype=np.int64) * table.shape[1] + _EXPONENT_ONE
+
+    @classmethod
+    def build(cls, alpha: np.ndarray, beta: np.ndarray) -> QuantileBounds:
+        alpha = np.ascontiguousarray(alpha, dtype=float)
+        beta = np.ascontiguousarray(beta, dtype=float)
+        table = np.empty((len(alpha), len(_LEVELS)))
+        table[:, 0] = table[:, 1] = 0.0
+        table[:, -1] = 1.0
+        inner = _LEVELS[2:-1]
+        table[:, 2:-1] = betaincinv(alpha[:, None], beta[:, None], inner[None, :])
+        return cls(alpha, beta, table)
+
+    def __len__(self) -> int:
+        return len(self.alpha)
+
+    def subset(self, positions: np.ndarray, fill: QuantileBounds) -> QuantileBounds:
+        """The candidates at ``positions`` in that order; a position of -1 takes
+        ``fill``'s only candidate (the prior, for items without a posterior)."""
+        missing = positions < 0
+        rows = np.where(missing, 0, positions)
+        alpha, beta, table = self.alpha[rows], self.beta[rows], self.table[rows]
+        if missing.any():
+            alpha[missing], beta[missing], table[missing] = (
+                fill.alpha[0],
+                fill.beta[0],
+                fill.table[0],
+            )
+        return QuantileBounds(alpha, beta, table)
+
+    def sample(self, rng: np.random.Generator) -> BoundedDraws:
+        """This decision's uniforms and the bounds of its draws; no quantile inverted yet."""
+        u = rng.random(len(self.alpha))
+        exponent = (1.0 - u).view(np.int64) >> 52
+        np.maximum(exponent, _EXPONENT_ONE - TAIL_CELLS, out=exponent)
+        index = self._offsets - exponent
+        return BoundedDraws(self, u, self._flat[index], self._flat[index + 1])
+
+
+class BoundedDraws:
+    """The draws of one decision, known by their bounds until a choice needs them."""
+
+    def __init__(self, bounds: QuantileBounds, u: np.ndarray, lower: np.ndarray, upper: np.ndarray):
+        self.bounds = bounds
+        self.u = u
+        self.lower = lower
+        self.upper = upper
+
+    def top_k(self, k: int, excluded: Collection[int] = ()) -> tuple[list[int], list[float]]:
+        """What ``top_k(beta_draws(...), k, excluded)`` returns for the same uniforms,
+        inverting only the candidates that could be among the winners: every candidate
+        whose upper bound reaches the k-th highest lower bound of the eligible ones."""
+        lower = self.lower.copy()
+        if excluded:
+            lower[list(excluded)] = -np.inf
+        k = min(k, len(lower))
+        if k <= 0:
+            return [], []
+        if k > _ARGMAX_UP_TO:
+            threshold = np.partition(lower, len(lower) - k)[len(lower) - k]
+        else:
+            for _ in range(k - 1):
+                lower[lower.argmax()] = -np.inf
+            threshold = lower.max()
+        if threshold == -np.inf:  # fewer than k eligible: all of them win
+            maybe = np.arange(len(lower))
+        else:
+            maybe = np.flatnonzero(self.upper >= threshold - _SLACK)
+        b = self.bounds
+        draws = betaincinv(b.alpha[maybe], b.beta[maybe], self.u[maybe])
+        local = {i for i, position in enumerate(maybe.tolist()) if position in excluded}
+        chosen, scores = top_k(draws, k, local)
+        return maybe[chosen].tolist(), scores
 
 
 def win_probabilities(

@@ -24,7 +24,7 @@ from bandit_pipeline.online_store import (
     open_store,
 )
 from bandit_pipeline.policy.experiment import CONTROL, assign_variant
-from bandit_pipeline.policy.thompson import beta_draws, decision_rng, top_k
+from bandit_pipeline.policy.thompson import QuantileBounds, decision_rng
 from bandit_pipeline.serving import metrics
 from bandit_pipeline.serving.decisions import DecisionTable
 from bandit_pipeline.serving.exposures import PendingExposures
@@ -124,6 +124,7 @@ class ExplorationService:
             settings.online_store_url,
             prefix=settings.online_store_prefix,
             timeout_seconds=settings.online_store_timeout_ms / 1000,
+            spin_seconds=settings.online_store_spin_us / 1e6,
         )
         self.state = ServingState(self.store, refresh_seconds=settings.snapshot_refresh_seconds)
         provider = StoreFlagProvider(
@@ -137,7 +138,9 @@ class ExplorationService:
         self.flag_client = flag_client(provider, domain=self._flag_domain)
         self.flags = ExplorationFlags(self.flag_client, self.state.flags)
         self._seed_source = seed_source
-        self._prior = (settings.prior_alpha, settings.prior_beta)
+        self._prior = QuantileBounds.build(
+            np.array([settings.prior_alpha]), np.array([settings.prior_beta])
+        )
         self.exposures = PendingExposures(self.store)
         self.decisions = (
             DecisionTable.from_url(settings.warehouse_url) if settings.decisions_table else None
@@ -259,9 +262,9 @@ class ExplorationService:
             request.namespace, request.user_id, trace.decided_at
         )
         try:
-            names, position, alpha, beta = self._candidates(request, snapshot)
+            names, position, bounds = self._candidates(request, snapshot)
             trace.seed = self._seed()
-            draws = beta_draws(alpha, beta, decision_rng(trace.seed))
+            draws = bounds.sample(decision_rng(trace.seed))
         finally:
             recent = receive_recent()
         shown = [n for n in request.items if n in position]
@@ -274,7 +277,7 @@ class ExplorationService:
         if trace.eligible <= 0:
             trace.reason = "no_eligible_candidates"
             return None
-        chosen, scores = top_k(draws, len(positions), excluded)
+        chosen, scores = draws.top_k(len(positions), excluded)
         while True:
             trace.chosen = [names[i] for i in chosen]
             taken = self.exposures.claim(
@@ -285,10 +288,9 @@ class ExplorationService:
             # Another thread of this process has just explored some of these for the same
             # user: they count as recently explored, and the slots go to the next best.
             trace.skipped_recent = sorted({*trace.skipped_recent, *taken})
-            for position_, score in zip(chosen, scores, strict=True):
-                draws[position_] = score  # top_k marked the winners; unmark them
-            chosen, scores = top_k(draws, len(positions), {position[n] for n in taken})
-            trace.eligible -= len(taken)
+            excluded |= {position[n] for n in taken}
+            trace.eligible = len(names) - len(excluded)
+            chosen, scores = draws.top_k(len(positions), excluded)
             if not chosen:
                 trace.reason = "no_eligible_candidates"
                 return None
@@ -333,18 +335,17 @@ class ExplorationService:
 
     def _candidates(
         self, request: DecisionRequest, snapshot: ServingSnapshot
-    ) -> tuple[Sequence[str], dict[str, int], np.ndarray, np.ndarray]:
+    ) -> tuple[Sequence[str], dict[str, int], QuantileBounds]:
         """The candidates in draw order with their positions and posteriors: the snapshot's
         pool in snapshot order, or the request's candidates (first occurrence, request
         order; the prior for items without a posterior)."""
         if request.candidates is None:
-            return snapshot.snapshot.item_ids, snapshot.position, snapshot.alpha, snapshot.beta
+            return snapshot.snapshot.item_ids, snapshot.position, snapshot.bounds
         names = list(dict.fromkeys(request.candidates))
-        in_snapshot = [snapshot.position.get(name) for name in names]
-        prior_alpha, prior_beta = self._prior
-        alpha = np.array([prior_alpha if p is None else snapshot.alpha[p] for p in in_snapshot])
-        beta = np.array([prior_beta if p is None else snapshot.beta[p] for p in in_snapshot])
-        return names, {name: i for i, name in enumerate(names)}, alpha, beta
+        get = snapshot.position.get
+        in_snapshot = np.fromiter((get(name, -1) for name in names), np.intp, len(names))
+        bounds = snapshot.bounds.subset(in_snapshot, self._prior)
+        return names, {name: i for i, name in enumerate(names)}, bounds
 
     def _record(self, trace: DecisionTrace) -> None:
         outcome = "explored" if trace.explored else "not_explored"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bandit_pipeline.online_store import KillSwitchState, OnlineStore, Snapshot, StoreUnavailable
+from bandit_pipeline.policy.thompson import QuantileBounds
 from bandit_pipeline.serving import metrics
 from bandit_pipeline.serving.background import Periodic
 
@@ -25,16 +26,19 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, eq=False)
 class ServingSnapshot:
-    """A snapshot ready for sampling: item -> position lookup built once."""
+    """A snapshot ready for sampling: item -> position lookup and the draws' quantile
+    bounds, built once per version."""
 
     snapshot: Snapshot
     position: dict[str, int]
+    bounds: QuantileBounds
     loaded_at: float
 
     @classmethod
     def build(cls, snapshot: Snapshot) -> ServingSnapshot:
         position = {item: i for i, item in enumerate(snapshot.item_ids)}
-        return cls(snapshot, position, time.time())
+        bounds = QuantileBounds.build(snapshot.alpha, snapshot.beta)
+        return cls(snapshot, position, bounds, time.time())
 
     @property
     def alpha(self) -> np.ndarray:
