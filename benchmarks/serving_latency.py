@@ -43,7 +43,7 @@ from mabwiser.mab import MAB, LearningPolicy
 
 from bandit_pipeline.online_store import Snapshot
 from bandit_pipeline.online_store.redis import RedisStore
-from bandit_pipeline.policy.thompson import QuantileBounds, decision_rng
+from bandit_pipeline.policy.thompson import QuantileBounds, decision_rng, top_k
 from bandit_pipeline.serving import DecisionRequest, ExplorationService
 from bandit_pipeline.settings import load_settings
 
@@ -147,6 +147,29 @@ def decision_service(url: str, prefix: str, alpha, beta, background: bool, retur
     return service, decide
 
 
+def read_exposures(store: RedisStore, spin_ns: int, now: datetime) -> None:
+    default, store.spin_ns = store.spin_ns, spin_ns
+    try:
+        store.exchange_exposures((), "default", "reader", now).result()
+    finally:
+        store.spin_ns = default
+
+
+def bench_bounds_build(repeat: int) -> dict[str, float]:
+    """Seconds to build a snapshot's quantile bounds (median of ``repeat``)."""
+    rng = np.random.default_rng(9)
+    times = {}
+    for n in (CANDIDATES, PUBLISH_ITEMS):
+        alpha, beta = 1 + rng.uniform(0, 20, n), 1 + rng.uniform(0, 400, n)
+        samples = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            QuantileBounds.build(alpha, beta)
+            samples.append(time.perf_counter() - started)
+        times[f"bounds_{n}"] = statistics.median(samples)
+    return times
+
+
 def bench_decisions(
     args: argparse.Namespace, prefix: str, urls: dict[str, str]
 ) -> dict[str, tuple[float, float, float]]:
@@ -171,6 +194,15 @@ def bench_decisions(
     policy_rng = np.random.default_rng(6)
     bounds = QuantileBounds.build(alpha, beta)
     calls["policy"] = lambda: bounds.sample(decision_rng(int(policy_rng.integers(2**62)))).top_k(2)
+    # The sampler the bounded draws replace: numpy's Beta draws for every candidate.
+    calls["numpy"] = lambda: top_k(
+        decision_rng(int(policy_rng.integers(2**62))).beta(alpha, beta), 2
+    )
+    # The guard's read alone, over TCP, answered by blocking at once or by polling first.
+    reader = services[0].store
+    now = datetime.now(UTC)
+    for name, spin_ns in (("read_block", 0), ("read_poll", reader.spin_ns)):
+        calls[name] = lambda spin_ns=spin_ns: read_exposures(reader, spin_ns, now)
     mab = MAB(
         arms=list(range(CANDIDATES)), learning_policy=LearningPolicy.ThompsonSampling(), seed=7
     )
@@ -290,6 +322,7 @@ def main() -> None:
             urls = {"tcp": args.redis_url, **({"unix": unix_url} if unix_url else {})}
             decisions = bench_decisions(args, prefix, urls)
         publish = bench_publish(args, prefix)
+        builds = bench_bounds_build(3)
     finally:
         cleanup(args.redis_url, prefix)
     redis_version = redis.Redis.from_url(args.redis_url).info("server")["redis_version"]
@@ -305,6 +338,9 @@ def main() -> None:
         "tcp": "ExplorationService.decide, Redis over TCP",
         "unix": "ExplorationService.decide, Redis over unix socket",
         "policy": "Thompson top-2 alone (bounded inverse draws)",
+        "numpy": "  the same with numpy's Beta draws of all",
+        "read_block": "exposure read alone over TCP, blocking",
+        "read_poll": "exposure read alone over TCP, polling first",
         "mabwiser": "MABWiser ThompsonSampling top-2",
     }
     for key, label in labels.items():
@@ -332,7 +368,11 @@ def main() -> None:
         for k, v in decisions.items()
     ]
     result += [f"{k}_speedup={v:.1f}" for k, v in speedups.items()]
-    result += [f"{k}_s={v:.4f}" for k, v in publish.items()]
+    print(
+        f"quantile bounds of a snapshot: {builds[f'bounds_{CANDIDATES}']:.4f}s for {CANDIDATES:,}"
+        f" candidates, {builds[f'bounds_{PUBLISH_ITEMS}']:.3f}s for {PUBLISH_ITEMS:,}"
+    )
+    result += [f"{k}_s={v:.4f}" for k, v in {**publish, **builds}.items()]
     print("RESULT " + " ".join(result))  # fmt: skip
 
 

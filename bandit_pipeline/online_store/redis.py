@@ -396,10 +396,10 @@ class _Exchange:
 def _await_answer(connection: AbstractConnection, spin_ns: int) -> None:
     """Poll the connection's socket until the answer arrives, for at most ``spin_ns``;
     the blocking read that follows then finds it waiting. A thread that blocks for an
-    answer from a Redis on the same machine is woken about 40 us after it arrived (a
-    loopback round trip measured here: 70-80 us blocking, 25-30 us polling), and the
-    decision has nothing else to do meanwhile. Past the budget, or on any surprise, the
-    ordinary blocking read (with its timeout) takes over."""
+    answer from a Redis on the same machine is woken tens of microseconds after it
+    arrived (benchmarks/serving_latency.py: the exposure read alone, blocking against
+    polling), and the decision has nothing else to do meanwhile. Past the budget, or on
+    any surprise, the ordinary blocking read (with its timeout) takes over."""
     sock = getattr(connection, "_sock", None)
     if sock is None:
         return

@@ -14,8 +14,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from bandit_pipeline.online_store import KillSwitchState, OnlineStore, Snapshot, StoreUnavailable
 from bandit_pipeline.policy.thompson import QuantileBounds
 from bandit_pipeline.serving import metrics
@@ -39,14 +37,6 @@ class ServingSnapshot:
         position = {item: i for i, item in enumerate(snapshot.item_ids)}
         bounds = QuantileBounds.build(snapshot.alpha, snapshot.beta)
         return cls(snapshot, position, bounds, time.time())
-
-    @property
-    def alpha(self) -> np.ndarray:
-        return self.snapshot.alpha
-
-    @property
-    def beta(self) -> np.ndarray:
-        return self.snapshot.beta
 
 
 @dataclass
