@@ -257,7 +257,9 @@ class ExplorationService:
     ) -> list[ResponseItem] | None:
         """Read the exposures, draw, choose, claim the choice, inject it."""
         # The exposure read goes out first; the draws do not depend on its answer (the
-        # excluded items are drawn too and then cannot win), so they overlap its round trip.
+        # excluded items are drawn too and then cannot win), so they overlap its round
+        # trip, and so does the choice among the items not shown by the ranker: when the
+        # answer names none of that choice's items it is the choice without them too.
         receive_recent = self._send_exposure_read(
             request.namespace, request.user_id, trace.decided_at
         )
@@ -265,19 +267,23 @@ class ExplorationService:
             names, position, bounds = self._candidates(request, snapshot)
             trace.seed = self._seed()
             draws = bounds.sample(decision_rng(trace.seed))
+            shown = [n for n in request.items if n in position]
+            excluded = {position[n] for n in shown}
+            chosen, scores = draws.top_k(len(positions), excluded)
         finally:
             recent = receive_recent()
-        shown = [n for n in request.items if n in position]
-        excluded = {position[n] for n in recent.union(shown) if n in position}
         if shown:
             trace.skipped_shown = shown
-        if recent:
-            trace.skipped_recent = sorted(n for n in recent if n in position)
+        recent_positions = {position[n] for n in recent if n in position}
+        if recent_positions:
+            trace.skipped_recent = sorted(names[i] for i in recent_positions)
+            if not recent_positions.isdisjoint(chosen):
+                chosen, scores = draws.top_k(len(positions), excluded | recent_positions)
+            excluded |= recent_positions
         trace.eligible = len(names) - len(excluded)
         if trace.eligible <= 0:
             trace.reason = "no_eligible_candidates"
             return None
-        chosen, scores = draws.top_k(len(positions), excluded)
         while True:
             trace.chosen = [names[i] for i in chosen]
             taken = self.exposures.claim(
