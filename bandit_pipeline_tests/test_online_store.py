@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -171,6 +172,39 @@ def test_exposures_are_remembered_for_one_hour(store):
     store.write_exposures([Exposure("default", "u2", ("d",), NOW)])
     assert store.recent_exposures("default", "u2", NOW) == {"d"}
     assert store.recent_exposures("default", "u1", NOW) == {"c"}
+
+
+def test_sqlite_reads_never_wait_for_a_writer(sqlite_store):
+    """Another process holding the write lock (a publish, an exposure flush) does not
+    hold up the serving path's reads, which see the last committed state."""
+    sqlite_store.publish(snapshot("v1"))
+    sqlite_store.set_flag("default", "bandit_exploration_enabled", "true")
+    sqlite_store.write_exposures([Exposure("default", "u1", ("a",), NOW)])
+    writer = sqlite3.connect(sqlite_store.path, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("DELETE FROM exposures")
+        started = time.monotonic()
+        assert sqlite_store.recent_exposures("default", "u1", NOW) == {"a"}
+        assert sqlite_store.load("default", "home").version == "v1"
+        assert sqlite_store.flags("default") == {"bandit_exploration_enabled": "true"}
+        assert sqlite_store.current_version("default", "home") == "v1"
+        assert time.monotonic() - started < 1.0  # the busy timeout is 5 s
+        writer.execute("COMMIT")
+        assert sqlite_store.recent_exposures("default", "u1", NOW) == set()
+    finally:
+        writer.close()
+
+
+def test_sqlite_syncs_every_commit_except_the_exposure_guards(sqlite_store):
+    """Flags, kill switches and snapshots keep synchronous=FULL; exposure writes (one
+    hour of guard, rewritten constantly) use NORMAL on a connection of their own."""
+    sqlite_store.write_exposures([Exposure("default", "u1", ("a",), NOW)])
+    full, normal = 2, 1
+    assert sqlite_store._connection().execute("PRAGMA synchronous").fetchone() == (full,)
+    exposure_writes = sqlite_store._connection("exposure_writes")
+    assert exposure_writes.execute("PRAGMA synchronous").fetchone() == (normal,)
+    assert not sqlite_store.reads_carry_writes
 
 
 def test_redis_trims_entries_older_than_the_hour_now_and_then(redis_store, monkeypatch):

@@ -94,6 +94,11 @@ class ExposureRead:
 class OnlineStore(ABC):
     """What every online store implementation offers."""
 
+    # Whether a decision's exposure read carries the queued exposure writes with it
+    # (``exchange_exposures``): worth it where the read is a round trip to a server
+    # anyway. Otherwise the writes are left to the serving process's writer thread.
+    reads_carry_writes: bool = True
+
     @abstractmethod
     def publish(self, snapshot: Snapshot) -> None:
         """Make ``snapshot`` the current one of its (namespace, surface), atomically:

@@ -1,7 +1,13 @@
 """The SQLite online store: the embedded default, same interface as Redis.
 
 A publish writes the snapshot row and moves the pointer in one transaction; replaced
-snapshots are deleted once they are older than the grace period.
+snapshots are deleted once they are older than the grace period. The database is in WAL
+mode and every read is one statement outside any write transaction, so reads (the
+serving path's) never wait for a writer (a publish, the exposure writer) and always see
+a whole committed state. Exposure writes go through a connection of their own with
+``synchronous=NORMAL``: they skip the per-commit fsync, so a power loss can lose the
+last moments of the one-hour guard (an item may be explored twice for a user), never
+flags, kill switches or snapshots, which keep SQLite's default ``FULL``.
 """
 
 from __future__ import annotations
@@ -34,16 +40,36 @@ class SqliteStore(OnlineStore):
             for statement in sql_statements(read_sql("online_store/schema", "sqlite")):
                 connection.execute(statement)
 
-    def _transaction(self) -> _Transaction:
-        connection = getattr(self._local, "connection", None)
+    # A decision's exposure read finds the store in this process: nothing to gain by
+    # carrying the queued writes, which the exposure writer makes off the request path.
+    reads_carry_writes = False
+
+    def _connection(self, purpose: str = "connection") -> sqlite3.Connection:
+        """This thread's connection for ``purpose`` ("connection", or "exposure_writes"
+        with relaxed syncing), opened on first use."""
+        connection = getattr(self._local, purpose, None)
         if connection is None:
             try:
                 connection = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+                connection.execute("PRAGMA journal_mode=WAL")
+                if purpose == "exposure_writes":
+                    connection.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.Error as exc:
                 raise StoreUnavailable(str(exc)) from exc
-            connection.execute("PRAGMA journal_mode=WAL")
-            self._local.connection = connection
-        return _Transaction(connection)
+            setattr(self._local, purpose, connection)
+        return connection
+
+    def _transaction(self, purpose: str = "connection") -> _Transaction:
+        """A write transaction (BEGIN IMMEDIATE) on this thread's connection."""
+        return _Transaction(self._connection(purpose))
+
+    def _query(self, sql: str, parameters: Sequence[object]) -> list[tuple]:
+        """The rows of one read statement: its own read transaction in WAL mode, so it
+        takes no lock a writer holds and sees one committed state."""
+        try:
+            return self._connection().execute(sql, parameters).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(str(exc)) from exc
 
     def publish(self, snapshot: Snapshot) -> None:
         cutoff = snapshot.published_at.timestamp() - SUPERSEDED_GRACE_SECONDS
@@ -71,29 +97,23 @@ class SqliteStore(OnlineStore):
             )
 
     def current_version(self, namespace: str, surface: str) -> str | None:
-        with self._transaction() as connection:
-            row = connection.execute(
-                "SELECT version FROM current_snapshot WHERE namespace = ? AND surface = ?",
-                (namespace, surface),
-            ).fetchone()
-        return row[0] if row else None
+        rows = self._query(
+            "SELECT version FROM current_snapshot WHERE namespace = ? AND surface = ?",
+            (namespace, surface),
+        )
+        return rows[0][0] if rows else None
 
     def load(self, namespace: str, surface: str) -> Snapshot | None:
-        with self._transaction() as connection:
-            row = connection.execute(
-                "SELECT s.blob FROM current_snapshot AS c JOIN snapshots AS s"
-                " ON s.namespace = c.namespace AND s.surface = c.surface AND s.version = c.version"
-                " WHERE c.namespace = ? AND c.surface = ?",
-                (namespace, surface),
-            ).fetchone()
-        return Snapshot.decode(row[0]) if row else None
+        rows = self._query(
+            "SELECT s.blob FROM current_snapshot AS c JOIN snapshots AS s"
+            " ON s.namespace = c.namespace AND s.surface = c.surface AND s.version = c.version"
+            " WHERE c.namespace = ? AND c.surface = ?",
+            (namespace, surface),
+        )
+        return Snapshot.decode(rows[0][0]) if rows else None
 
     def flags(self, namespace: str) -> dict[str, str]:
-        with self._transaction() as connection:
-            rows = connection.execute(
-                "SELECT name, value FROM flags WHERE namespace = ?", (namespace,)
-            ).fetchall()
-        return dict(rows)
+        return dict(self._query("SELECT name, value FROM flags WHERE namespace = ?", (namespace,)))
 
     def set_flag(self, namespace: str, name: str, value: str | None) -> None:
         with self._transaction() as connection:
@@ -108,12 +128,11 @@ class SqliteStore(OnlineStore):
                 )
 
     def killswitch(self, namespace: str, surface: str) -> KillSwitchState | None:
-        with self._transaction() as connection:
-            row = connection.execute(
-                "SELECT state FROM killswitch WHERE namespace = ? AND surface = ?",
-                (namespace, surface),
-            ).fetchone()
-        return KillSwitchState.from_json(row[0]) if row else None
+        rows = self._query(
+            "SELECT state FROM killswitch WHERE namespace = ? AND surface = ?",
+            (namespace, surface),
+        )
+        return KillSwitchState.from_json(rows[0][0]) if rows else None
 
     def set_killswitch(self, namespace: str, surface: str, state: KillSwitchState) -> None:
         with self._transaction() as connection:
@@ -126,7 +145,7 @@ class SqliteStore(OnlineStore):
         """All in one transaction: every write is made, or StoreUnavailable."""
         if not exposures:
             return {}
-        with self._transaction() as connection:
+        with self._transaction("exposure_writes") as connection:
             for exposure in exposures:
                 stamp = exposure.at.timestamp()
                 connection.executemany(
@@ -144,23 +163,22 @@ class SqliteStore(OnlineStore):
         return {}
 
     def recent_exposures(self, namespace: str, user_id: str, now: datetime) -> set[str]:
-        with self._transaction() as connection:
-            rows = connection.execute(
-                "SELECT item_id FROM exposures WHERE namespace = ? AND user_id = ?"
-                " AND exposed_at >= ?",
-                (namespace, user_id, now.timestamp() - EXPOSURE_TTL_SECONDS),
-            ).fetchall()
+        rows = self._query(
+            "SELECT item_id FROM exposures WHERE namespace = ? AND user_id = ? AND exposed_at >= ?",
+            (namespace, user_id, now.timestamp() - EXPOSURE_TTL_SECONDS),
+        )
         return {row[0] for row in rows}
 
     def ping(self) -> None:
-        with self._transaction() as connection:
-            connection.execute("SELECT 1")
+        self._query("SELECT 1", ())
 
     def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            connection.close()
-            self._local.connection = None
+        """Close this thread's connections (others close with their threads)."""
+        for purpose in ("connection", "exposure_writes"):
+            connection = getattr(self._local, purpose, None)
+            if connection is not None:
+                connection.close()
+                setattr(self._local, purpose, None)
 
 
 class _Transaction:

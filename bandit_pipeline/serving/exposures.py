@@ -1,9 +1,11 @@
 """Writes of the duplicate-exposure guard, off the request path's critical wait.
 
-A decision's exposure is queued. The next decision takes whatever is queued and sends it
-to the store in the same exchange as its own read of the user's recent exposures (one
-round trip, which the decision's sampling overlaps); a thread writes what is still
-queued every ``flush_seconds`` when traffic stops. Until an exposure's write is
+A decision's exposure is queued. With a store on the other side of a round trip (Redis),
+the next decision takes whatever is queued and sends it to the store in the same
+exchange as its own read of the user's recent exposures (one round trip, which the
+decision's sampling overlaps); a thread writes what is still queued every
+``flush_seconds`` when traffic stops. With an embedded store (SQLite) the thread makes
+every write, so no decision waits for a write transaction. Until an exposure's write is
 confirmed it counts as "unwritten" and every decision of this process adds it to what
 the store returned, so this process always sees its own exposures and other processes
 see them within one decision or one flush interval. While the store is down the writes
@@ -43,6 +45,7 @@ class PendingExposures(PeriodicFlusher):
     def __init__(self, store: OnlineStore, flush_seconds: float = 0.2) -> None:
         super().__init__(flush_seconds)
         self.store = store
+        self._carried = WRITE_CHUNK if store.reads_carry_writes else 0
         self._queued: list[Exposure] = []
         # Queued or in flight, per user; a list, not a set of items: two decisions can be
         # writing the same user's item at once, and the first confirmation must not hide
@@ -109,19 +112,19 @@ class PendingExposures(PeriodicFlusher):
         with self._lock:
             return self._take(limit)
 
-    def unwritten_and_queued(
-        self, namespace: str, user_id: str, limit: int = WRITE_CHUNK
-    ) -> tuple[set[str], list[Exposure]]:
+    def unwritten_and_queued(self, namespace: str, user_id: str) -> tuple[set[str], list[Exposure]]:
         """``unwritten`` and ``take`` under one lock: what a decision needs before it
-        sends its exchange."""
+        sends its exchange (no writes for a store whose reads do not carry them)."""
         with self._lock:
-            return self._unwritten_items(namespace, user_id), self._take(limit)
+            return self._unwritten_items(namespace, user_id), self._take(self._carried)
 
     def _unwritten_items(self, namespace: str, user_id: str) -> set[str]:
         pending = self._unwritten.get((namespace, user_id))
         return {item for e in pending for item in e.item_ids} if pending else set()
 
     def _take(self, limit: int) -> list[Exposure]:
+        if not limit or not self._queued:
+            return []
         batch, self._queued = self._queued[:limit], self._queued[limit:]
         return batch
 
