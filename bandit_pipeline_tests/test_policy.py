@@ -148,6 +148,7 @@ def test_a_subset_takes_the_prior_for_unknown_items():
     assert subset.beta.tolist() == [beta[5], 1.0, beta[0], beta[5]]
     rebuilt = QuantileBounds.build(subset.alpha, subset.beta)
     assert np.array_equal(subset.table, rebuilt.table)
+    assert np.array_equal(subset.cells, rebuilt.cells)
 
 
 @settings(max_examples=200, deadline=None)

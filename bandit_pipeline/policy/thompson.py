@@ -129,16 +129,18 @@ _SLACK = 1e-9
 class QuantileBounds:
     """Per candidate the Beta quantiles at the cell edges, ``table[i, c] <= draw_i <=
     table[i, c + 1]`` for a uniform in cell ``c``; built once per snapshot, off the
-    request path (10 quantiles a candidate)."""
+    request path (10 quantiles a candidate). Kept as one complex number per cell, its
+    two edges as real and imaginary parts, so that a decision looks up both bounds of a
+    draw in one gather."""
 
-    def __init__(self, alpha: np.ndarray, beta: np.ndarray, table: np.ndarray) -> None:
+    def __init__(self, alpha: np.ndarray, beta: np.ndarray, cells: np.ndarray) -> None:
         self.alpha = alpha
         self.beta = beta
-        self.table = table
-        self._flat = table.ravel()
+        self.cells = cells
+        self._flat = cells.ravel()
         # Flat index of row i, cell c: the row offset plus c, with c = _EXPONENT_ONE minus
         # the biased exponent of 1 - u; folded into one subtraction per decision.
-        self._offsets = np.arange(len(alpha), dtype=np.int64) * table.shape[1] + _EXPONENT_ONE
+        self._offsets = np.arange(len(alpha), dtype=np.int64) * cells.shape[1] + _EXPONENT_ONE
 
     @classmethod
     def build(cls, alpha: np.ndarray, beta: np.ndarray) -> QuantileBounds:
@@ -149,29 +151,36 @@ class QuantileBounds:
         table[:, -1] = 1.0
         inner = _LEVELS[2:-1]
         table[:, 2:-1] = betaincinv(alpha[:, None], beta[:, None], inner[None, :])
-        return cls(alpha, beta, table)
+        cells = np.empty((len(alpha), len(_LEVELS) - 1), dtype=complex)
+        cells.real, cells.imag = table[:, :-1], table[:, 1:]
+        return cls(alpha, beta, cells)
+
+    @property
+    def table(self) -> np.ndarray:
+        """The quantiles at the cell edges, one row per candidate."""
+        return np.concatenate([self.cells.real, self.cells.imag[:, -1:]], axis=1)
 
     def subset(self, positions: np.ndarray, fill: QuantileBounds) -> QuantileBounds:
         """The candidates at ``positions`` in that order; a position of -1 takes
         ``fill``'s only candidate (the prior, for items without a posterior)."""
         missing = positions < 0
         rows = np.where(missing, 0, positions)
-        alpha, beta, table = self.alpha[rows], self.beta[rows], self.table[rows]
+        alpha, beta, cells = self.alpha[rows], self.beta[rows], self.cells[rows]
         if missing.any():
-            alpha[missing], beta[missing], table[missing] = (
+            alpha[missing], beta[missing], cells[missing] = (
                 fill.alpha[0],
                 fill.beta[0],
-                fill.table[0],
+                fill.cells[0],
             )
-        return QuantileBounds(alpha, beta, table)
+        return QuantileBounds(alpha, beta, cells)
 
     def sample(self, rng: np.random.Generator) -> BoundedDraws:
         """This decision's uniforms and the bounds of its draws; no quantile inverted yet."""
         u = rng.random(len(self.alpha))
         exponent = (1.0 - u).view(np.int64) >> 52
         np.maximum(exponent, _EXPONENT_ONE - TAIL_CELLS, out=exponent)
-        index = self._offsets - exponent
-        return BoundedDraws(self, u, self._flat[index], self._flat[index + 1])
+        bounds = self._flat[self._offsets - exponent]
+        return BoundedDraws(self, u, bounds.real, bounds.imag)
 
 
 class BoundedDraws:
@@ -198,14 +207,17 @@ class BoundedDraws:
         else:
             for _ in range(k - 1):
                 lower[lower.argmax()] = -np.inf
-            threshold = lower.max()
+            threshold = lower[lower.argmax()]  # argmax is a method call; max() is not
         if threshold == -np.inf:  # fewer than k eligible: all of them win
             maybe = np.arange(len(lower))
         else:
-            maybe = np.flatnonzero(self.upper >= threshold - _SLACK)
+            maybe = (self.upper >= threshold - _SLACK).nonzero()[0]
         b = self.bounds
         draws = betaincinv(b.alpha[maybe], b.beta[maybe], self.u[maybe])
-        local = {i for i, position in enumerate(maybe.tolist()) if position in excluded}
+        if excluded:
+            local = [i for i, position in enumerate(maybe.tolist()) if position in excluded]
+        else:
+            local = ()
         chosen, scores = top_k(draws, k, local)
         return maybe[chosen].tolist(), scores
 

@@ -204,7 +204,7 @@ class ExplorationService:
             items = None
         if items is None:
             trace.explored = False
-            items = [ResponseItem(item, slot) for slot, item in enumerate(request.items)]
+            items = _response(request.items, {})
         self._record(trace)
         return DecisionResponse(items, trace)
 
@@ -303,18 +303,8 @@ class ExplorationService:
         trace.scores = scores
         trace.slots = slots
         trace.explore_slots = positions[: len(trace.chosen)]
-        # Exploration items take their slots; the ranker's items fill the rest in order,
-        # and the response keeps the ranker's length.
-        ranked = iter(request.items)
-        explore_at = dict(zip(trace.explore_slots, trace.chosen, strict=True))
-        items = [
-            ResponseItem(explore_at[slot], slot, True)
-            if slot in explore_at
-            else ResponseItem(next(ranked), slot)
-            for slot in range(len(request.items))
-        ]
         trace.explored = True
-        return items
+        return _response(request.items, dict(zip(trace.explore_slots, trace.chosen, strict=True)))
 
     def _send_exposure_read(
         self, namespace: str, user_id: str, now: datetime
@@ -374,3 +364,18 @@ class ExplorationService:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+_item = ResponseItem._make  # tuple.__new__: half the cost of the NamedTuple's own __new__
+
+
+def _response(ranked: Sequence[str], explore_at: dict[int, str]) -> list[ResponseItem]:
+    """Exploration items at their slots; the ranker's items fill the rest in order, and
+    the response keeps the ranker's length."""
+    item_ids = list(ranked)
+    for slot in sorted(explore_at):  # ascending: each lands at its own slot
+        item_ids.insert(slot, explore_at[slot])
+    slots = range(len(ranked))
+    del item_ids[len(ranked) :]
+    explore = [slot in explore_at for slot in slots]
+    return list(map(_item, zip(item_ids, slots, explore, strict=True)))
