@@ -142,24 +142,29 @@ class SqliteStore(OnlineStore):
             )
 
     def write_exposures(self, exposures: Sequence[Exposure]) -> dict[int, Exception]:
-        """All in one transaction: every write is made, or StoreUnavailable."""
+        """All in one transaction: every write is made, or StoreUnavailable. Each user's
+        entries older than the hour before their latest write go in the same one."""
         if not exposures:
             return {}
+        rows = [
+            (e.namespace, e.user_id, item, e.at.timestamp())
+            for e in exposures
+            for item in e.item_ids
+        ]
+        latest: dict[tuple[str, str], float] = {}
+        for e in exposures:
+            key = (e.namespace, e.user_id)
+            latest[key] = max(latest.get(key, float("-inf")), e.at.timestamp())
         with self._transaction("exposure_writes") as connection:
-            for exposure in exposures:
-                stamp = exposure.at.timestamp()
-                connection.executemany(
-                    "INSERT OR REPLACE INTO exposures (namespace, user_id, item_id, exposed_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    [
-                        (exposure.namespace, exposure.user_id, item, stamp)
-                        for item in exposure.item_ids
-                    ],
-                )
-                connection.execute(
-                    "DELETE FROM exposures WHERE namespace = ? AND user_id = ? AND exposed_at < ?",
-                    (exposure.namespace, exposure.user_id, stamp - EXPOSURE_TTL_SECONDS),
-                )
+            connection.executemany(
+                "INSERT OR REPLACE INTO exposures (namespace, user_id, item_id, exposed_at)"
+                " VALUES (?, ?, ?, ?)",
+                rows,
+            )
+            connection.executemany(
+                "DELETE FROM exposures WHERE namespace = ? AND user_id = ? AND exposed_at < ?",
+                [(ns, user, at - EXPOSURE_TTL_SECONDS) for (ns, user), at in latest.items()],
+            )
         return {}
 
     def recent_exposures(self, namespace: str, user_id: str, now: datetime) -> set[str]:
