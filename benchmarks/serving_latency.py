@@ -6,12 +6,13 @@ pipelined write of the same data to Redis, each measured in the same run.
   deciding) with its background threads running: flags, kill switch, the exposure
   guard's read and write on the real online store, sampling, injection, the trace log
   record (through a handler that drops it). Reported: p50 and p99 in microseconds and
-  decisions/s on one thread, with Redis reached over TCP loopback
-  (``--redis-url``) and over a unix socket (a private redis-server the benchmark starts,
-  as a Redis beside the serving process would be reached), and for the policy step
-  alone (as the service runs it: bounded inverse-transform draws), next to MABWiser's
-  ThompsonSampling choosing 2 of the same 1,000 arms fitted on the same data
-  (``predict_expectations`` + top 2, since ``predict`` gives one arm).
+  decisions/s on one thread, with Redis reached over TCP loopback (``--redis-url``) and
+  over a unix socket (a private redis-server the benchmark starts, as a Redis beside the
+  serving process would be reached), with the embedded SQLite store (a file in a
+  temporary directory), and for the policy step alone (as the service runs it: bounded
+  inverse-transform draws), next to MABWiser's ThompsonSampling choosing 2 of the same
+  1,000 arms fitted on the same data (``predict_expectations`` + top 2, since
+  ``predict`` gives one arm).
 * Publish: 100,000 items x 3 surfaces with ``RedisStore.publish_many`` (encode, blob writes,
   pointer flips), next to a bare pipelined SET of the same three blobs already encoded,
   and a pipelined HSET of the same 300,000 (item -> alpha,beta) fields.
@@ -41,7 +42,7 @@ import redis
 from common import machine_description, positive_int, progress
 from mabwiser.mab import MAB, LearningPolicy
 
-from bandit_pipeline.online_store import Snapshot
+from bandit_pipeline.online_store import Snapshot, open_store
 from bandit_pipeline.online_store.redis import RedisStore
 from bandit_pipeline.policy.thompson import QuantileBounds, decision_rng, top_k
 from bandit_pipeline.serving import DecisionRequest, ExplorationService
@@ -127,7 +128,7 @@ def measure(call, count: int) -> tuple[float, float, float]:
 
 
 def decision_service(url: str, prefix: str, alpha, beta, background: bool, returning_users: int):
-    store = RedisStore.from_url(url, prefix=prefix, timeout_seconds=1.0)
+    store = open_store(url, prefix=prefix, timeout_seconds=1.0)
     names = tuple(f"cand-{i}" for i in range(CANDIDATES))
     store.publish(Snapshot("default", "home", "v1", datetime.now(UTC), None, names, alpha, beta))
     store.set_flag("default", "bandit_exploration_enabled", "true")
@@ -318,8 +319,15 @@ def main() -> None:
     args = parse_args()
     prefix = f"bandit_bench_{os.getpid()}"
     try:
-        with private_unix_redis() if args.unix_socket else nullcontext() as unix_url:
-            urls = {"tcp": args.redis_url, **({"unix": unix_url} if unix_url else {})}
+        with (
+            private_unix_redis() if args.unix_socket else nullcontext() as unix_url,
+            tempfile.TemporaryDirectory(prefix="bandit-bench-sqlite-") as sqlite_directory,
+        ):
+            urls = {
+                "tcp": args.redis_url,
+                **({"unix": unix_url} if unix_url else {}),
+                "sqlite": f"sqlite:///{sqlite_directory}/online_store.db",
+            }
             decisions = bench_decisions(args, prefix, urls)
         publish = bench_publish(args, prefix)
         builds = bench_bounds_build(3)
@@ -337,6 +345,7 @@ def main() -> None:
     labels = {
         "tcp": "ExplorationService.decide, Redis over TCP",
         "unix": "ExplorationService.decide, Redis over unix socket",
+        "sqlite": "ExplorationService.decide, embedded SQLite store",
         "policy": "Thompson top-2 alone (bounded inverse draws)",
         "numpy": "  the same with numpy's Beta draws of all",
         "read_block": "exposure read alone over TCP, blocking",
@@ -349,7 +358,9 @@ def main() -> None:
             print(f"  {label:<48}{p50:>9.0f}{p99:>10.0f}{rate:>12,.0f}")
     mabwiser_rate = decisions["mabwiser"][2]
     speedups = {
-        k: decisions[k][2] / mabwiser_rate for k in ("tcp", "unix", "policy") if k in decisions
+        k: decisions[k][2] / mabwiser_rate
+        for k in ("tcp", "unix", "sqlite", "policy")
+        if k in decisions
     }
     print("  throughput / MABWiser: " + ", ".join(f"{k} {v:.1f}x" for k, v in speedups.items()))
     print(
