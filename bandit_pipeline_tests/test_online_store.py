@@ -21,6 +21,7 @@ from bandit_pipeline.online_store import (
     open_store,
 )
 from bandit_pipeline.online_store import redis as redis_module
+from bandit_pipeline.online_store import sqlite as sqlite_module
 from bandit_pipeline.online_store.redis import RedisStore
 from bandit_pipeline_tests.conftest import REDIS_URL
 
@@ -194,6 +195,29 @@ def test_sqlite_reads_never_wait_for_a_writer(sqlite_store):
         assert sqlite_store.recent_exposures("default", "u1", NOW) == set()
     finally:
         writer.close()
+
+
+def test_sqlite_drops_every_users_exposures_older_than_the_hour(sqlite_store, monkeypatch):
+    """Users who never come back leave nothing behind: a trimming write removes every
+    entry older than the hour before its latest exposure, whoever it belongs to."""
+    monkeypatch.setattr(sqlite_module, "TRIM_EVERY_SECONDS", 0.0)
+    sqlite_store.write_exposures(
+        [
+            Exposure("default", "gone", ("a",), NOW - timedelta(minutes=61)),
+            Exposure("default", "recent", ("b",), NOW - timedelta(minutes=59)),
+        ]
+    )
+
+    def stored() -> list[tuple[str, str]]:
+        rows = sqlite_store._connection().execute("SELECT user_id, item_id FROM exposures")
+        return sorted(rows.fetchall())
+
+    assert stored() == [("gone", "a"), ("recent", "b")]  # the hour before 59 minutes ago
+    sqlite_store.write_exposures([Exposure("default", "u2", ("c",), NOW)])
+    assert stored() == [("recent", "b"), ("u2", "c")]
+    monkeypatch.setattr(sqlite_module, "TRIM_EVERY_SECONDS", 3600.0)  # not due: kept
+    sqlite_store.write_exposures([Exposure("default", "u3", ("d",), NOW + timedelta(hours=2))])
+    assert stored() == [("recent", "b"), ("u2", "c"), ("u3", "d")]
 
 
 def test_sqlite_syncs_every_commit_except_the_exposure_guards(sqlite_store):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,10 @@ from bandit_pipeline.online_store.base import (
 from bandit_pipeline.online_store.snapshot import Snapshot
 from bandit_pipeline.warehouse import read_sql, sql_statements
 
+# Reads ask for the last hour only, so older exposures are dropped in bulk now and then
+# (by the exposure writer, within one of its transactions) rather than on every write.
+TRIM_EVERY_SECONDS = 60.0
+
 
 class SqliteStore(OnlineStore):
     def __init__(self, path: str) -> None:
@@ -36,6 +41,7 @@ class SqliteStore(OnlineStore):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._local = threading.local()
+        self._trimmed_at = float("-inf")
         with self._transaction() as connection:
             for statement in sql_statements(read_sql("online_store/schema", "sqlite")):
                 connection.execute(statement)
@@ -142,8 +148,9 @@ class SqliteStore(OnlineStore):
             )
 
     def write_exposures(self, exposures: Sequence[Exposure]) -> dict[int, Exception]:
-        """All in one transaction: every write is made, or StoreUnavailable. Each user's
-        entries older than the hour before their latest write go in the same one."""
+        """All in one transaction: every write is made, or StoreUnavailable. Every
+        ``TRIM_EVERY_SECONDS`` the same transaction also drops all entries older than the
+        hour before the batch's latest write, users who never came back included."""
         if not exposures:
             return {}
         rows = [
@@ -151,20 +158,18 @@ class SqliteStore(OnlineStore):
             for e in exposures
             for item in e.item_ids
         ]
-        latest: dict[tuple[str, str], float] = {}
-        for e in exposures:
-            key = (e.namespace, e.user_id)
-            latest[key] = max(latest.get(key, float("-inf")), e.at.timestamp())
         with self._transaction("exposure_writes") as connection:
             connection.executemany(
                 "INSERT OR REPLACE INTO exposures (namespace, user_id, item_id, exposed_at)"
                 " VALUES (?, ?, ?, ?)",
                 rows,
             )
-            connection.executemany(
-                "DELETE FROM exposures WHERE namespace = ? AND user_id = ? AND exposed_at < ?",
-                [(ns, user, at - EXPOSURE_TTL_SECONDS) for (ns, user), at in latest.items()],
-            )
+            if time.monotonic() - self._trimmed_at >= TRIM_EVERY_SECONDS:
+                latest = max(row[3] for row in rows)
+                connection.execute(
+                    "DELETE FROM exposures WHERE exposed_at < ?", (latest - EXPOSURE_TTL_SECONDS,)
+                )
+                self._trimmed_at = time.monotonic()
         return {}
 
     def recent_exposures(self, namespace: str, user_id: str, now: datetime) -> set[str]:

@@ -34,3 +34,5 @@ CREATE TABLE IF NOT EXISTS exposures (
     exposed_at REAL NOT NULL,
     PRIMARY KEY (namespace, user_id, item_id)
 );
+-- Trimming drops every user's entries older than the hour, by time.
+CREATE INDEX IF NOT EXISTS exposures_by_time ON exposures (exposed_at);
