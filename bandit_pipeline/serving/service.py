@@ -109,7 +109,14 @@ class DecisionResponse:
 
 
 class ExplorationService:
-    """Thompson-sampling exploration slots over the published snapshots."""
+    """Thompson-sampling exploration slots over the published snapshots.
+
+    With ``background=False`` no thread is started: snapshots load on first use and
+    change only on ``state.refresh()``, and queued exposures reach the store with the
+    next decision's read on Redis, or on ``flush_exposures()`` / ``close()`` (always so
+    on SQLite, whose reads carry no writes). Tests and one-shot callers use it; a
+    serving process keeps the threads.
+    """
 
     def __init__(
         self,
