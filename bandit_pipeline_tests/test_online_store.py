@@ -220,6 +220,54 @@ def test_sqlite_drops_every_users_exposures_older_than_the_hour(sqlite_store, mo
     assert stored() == [("recent", "b"), ("u2", "c"), ("u3", "d")]
 
 
+def test_sqlite_trims_no_later_than_the_clock(sqlite_store, monkeypatch):
+    """An exposure stamped in the future (a stepped clock, a caller's data) does not
+    take every other user's last hour with it."""
+    monkeypatch.setattr(sqlite_module, "TRIM_EVERY_SECONDS", 0.0)
+    now = datetime.now(UTC)
+    sqlite_store.write_exposures([Exposure("default", "u1", ("a",), now - timedelta(minutes=10))])
+    sqlite_store.write_exposures([Exposure("default", "u2", ("b",), now + timedelta(hours=3))])
+    assert sqlite_store.recent_exposures("default", "u1", now) == {"a"}
+
+
+def test_sqlite_in_memory_and_empty_batches(tmp_path, monkeypatch):
+    """``:memory:`` is one database per connection, so its writes and reads share one;
+    a batch without items writes nothing, even when a trim is due."""
+    monkeypatch.setattr(sqlite_module, "TRIM_EVERY_SECONDS", 0.0)
+    store = sqlite_module.SqliteStore(":memory:")
+    try:
+        assert store.write_exposures([Exposure("default", "u1", (), NOW)]) == {}
+        store.write_exposures([Exposure("default", "u1", ("a",), NOW)])
+        assert store.recent_exposures("default", "u1", NOW) == {"a"}
+    finally:
+        store.close()
+
+
+def test_a_failed_sqlite_commit_is_rolled_back(sqlite_store):
+    """A COMMIT that fails must not leave its transaction open on the thread's
+    connection, where the next single-statement read would see its writes."""
+
+    class CommitFails:
+        def __init__(self, connection: sqlite3.Connection) -> None:
+            self.connection = connection
+
+        def execute(self, sql: str, *args):
+            if sql == "COMMIT":
+                raise sqlite3.OperationalError("disk I/O error")
+            return self.connection.execute(sql, *args)
+
+        @property
+        def in_transaction(self) -> bool:
+            return self.connection.in_transaction
+
+    connection = sqlite_store._connection()
+    failing = sqlite_module._Transaction(CommitFails(connection), forget=lambda: None)
+    with pytest.raises(StoreUnavailable, match="disk I/O error"), failing as c:
+        c.execute("INSERT INTO flags (namespace, name, value) VALUES ('default', 'x', '1')")
+    assert not connection.in_transaction
+    assert sqlite_store.flags("default") == {}
+
+
 def test_sqlite_syncs_every_commit_except_the_exposure_guards(sqlite_store):
     """Flags, kill switches and snapshots keep synchronous=FULL; exposure writes (one
     hour of guard, rewritten constantly) use NORMAL on a connection of their own."""

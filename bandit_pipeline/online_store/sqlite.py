@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -53,6 +53,8 @@ class SqliteStore(OnlineStore):
     def _connection(self, purpose: str = "connection") -> sqlite3.Connection:
         """This thread's connection for ``purpose`` ("connection", or "exposure_writes"
         with relaxed syncing), opened on first use."""
+        if self.path == ":memory:":
+            purpose = "connection"  # another connection would be another, empty database
         connection = getattr(self._local, purpose, None)
         if connection is None:
             try:
@@ -67,7 +69,14 @@ class SqliteStore(OnlineStore):
 
     def _transaction(self, purpose: str = "connection") -> _Transaction:
         """A write transaction (BEGIN IMMEDIATE) on this thread's connection."""
-        return _Transaction(self._connection(purpose))
+        connection = self._connection(purpose)
+
+        def forget() -> None:
+            for name in ("connection", "exposure_writes"):
+                if getattr(self._local, name, None) is connection:
+                    setattr(self._local, name, None)
+
+        return _Transaction(connection, forget)
 
     def _query(self, sql: str, parameters: Sequence[object]) -> list[tuple]:
         """The rows of one read statement: its own read transaction in WAL mode, so it
@@ -150,14 +159,15 @@ class SqliteStore(OnlineStore):
     def write_exposures(self, exposures: Sequence[Exposure]) -> dict[int, Exception]:
         """All in one transaction: every write is made, or StoreUnavailable. Every
         ``TRIM_EVERY_SECONDS`` the same transaction also drops all entries older than the
-        hour before the batch's latest write, users who never came back included."""
-        if not exposures:
-            return {}
+        hour before the batch's latest write (or the clock, if that is earlier), users
+        who never came back included."""
         rows = [
             (e.namespace, e.user_id, item, e.at.timestamp())
             for e in exposures
             for item in e.item_ids
         ]
+        if not rows:
+            return {}
         with self._transaction("exposure_writes") as connection:
             connection.executemany(
                 "INSERT OR REPLACE INTO exposures (namespace, user_id, item_id, exposed_at)"
@@ -165,7 +175,9 @@ class SqliteStore(OnlineStore):
                 rows,
             )
             if time.monotonic() - self._trimmed_at >= TRIM_EVERY_SECONDS:
-                latest = max(row[3] for row in rows)
+                # Never past the clock: one exposure stamped in the future must not
+                # take every user's last hour with it.
+                latest = min(max(row[3] for row in rows), time.time())
                 connection.execute(
                     "DELETE FROM exposures WHERE exposed_at < ?", (latest - EXPOSURE_TTL_SECONDS,)
                 )
@@ -194,8 +206,9 @@ class SqliteStore(OnlineStore):
 class _Transaction:
     """``with`` block = one IMMEDIATE transaction; sqlite errors become StoreUnavailable."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, forget: Callable[[], None]) -> None:
         self.connection = connection
+        self.forget = forget
 
     def __enter__(self) -> sqlite3.Connection:
         try:
@@ -206,8 +219,20 @@ class _Transaction:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            self.connection.execute("COMMIT")
-        else:
-            self.connection.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise StoreUnavailable(str(exc)) from exc
+            try:
+                self.connection.execute("COMMIT")
+                return
+            except sqlite3.Error as error:
+                exc = error  # never leave it open: the next read would see its writes
+        self._roll_back()
+        if isinstance(exc, sqlite3.Error):
+            raise StoreUnavailable(str(exc)) from exc
+
+    def _roll_back(self) -> None:
+        if self.connection.in_transaction:
+            try:
+                self.connection.execute("ROLLBACK")
+            except sqlite3.Error:
+                # Closing rolls it back; this thread opens a new connection next time.
+                self.connection.close()
+                self.forget()
