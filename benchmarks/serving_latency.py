@@ -9,8 +9,9 @@ pipelined write of the same data to Redis, each measured in the same run.
   decisions/s on one thread, with Redis reached over TCP loopback (``--redis-url``) and
   over a unix socket (a private redis-server the benchmark starts, as a Redis beside the
   serving process would be reached), with the embedded SQLite store (a file in a
-  temporary directory), and for the policy step alone (as the service runs it: bounded
-  inverse-transform draws), next to MABWiser's ThompsonSampling choosing 2 of the same
+  temporary directory), for the TCP decision with its exchange packed but never sent
+  (what the round trip costs it), and for the policy step alone (as the service runs
+  it: bounded inverse-transform draws), next to MABWiser's ThompsonSampling choosing 2 of the same
   1,000 arms fitted on the same data (``predict_expectations`` + top 2, since
   ``predict`` gives one arm).
 * Publish: 100,000 items x 3 surfaces with ``RedisStore.publish_many`` (encode, blob writes,
@@ -42,7 +43,7 @@ import redis
 from common import machine_description, positive_int, progress
 from mabwiser.mab import MAB, LearningPolicy
 
-from bandit_pipeline.online_store import Snapshot, open_store
+from bandit_pipeline.online_store import ExposureRead, Snapshot, open_store
 from bandit_pipeline.online_store.redis import RedisStore
 from bandit_pipeline.policy.thompson import QuantileBounds, decision_rng, top_k
 from bandit_pipeline.serving import DecisionRequest, ExplorationService
@@ -148,6 +149,17 @@ def decision_service(url: str, prefix: str, alpha, beta, background: bool, retur
     return service, decide
 
 
+def answer_at_once(store: RedisStore) -> None:
+    """Make ``store``'s exposure exchanges pack their commands as usual and answer at
+    once, without sending them: the Redis decision's cost without its round trip."""
+
+    def exchange(writes, namespace, user_id, now) -> ExposureRead:
+        store.exchange_payload(writes, namespace, user_id, now)
+        return ExposureRead.ready(set())
+
+    store.exchange_exposures = exchange
+
+
 def read_exposures(store: RedisStore, spin_ns: int, now: datetime) -> None:
     default, store.spin_ns = store.spin_ns, spin_ns
     try:
@@ -192,6 +204,13 @@ def bench_decisions(
             url, prefix, alpha, beta, args.background, args.returning_users
         )
         services.append(service)
+    # The TCP decision again, with the exchange packed but never sent: what the round
+    # trip costs, including its toll on the Python around it.
+    service, calls["no_io"] = decision_service(
+        args.redis_url, prefix, alpha, beta, args.background, args.returning_users
+    )
+    answer_at_once(service.store)
+    services.append(service)
     policy_rng = np.random.default_rng(6)
     bounds = QuantileBounds.build(alpha, beta)
     calls["policy"] = lambda: bounds.sample(decision_rng(int(policy_rng.integers(2**62)))).top_k(2)
@@ -346,6 +365,7 @@ def main() -> None:
         "tcp": "ExplorationService.decide, Redis over TCP",
         "unix": "ExplorationService.decide, Redis over unix socket",
         "sqlite": "ExplorationService.decide, embedded SQLite store",
+        "no_io": "  the TCP one with the exchange never sent",
         "policy": "Thompson top-2 alone (bounded inverse draws)",
         "numpy": "  the same with numpy's Beta draws of all",
         "read_block": "exposure read alone over TCP, blocking",

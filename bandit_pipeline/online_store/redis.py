@@ -280,12 +280,19 @@ class RedisStore(OnlineStore):
         answers. An error answer to one write fails that write only. A connection the
         server has dropped (idle timeout, restart, failover) gets one more try on a new
         one: every command of the exchange can be repeated safely."""
+        payload, commands = self.exchange_payload(writes, namespace, user_id, now)
+        return ExposureRead(_Exchange(self._exchanges.get(), payload, commands, self.spin_ns))
+
+    def exchange_payload(
+        self, writes: Sequence[Exposure], namespace: str, user_id: str, now: datetime
+    ) -> tuple[bytes, list[tuple]]:
+        """The packed commands of an exchange (the writes', then the read) and the write
+        commands, whose answers come first."""
         read = ("ZRANGEBYSCORE", self._exposure_key(namespace, user_id),
                 now.timestamp() - EXPOSURE_TTL_SECONDS, "+inf")  # fmt: skip
         packed_read = pack_command(read)  # first: a key that cannot be sent fails alone
         commands = self._exposure_commands(writes)
-        payload = b"".join([*(pack_command(command) for command in commands), packed_read])
-        return ExposureRead(_Exchange(self._exchanges.get(), payload, commands, self.spin_ns))
+        return b"".join([*(pack_command(command) for command in commands), packed_read]), commands
 
     def ping(self) -> None:
         try:
