@@ -7,7 +7,8 @@ serving path's) never wait for a writer (a publish, the exposure writer) and alw
 a whole committed state. Exposure writes go through a connection of their own with
 ``synchronous=NORMAL``: they skip the per-commit fsync, so a power loss can lose the
 last moments of the one-hour guard (an item may be explored twice for a user), never
-flags, kill switches or snapshots, which keep SQLite's default ``FULL``.
+flags, kill switches or snapshots, which keep SQLite's default ``FULL``. The statements
+are in ``sql/online_store/*.sqlite.sql``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 
 from bandit_pipeline.online_store.base import (
@@ -29,6 +31,18 @@ from bandit_pipeline.online_store.base import (
 )
 from bandit_pipeline.online_store.snapshot import Snapshot
 from bandit_pipeline.warehouse import read_sql, sql_statements
+
+
+@cache
+def _statements(name: str) -> list[str]:
+    """The statements of ``sql/online_store/NAME.sqlite.sql``, read once."""
+    return sql_statements(read_sql(f"online_store/{name}", "sqlite"))
+
+
+def _sql(name: str) -> str:
+    """The one statement of ``sql/online_store/NAME.sqlite.sql``."""
+    return _statements(name)[0]
+
 
 # Reads ask for the last hour only, so older exposures are dropped in bulk now and then
 # (by the exposure writer, within one of its transactions) rather than on every write.
@@ -43,7 +57,7 @@ class SqliteStore(OnlineStore):
         self._local = threading.local()
         self._trimmed_at = float("-inf")
         with self._transaction() as connection:
-            for statement in sql_statements(read_sql("online_store/schema", "sqlite")):
+            for statement in _statements("schema"):
                 connection.execute(statement)
 
     # A decision's exposure read finds the store in this process: nothing to gain by
@@ -78,83 +92,52 @@ class SqliteStore(OnlineStore):
 
         return _Transaction(connection, forget)
 
-    def _query(self, sql: str, parameters: Sequence[object]) -> list[tuple]:
-        """The rows of one read statement: its own read transaction in WAL mode, so it
-        takes no lock a writer holds and sees one committed state."""
+    def _query(self, name: str, parameters: Mapping[str, object]) -> list[tuple]:
+        """The rows of the read statement ``sql/online_store/NAME.sqlite.sql``: its own
+        read transaction in WAL mode, so it takes no lock a writer holds and sees one
+        committed state."""
         try:
-            return self._connection().execute(sql, parameters).fetchall()
+            return self._connection().execute(_sql(name), parameters).fetchall()
         except sqlite3.Error as exc:
             raise StoreUnavailable(str(exc)) from exc
 
     def publish(self, snapshot: Snapshot) -> None:
-        cutoff = snapshot.published_at.timestamp() - SUPERSEDED_GRACE_SECONDS
+        parameters = {
+            "namespace": snapshot.namespace,
+            "surface": snapshot.surface,
+            "version": snapshot.version,
+            "published_at": snapshot.published_at.timestamp(),
+            "blob": snapshot.encode(),
+            "grace_cutoff": snapshot.published_at.timestamp() - SUPERSEDED_GRACE_SECONDS,
+        }
         with self._transaction() as connection:
-            connection.execute(
-                "INSERT OR REPLACE INTO snapshots (namespace, surface, version, published_at,"
-                " replaced_at, blob) VALUES (?, ?, ?, ?, NULL, ?)",
-                (snapshot.namespace, snapshot.surface, snapshot.version,
-                 snapshot.published_at.timestamp(), snapshot.encode()),
-            )  # fmt: skip
-            connection.execute(
-                "UPDATE snapshots SET replaced_at = ? WHERE namespace = ? AND surface = ?"
-                " AND version <> ? AND replaced_at IS NULL",
-                (snapshot.published_at.timestamp(), snapshot.namespace, snapshot.surface,
-                 snapshot.version),
-            )  # fmt: skip
-            connection.execute(
-                "INSERT OR REPLACE INTO current_snapshot (namespace, surface, version)"
-                " VALUES (?, ?, ?)",
-                (snapshot.namespace, snapshot.surface, snapshot.version),
-            )
-            connection.execute(
-                "DELETE FROM snapshots WHERE replaced_at IS NOT NULL AND replaced_at < ?",
-                (cutoff,),
-            )
+            for statement in _statements("publish"):
+                connection.execute(statement, parameters)
 
     def current_version(self, namespace: str, surface: str) -> str | None:
-        rows = self._query(
-            "SELECT version FROM current_snapshot WHERE namespace = ? AND surface = ?",
-            (namespace, surface),
-        )
+        rows = self._query("current_version", {"namespace": namespace, "surface": surface})
         return rows[0][0] if rows else None
 
     def load(self, namespace: str, surface: str) -> Snapshot | None:
-        rows = self._query(
-            "SELECT s.blob FROM current_snapshot AS c JOIN snapshots AS s"
-            " ON s.namespace = c.namespace AND s.surface = c.surface AND s.version = c.version"
-            " WHERE c.namespace = ? AND c.surface = ?",
-            (namespace, surface),
-        )
+        rows = self._query("load_snapshot", {"namespace": namespace, "surface": surface})
         return Snapshot.decode(rows[0][0]) if rows else None
 
     def flags(self, namespace: str) -> dict[str, str]:
-        return dict(self._query("SELECT name, value FROM flags WHERE namespace = ?", (namespace,)))
+        return dict(self._query("flags", {"namespace": namespace}))
 
     def set_flag(self, namespace: str, name: str, value: str | None) -> None:
+        parameters = {"namespace": namespace, "name": name, "value": value}
         with self._transaction() as connection:
-            if value is None:
-                connection.execute(
-                    "DELETE FROM flags WHERE namespace = ? AND name = ?", (namespace, name)
-                )
-            else:
-                connection.execute(
-                    "INSERT OR REPLACE INTO flags (namespace, name, value) VALUES (?, ?, ?)",
-                    (namespace, name, value),
-                )
+            connection.execute(_sql("unset_flag" if value is None else "set_flag"), parameters)
 
     def killswitch(self, namespace: str, surface: str) -> KillSwitchState | None:
-        rows = self._query(
-            "SELECT state FROM killswitch WHERE namespace = ? AND surface = ?",
-            (namespace, surface),
-        )
+        rows = self._query("killswitch", {"namespace": namespace, "surface": surface})
         return KillSwitchState.from_json(rows[0][0]) if rows else None
 
     def set_killswitch(self, namespace: str, surface: str, state: KillSwitchState) -> None:
+        parameters = {"namespace": namespace, "surface": surface, "state": state.to_json()}
         with self._transaction() as connection:
-            connection.execute(
-                "INSERT OR REPLACE INTO killswitch (namespace, surface, state) VALUES (?, ?, ?)",
-                (namespace, surface, state.to_json()),
-            )
+            connection.execute(_sql("set_killswitch"), parameters)
 
     def write_exposures(self, exposures: Sequence[Exposure]) -> dict[int, Exception]:
         """All in one transaction: every write is made, or StoreUnavailable. Every
@@ -162,37 +145,37 @@ class SqliteStore(OnlineStore):
         hour before the batch's latest write (or the clock, if that is earlier), users
         who never came back included."""
         rows = [
-            (e.namespace, e.user_id, item, e.at.timestamp())
+            {"namespace": e.namespace, "user_id": e.user_id, "item_id": item,
+             "exposed_at": e.at.timestamp()}
             for e in exposures
             for item in e.item_ids
-        ]
+        ]  # fmt: skip
         if not rows:
             return {}
         with self._transaction("exposure_writes") as connection:
-            connection.executemany(
-                "INSERT OR REPLACE INTO exposures (namespace, user_id, item_id, exposed_at)"
-                " VALUES (?, ?, ?, ?)",
-                rows,
-            )
+            connection.executemany(_sql("write_exposure"), rows)
             if time.monotonic() - self._trimmed_at >= TRIM_EVERY_SECONDS:
                 # Never past the clock: one exposure stamped in the future must not
                 # take every user's last hour with it.
-                latest = min(max(row[3] for row in rows), time.time())
+                latest = min(max(row["exposed_at"] for row in rows), time.time())
                 connection.execute(
-                    "DELETE FROM exposures WHERE exposed_at < ?", (latest - EXPOSURE_TTL_SECONDS,)
+                    _sql("trim_exposures"), {"cutoff": latest - EXPOSURE_TTL_SECONDS}
                 )
                 self._trimmed_at = time.monotonic()
         return {}
 
     def recent_exposures(self, namespace: str, user_id: str, now: datetime) -> set[str]:
+        since = now.timestamp() - EXPOSURE_TTL_SECONDS
         rows = self._query(
-            "SELECT item_id FROM exposures WHERE namespace = ? AND user_id = ? AND exposed_at >= ?",
-            (namespace, user_id, now.timestamp() - EXPOSURE_TTL_SECONDS),
+            "recent_exposures", {"namespace": namespace, "user_id": user_id, "since": since}
         )
         return {row[0] for row in rows}
 
     def ping(self) -> None:
-        self._query("SELECT 1", ())
+        try:
+            self._connection().execute("SELECT 1").fetchall()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(str(exc)) from exc
 
     def close(self) -> None:
         """Close this thread's connections (others close with their threads)."""

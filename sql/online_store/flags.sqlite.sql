@@ -1,0 +1,2 @@
+-- A namespace's stored feature flags.
+SELECT name, value FROM flags WHERE namespace = :namespace;

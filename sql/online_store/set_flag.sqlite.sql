@@ -1,0 +1,1 @@
+INSERT OR REPLACE INTO flags (namespace, name, value) VALUES (:namespace, :name, :value);

@@ -1,0 +1,2 @@
+INSERT OR REPLACE INTO killswitch (namespace, surface, state)
+VALUES (:namespace, :surface, :state);
