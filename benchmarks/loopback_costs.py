@@ -67,8 +67,9 @@ def round_trips(sock: socket.socket, pause_us: int, count: int) -> np.ndarray:
         while not poller.poll(0):
             pass
         answered = clock()
-        if sock.recv(64) != b"+PONG\r\n":
-            raise RuntimeError("unexpected answer to PING")
+        answer = sock.recv(64)
+        if answer != b"+PONG\r\n":
+            raise RuntimeError(f"PING answered {answer!r}: this needs a Redis without AUTH")
         samples[n] = (sent - started, answered - sent, clock() - started)
     return samples / 1000
 
