@@ -45,7 +45,7 @@ class PendingExposures(PeriodicFlusher):
     def __init__(self, store: OnlineStore, flush_seconds: float = 0.2) -> None:
         super().__init__(flush_seconds)
         self.store = store
-        self._carried = WRITE_CHUNK if store.reads_carry_writes else 0
+        self._writes_per_read = WRITE_CHUNK if store.reads_carry_writes else 0
         self._queued: list[Exposure] = []
         # Queued or in flight, per user; a list, not a set of items: two decisions can be
         # writing the same user's item at once, and the first confirmation must not hide
@@ -116,7 +116,7 @@ class PendingExposures(PeriodicFlusher):
         """``unwritten`` and ``take`` under one lock: what a decision needs before it
         sends its exchange (no writes for a store whose reads do not carry them)."""
         with self._lock:
-            return self._unwritten_items(namespace, user_id), self._take(self._carried)
+            return self._unwritten_items(namespace, user_id), self._take(self._writes_per_read)
 
     def _unwritten_items(self, namespace: str, user_id: str) -> set[str]:
         pending = self._unwritten.get((namespace, user_id))
