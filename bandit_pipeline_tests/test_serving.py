@@ -142,6 +142,26 @@ def test_the_trace_replays_the_decision_with_its_exclusions(enabled):
     assert [names[i] for i in replay] == third.chosen
 
 
+def test_a_choice_made_before_the_answer_is_made_again_when_the_answer_takes_it(enabled):
+    """The choice made while the exposure read is on its way stands only if the answer
+    names none of its items. Two services with the same seed source make the same draws:
+    the second user's recent exposures are exactly the first's choice, so the second
+    decision must choose again, and replay with those items excluded."""
+    first = make_service(enabled).decide(request(user="u1")).trace
+    enabled.write_exposures([Exposure("default", "u2", tuple(first.chosen), datetime.now(UTC))])
+    second = make_service(enabled).decide(request(user="u2")).trace
+    assert second.seed == first.seed  # the same draws as the first decision
+    assert sorted(second.skipped_recent) == sorted(first.chosen)
+    assert not set(second.chosen) & set(first.chosen)
+    snapshot = enabled.load("default", "home")
+    excluded = {POOL.index(n) for n in first.chosen}
+    replay, scores = thompson_top_k(
+        snapshot.alpha, snapshot.beta, 2, decision_rng(second.seed), excluded
+    )
+    assert [POOL[i] for i in replay] == second.chosen
+    assert scores.tolist() == second.scores
+
+
 def test_the_next_decision_carries_the_previous_exposure_writes(enabled):
     """No flush and no thread: user 1's exposure reaches Redis with user 2's read; an
     embedded store's reads carry no writes (no decision waits for a write transaction),
