@@ -56,6 +56,22 @@ def machine_description() -> str:
     return f"{os.cpu_count()} cores, {memory} RAM{model}"
 
 
+def idle_description() -> str:
+    """How an idle core of this machine waits, which sets what waking one costs: a
+    round trip to a server that went idle on another core pays that core's wake-up.
+    On a virtual machine whose idle cores halt at once (haltpoll with a halt-poll time
+    of 0), the wake goes through the hypervisor (docs/serving.md, "Speed")."""
+    cpuidle = Path("/sys/devices/system/cpu/cpuidle")
+    try:
+        driver = (cpuidle / "current_driver").read_text().strip()
+    except OSError:
+        return "idle states unknown"
+    poll = Path("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
+    if driver == "haltpoll" and poll.exists():
+        return f"idle: haltpoll, halt-poll {int(poll.read_text()) // 1000} us"
+    return f"idle: {driver}"
+
+
 class Scratch:
     """A migrated scratch database: created on enter, dropped WITH (FORCE) on exit.
 

@@ -25,7 +25,7 @@ import time
 from urllib.parse import urlparse
 
 import numpy as np
-from common import machine_description, positive_int
+from common import idle_description, machine_description, positive_int
 
 from bandit_pipeline.policy.thompson import QuantileBounds, decision_rng
 
@@ -102,6 +102,7 @@ def main() -> None:
     sock = connect(args.redis_url)
     print(f"loopback costs, {args.repeat} runs of {args.count:,}; medians of the runs' p50 (p99)")
     print(f"  machine   {machine_description()}; this thread on core {args.cpu}")
+    print(f"  cores     {idle_description()}")
     print("PING over TCP loopback, pause between sends    send us      wait us     total us")
     for pause in PAUSES_US:
         runs = [round_trips(sock, pause, args.count) for _ in range(args.repeat)]

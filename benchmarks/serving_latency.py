@@ -11,9 +11,14 @@ pipelined write of the same data to Redis, each measured in the same run.
   serving process would be reached), with the embedded SQLite store (a file in a
   temporary directory), for the TCP decision with its exchange packed but never sent
   (what the round trip costs it), and for the policy step alone (as the service runs
-  it: bounded inverse-transform draws), next to MABWiser's ThompsonSampling choosing 2 of the same
-  1,000 arms fitted on the same data (``predict_expectations`` + top 2, since
-  ``predict`` gives one arm).
+  it: bounded inverse-transform draws), next to MABWiser's ThompsonSampling choosing 2
+  of the same 1,000 arms fitted on the same data (``predict_expectations`` + top 2,
+  since ``predict`` gives one arm).
+* The floor under the Redis decision: the exposure read alone over TCP, back to back
+  (blocking at once, or polling first as decisions do) and paced like the decisions
+  (each right after a never-sent decision's work, so Redis has gone idle as often).
+  The header says how the machine's idle cores wait, which sets what waking Redis
+  costs (docs/serving.md, "Speed").
 * Publish: 100,000 items x 3 surfaces with ``RedisStore.publish_many`` (encode, blob writes,
   pointer flips), next to a bare pipelined SET of the same three blobs already encoded,
   and a pipelined HSET of the same 300,000 (item -> alpha,beta) fields.
@@ -28,19 +33,21 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import math
 import os
 import shutil
 import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 import redis
-from common import machine_description, positive_int, progress
+from common import idle_description, machine_description, positive_int, progress
 from mabwiser.mab import MAB, LearningPolicy
 
 from bandit_pipeline.online_store import ExposureRead, Snapshot, open_store
@@ -118,8 +125,30 @@ def time_calls(call, count: int) -> list[int]:
     return samples
 
 
+@dataclass(frozen=True)
+class Paced:
+    """``call`` timed alone, each time right after ``work`` (not timed)."""
+
+    work: Callable[[], object]
+    call: Callable[[], object]
+
+
+def time_paced(paced: Paced, count: int) -> list[int]:
+    samples = []
+    clock, work, call = time.perf_counter_ns, paced.work, paced.call
+    for _ in range(count):
+        work()
+        started = clock()
+        call()
+        samples.append(clock() - started)
+    return samples
+
+
 def measure(call, count: int) -> tuple[float, float, float]:
-    """(p50 us, p99 us, calls/s) after a warm-up."""
+    """(p50 us, p99 us, calls/s) after a warm-up; for a ``Paced`` call no rate (NaN)."""
+    if isinstance(call, Paced):
+        time_paced(call, min(count, 200))
+        return (*percentiles(time_paced(call, count)), float("nan"))
     time_calls(call, min(count, 200))
     started = time.perf_counter()
     samples = time_calls(call, count)
@@ -223,6 +252,10 @@ def bench_decisions(
     now = datetime.now(UTC)
     for name, spin_ns in (("read_block", 0), ("read_poll", reader.spin_ns)):
         calls[name] = lambda spin_ns=spin_ns: read_exposures(reader, spin_ns, now)
+    # The same polled read at the decisions' pace: each right after a never-sent
+    # decision's work, as in a decision, Redis has had that long to go idle. What any
+    # design with one round trip per decision pays on this machine.
+    calls["read_paced"] = Paced(calls["no_io"], lambda: read_exposures(reader, reader.spin_ns, now))
     mab = MAB(
         arms=list(range(CANDIDATES)), learning_policy=LearningPolicy.ThompsonSampling(), seed=7
     )
@@ -355,6 +388,7 @@ def main() -> None:
     redis_version = redis.Redis.from_url(args.redis_url).info("server")["redis_version"]
     print(f"serving speed, medians of {args.repeat} repeats ({args.decisions:,} decisions each)")
     print(f"  machine   {machine_description()}; redis {redis_version} on this machine")
+    print(f"  cores     {idle_description()}")
     print(f"  decisions on core {args.cpu} alone (one core); Redis free to use the others")
     who = f"{args.returning_users:,} users in turn" if args.returning_users else "a new user each"
     print(f"  users     {who}")
@@ -370,12 +404,14 @@ def main() -> None:
         "numpy": "  the same with numpy's Beta draws of all",
         "read_block": "exposure read alone over TCP, blocking",
         "read_poll": "exposure read alone over TCP, polling first",
+        "read_paced": "  the same, each after a decision's work",
         "mabwiser": "MABWiser ThompsonSampling top-2",
     }
     for key, label in labels.items():
         if key in decisions:
             p50, p99, rate = decisions[key]
-            print(f"  {label:<48}{p50:>9.0f}{p99:>10.0f}{rate:>12,.0f}")
+            rate_cell = "" if math.isnan(rate) else f"{rate:>12,.0f}"
+            print(f"  {label:<48}{p50:>9.0f}{p99:>10.0f}{rate_cell}")
     mabwiser_rate = decisions["mabwiser"][2]
     speedups = {
         k: decisions[k][2] / mabwiser_rate
