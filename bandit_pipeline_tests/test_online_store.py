@@ -73,8 +73,8 @@ def test_publish_then_load(store):
 
 
 def test_publish_many_surfaces_at_once(store):
-    """Several surfaces in one call (on Redis: encoded ahead on a helper thread while the
-    previous one is sent), each whole, with non-native byte order arrays too."""
+    """Several surfaces in one call (on Redis: each encoded as it is sent, behind the
+    previous one in the same stream), each whole, with non-native byte order arrays too."""
     first = [snapshot("v1", n=50, marker=float(i + 1), surface=s) for i, s in enumerate("abcd")]
     store.publish_many(first)
     swapped = snapshot("v2", n=7, marker=9.0, surface="b")
