@@ -61,15 +61,17 @@ def idle_description() -> str:
     round trip to a server that went idle on another core pays that core's wake-up.
     On a virtual machine whose idle cores halt at once (haltpoll with a halt-poll time
     of 0), the wake goes through the hypervisor (docs/serving.md, "Speed")."""
-    cpuidle = Path("/sys/devices/system/cpu/cpuidle")
     try:
-        driver = (cpuidle / "current_driver").read_text().strip()
+        driver = Path("/sys/devices/system/cpu/cpuidle/current_driver").read_text().strip()
     except OSError:
         return "idle states unknown"
-    poll = Path("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
-    if driver == "haltpoll" and poll.exists():
-        return f"idle: haltpoll, halt-poll {int(poll.read_text()) // 1000} us"
-    return f"idle: {driver}"
+    if driver != "haltpoll":
+        return f"idle: {driver}"
+    try:
+        poll_ns = int(Path("/sys/module/haltpoll/parameters/guest_halt_poll_ns").read_text())
+    except (OSError, ValueError):
+        return "idle: haltpoll"
+    return f"idle: haltpoll, halt-poll {poll_ns // 1000} us"
 
 
 class Scratch:

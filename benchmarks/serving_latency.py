@@ -115,10 +115,14 @@ def fitted_data(rng: np.random.Generator) -> tuple[list[int], list[int], np.ndar
     return decisions, rewards, 1.0 + successes, 1.0 + (trials - successes)
 
 
-def time_calls(call, count: int) -> list[int]:
+def time_calls(call, count: int, before=None) -> list[int]:
+    """Nanoseconds of each of ``count`` calls; ``before``, if given, runs untimed ahead
+    of each one."""
     samples = []
     clock = time.perf_counter_ns
     for _ in range(count):
+        if before is not None:
+            before()
         started = clock()
         call()
         samples.append(clock() - started)
@@ -133,22 +137,11 @@ class Paced:
     call: Callable[[], object]
 
 
-def time_paced(paced: Paced, count: int) -> list[int]:
-    samples = []
-    clock, work, call = time.perf_counter_ns, paced.work, paced.call
-    for _ in range(count):
-        work()
-        started = clock()
-        call()
-        samples.append(clock() - started)
-    return samples
-
-
 def measure(call, count: int) -> tuple[float, float, float]:
     """(p50 us, p99 us, calls/s) after a warm-up; for a ``Paced`` call no rate (NaN)."""
     if isinstance(call, Paced):
-        time_paced(call, min(count, 200))
-        return (*percentiles(time_paced(call, count)), float("nan"))
+        time_calls(call.call, min(count, 200), call.work)
+        return (*percentiles(time_calls(call.call, count, call.work)), float("nan"))
     time_calls(call, min(count, 200))
     started = time.perf_counter()
     samples = time_calls(call, count)
