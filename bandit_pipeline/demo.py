@@ -9,12 +9,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from bandit_pipeline.defs.partitions import PARTITION_FORMAT
 from bandit_pipeline.ingest import ingest_events, load_catalog
-from bandit_pipeline.posteriors import WINDOW
 from bandit_pipeline.redact import redact_url
 from bandit_pipeline.settings import Settings
 from bandit_pipeline.simulate import generate_catalog, generate_events, write_jsonl
+from bandit_pipeline.timing import PARTITION_FORMAT, WINDOW
 from bandit_pipeline.warehouse import read_sql
 from bandit_pipeline.warehouse.migrate import upgrade
 

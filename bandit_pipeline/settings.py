@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.redact import redact_url, redact_webhook
+from bandit_pipeline.timing import PARTITION_FORMAT
 
 ENV_PREFIX = "BANDIT_"
 DEFAULT_HOME = Path(".bandit")
@@ -160,7 +161,7 @@ class Settings(BaseSettings):
     @classmethod
     def _partition_key(cls, value: str) -> str:
         try:
-            moment = datetime.strptime(value, "%Y-%m-%d-%H:%M")
+            moment = datetime.strptime(value, PARTITION_FORMAT)
         except ValueError:
             raise ValueError("expected YYYY-MM-DD-HH:MM") from None
         if moment.minute % 15:

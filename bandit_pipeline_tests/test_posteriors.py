@@ -12,7 +12,8 @@ from sqlalchemy import text
 
 from bandit_pipeline.ingest.validation import warehouse_time
 from bandit_pipeline.policy import PosteriorParameters
-from bandit_pipeline.posteriors import WINDOW, materialise_window, posteriors_as_of
+from bandit_pipeline.timing import WINDOW
+from bandit_pipeline.window_update import materialise_window, posteriors_as_of
 from bandit_pipeline_tests.helpers import rows
 from bandit_pipeline_tests.reference import (
     EXPERIMENT,

@@ -37,14 +37,14 @@ from sqlalchemy.engine import make_url
 
 from bandit_pipeline.ingest.events import EVENT_COLUMNS
 from bandit_pipeline.policy import PosteriorParameters
-from bandit_pipeline.posteriors import (
+from bandit_pipeline.simulate import generate_events
+from bandit_pipeline.timing import WINDOW
+from bandit_pipeline.warehouse.statements import sql_statement
+from bandit_pipeline.window_update import (
     FUTURE_SCAN,
-    WINDOW,
     evidence_params,
     materialise_window,
 )
-from bandit_pipeline.simulate import generate_events
-from bandit_pipeline.warehouse.statements import sql_statement
 
 # generate_events yields about 0.07 outcome events per impression.
 EVENTS_PER_IMPRESSION = 1.07

@@ -28,8 +28,9 @@ from sqlalchemy.engine import make_url
 from bandit_pipeline.monitoring import quality
 from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.pool import PoolParameters, build_candidate_pool
-from bandit_pipeline.posteriors import WINDOW, materialise_window
 from bandit_pipeline.simulate import generate_catalog
+from bandit_pipeline.timing import WINDOW
+from bandit_pipeline.window_update import materialise_window
 
 
 def main() -> int:

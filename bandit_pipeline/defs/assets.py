@@ -16,7 +16,7 @@ from bandit_pipeline.defs.resources import (
     WarehouseResource,
 )
 from bandit_pipeline.pool import build_candidate_pool, publish_pools, snapshot_version
-from bandit_pipeline.posteriors import materialise_window
+from bandit_pipeline.window_update import materialise_window
 
 GROUP = "bandit_posteriors"
 

@@ -7,13 +7,12 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from bandit_pipeline.settings import get_settings
-
-PARTITION_FORMAT = "%Y-%m-%d-%H:%M"
+from bandit_pipeline.timing import PARTITION_CRON, PARTITION_FORMAT
 
 fifteen_minute_partitions = dg.TimeWindowPartitionsDefinition(
     start=get_settings().partitions_start,
     fmt=PARTITION_FORMAT,
-    cron_schedule="*/15 * * * *",
+    cron_schedule=PARTITION_CRON,
     timezone="UTC",
 )
 

@@ -22,8 +22,9 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from bandit_pipeline.monitoring.hour import WINDOWS_PER_HOUR, HourFigures, last_hour
+from bandit_pipeline.monitoring.hour import HourFigures, last_hour
 from bandit_pipeline.redact import redact_webhook
+from bandit_pipeline.timing import WINDOWS_PER_HOUR
 from bandit_pipeline.warehouse.statements import sql_statement
 
 log = logging.getLogger(__name__)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Engine
 
+from bandit_pipeline.timing import HOUR
 from bandit_pipeline.warehouse.statements import sql_statement
-
-HOUR = timedelta(hours=1)
-WINDOWS_PER_HOUR = 4
 
 
 @dataclass

@@ -112,7 +112,7 @@ def _set(
     # is rolled back, so the history never shows a trip the store did not get.
     with engine.begin() as connection:
         connection.execute(
-            sql_statement("alerts/record_killswitch_event"),
+            sql_statement("killswitch/record_event"),
             {
                 "namespace": namespace,
                 "surface": surface,
@@ -131,5 +131,5 @@ def _set(
 def killswitch_events(engine: Engine, namespace: str, limit: int = 20) -> list:
     with engine.connect() as connection:
         return connection.execute(
-            sql_statement("alerts/killswitch_events"), {"namespace": namespace, "limit": limit}
+            sql_statement("killswitch/events"), {"namespace": namespace, "limit": limit}
         ).all()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -19,9 +19,9 @@ from sqlalchemy import Engine
 from bandit_pipeline.ingest.events import EVENT_TYPES, MAX_SLOT
 from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.pool import PoolParameters
+from bandit_pipeline.timing import WINDOW
 from bandit_pipeline.warehouse.statements import sql_statement
 
-WINDOW = timedelta(minutes=15)
 LARGE = 1e12  # bounds that also catch infinities
 
 

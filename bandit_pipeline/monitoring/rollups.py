@@ -8,14 +8,13 @@ replaces the run's contribution, so rollups stay exact under reruns and backfill
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Engine
 
 from bandit_pipeline.policy import PosteriorParameters
+from bandit_pipeline.timing import WINDOW
 from bandit_pipeline.warehouse.statements import sql_statement
-
-WINDOW = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,6 @@ from datetime import datetime
 
 from bandit_pipeline.online_store.snapshot import Snapshot
 
-# A replaced snapshot stays readable this long, for readers that fetched the old pointer.
-SUPERSEDED_GRACE_SECONDS = 3600
-EXPOSURE_TTL_SECONDS = 3600
-
 
 class StoreUnavailable(RuntimeError):
     """The online store cannot be reached or did not answer in time."""

@@ -30,8 +30,6 @@ from hiredis import pack_command
 from redis.connection import AbstractConnection
 
 from bandit_pipeline.online_store.base import (
-    EXPOSURE_TTL_SECONDS,
-    SUPERSEDED_GRACE_SECONDS,
     Exposure,
     ExposureRead,
     KillSwitchState,
@@ -40,6 +38,7 @@ from bandit_pipeline.online_store.base import (
     StoreUnavailable,
 )
 from bandit_pipeline.online_store.snapshot import Snapshot
+from bandit_pipeline.timing import EXPOSURE_TTL_SECONDS, SUPERSEDED_GRACE_SECONDS
 
 _FAILURES = (redis.ConnectionError, redis.TimeoutError)
 

@@ -22,14 +22,13 @@ from functools import cache
 from pathlib import Path
 
 from bandit_pipeline.online_store.base import (
-    EXPOSURE_TTL_SECONDS,
-    SUPERSEDED_GRACE_SECONDS,
     Exposure,
     KillSwitchState,
     OnlineStore,
     StoreUnavailable,
 )
 from bandit_pipeline.online_store.snapshot import Snapshot
+from bandit_pipeline.timing import EXPOSURE_TTL_SECONDS, SUPERSEDED_GRACE_SECONDS
 from bandit_pipeline.warehouse import read_sql, sql_statements
 
 

@@ -6,7 +6,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-SECONDS_PER_DAY = 86_400.0
+from bandit_pipeline.timing import SECONDS_PER_DAY, SECONDS_PER_HOUR
+
 # Evidence older than this many half-lives weighs below 2**-40 (about 1e-12) of fresh
 # evidence, under float precision next to the prior: the from-scratch computation ignores it.
 LOOKBACK_HALF_LIVES = 40
@@ -52,7 +53,7 @@ class PosteriorParameters:
 
     @property
     def attribution_seconds(self) -> float:
-        return self.attribution_window_hours * 3600.0
+        return self.attribution_window_hours * SECONDS_PER_HOUR
 
     @property
     def lookback_seconds(self) -> float:

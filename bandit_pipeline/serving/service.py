@@ -26,7 +26,7 @@ from bandit_pipeline.online_store import (
 from bandit_pipeline.policy.experiment import CONTROL, assign_variant
 from bandit_pipeline.policy.thompson import QuantileBounds, decision_rng
 from bandit_pipeline.serving import metrics
-from bandit_pipeline.serving.decisions import DecisionTable
+from bandit_pipeline.serving.decision_log import DecisionTable
 from bandit_pipeline.serving.exposures import PendingExposures
 from bandit_pipeline.serving.flags import (
     EXPLORATION_ENABLED,

@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from bandit_pipeline.policy import PosteriorParameters, decay_factor
+from bandit_pipeline.timing import WINDOW
 from bandit_pipeline.warehouse import read_sql, sql_statements
 from bandit_pipeline.warehouse.statements import sql_statement, typed_text
 
-WINDOW = timedelta(minutes=15)
 # Impressions dated after the window's start but ingested before it (producer clock
 # ahead of the warehouse) are still growing towards their decay; they are looked for
 # among the rows ingested this long before the window. Ingestion rejects events dated
