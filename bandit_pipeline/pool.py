@@ -16,7 +16,6 @@ from sqlalchemy import Engine
 
 from bandit_pipeline.online_store import OnlineStore, Snapshot
 from bandit_pipeline.policy import PosteriorParameters
-from bandit_pipeline.settings import Settings
 from bandit_pipeline.warehouse.statements import sql_statement
 
 KEEP_POOLS = 8  # two hours of 15-minute windows, for analysts and debugging
@@ -29,16 +28,6 @@ class PoolParameters:
     min_availability: float = 0.2
     max_price_ratio: float = 5.0
     graduation_impressions: float = 500.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PoolParameters:
-        return cls(
-            surfaces=tuple(settings.surfaces),
-            min_freshness=settings.pool_min_freshness,
-            min_availability=settings.pool_min_availability,
-            max_price_ratio=settings.pool_max_price_ratio,
-            graduation_impressions=settings.pool_graduation_impressions,
-        )
 
 
 @dataclass

@@ -16,7 +16,10 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bandit_pipeline.monitoring.alerts import AlertThresholds
+from bandit_pipeline.monitoring.killswitch import KillSwitchPolicy
 from bandit_pipeline.policy import PosteriorParameters
+from bandit_pipeline.pool import PoolParameters
 from bandit_pipeline.redact import redact_url, redact_webhook
 from bandit_pipeline.timing import PARTITION_FORMAT
 
@@ -236,6 +239,26 @@ class Settings(BaseSettings):
             half_life_days=self.half_life_days,
             attribution_window_hours=self.attribution_window_hours,
             train_on_all_impressions=self.train_on_all_impressions,
+        )
+
+    def pool_parameters(self) -> PoolParameters:
+        """Which items may be explored on which surfaces (DESIGN.md section 4)."""
+        return PoolParameters(
+            surfaces=tuple(self.surfaces),
+            min_freshness=self.pool_min_freshness,
+            min_availability=self.pool_min_availability,
+            max_price_ratio=self.pool_max_price_ratio,
+            graduation_impressions=self.pool_graduation_impressions,
+        )
+
+    def alert_thresholds(self) -> AlertThresholds:
+        """When the exploration-CTR alert opens (DESIGN.md section 8)."""
+        return AlertThresholds(self.alert_ctr_ratio, self.alert_min_explore_impressions)
+
+    def killswitch_policy(self) -> KillSwitchPolicy:
+        """When the kill switch trips (DESIGN.md section 8)."""
+        return KillSwitchPolicy(
+            self.killswitch_mode, self.killswitch_threshold, self.killswitch_min_explore_impressions
         )
 
     @property

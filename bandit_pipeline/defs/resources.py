@@ -83,7 +83,7 @@ class CandidatePoolResource(dg.ConfigurableResource):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CandidatePoolResource:
-        params = PoolParameters.from_settings(settings)
+        params = settings.pool_parameters()
         return cls(
             namespace=settings.namespace, **{**asdict(params), "surfaces": list(params.surfaces)}
         )
