@@ -7,15 +7,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from bandit_pipeline.ingest import ingest_events, load_catalog
 from bandit_pipeline.redact import redact_url
 from bandit_pipeline.settings import Settings
 from bandit_pipeline.simulate import generate_catalog, generate_events, write_jsonl
 from bandit_pipeline.timing import PARTITION_FORMAT, WINDOW
-from bandit_pipeline.warehouse import read_sql
 from bandit_pipeline.warehouse.migrate import upgrade
+from bandit_pipeline.warehouse.sql import sql_statement
 
 
 def run_demo(
@@ -61,7 +61,7 @@ def run_demo(
     echo("\nwhat landed in bandit_rewards (this namespace, by surface and event type):")
     with engine.connect() as connection:
         rows = connection.execute(
-            text(read_sql("reports/events_by_surface")), {"namespace": settings.namespace}
+            sql_statement("reports/events_by_surface"), {"namespace": settings.namespace}
         ).all()
     echo(f"{'surface':<8} {'event_type':<12} {'events':>8} {'explore':>8}")
     for surface, event_type, count, explore in rows:
@@ -74,7 +74,7 @@ def run_demo(
     echo("\ntop posteriors per surface (bandit_posteriors_latest, by posterior mean):")
     with engine.connect() as connection:
         top = connection.execute(
-            text(read_sql("reports/top_posteriors")),
+            sql_statement("reports/top_posteriors"),
             {"namespace": settings.namespace, "per_surface": 5},
         ).all()
     echo(f"{'surface':<8} {'item_id':<12} {'alpha':>8} {'beta':>9} {'mean':>7}")
@@ -87,7 +87,7 @@ def run_demo(
     echo("\nmetric rollups of the last two hours (bandit_explore_metrics_hourly):")
     with engine.connect() as connection:
         hourly = connection.execute(
-            text(read_sql("reports/hourly_metrics")), {"namespace": settings.namespace}
+            sql_statement("reports/hourly_metrics"), {"namespace": settings.namespace}
         ).all()
     echo(f"{'hour':<20} {'surface':<8} {'explore':>8} {'explore ctr':>12} {'baseline ctr':>13}")
     for row in hourly:

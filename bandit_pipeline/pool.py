@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from bandit_pipeline.online_store import OnlineStore, Snapshot
 from bandit_pipeline.policy import PosteriorParameters
-from bandit_pipeline.warehouse.statements import sql_statement
+from bandit_pipeline.warehouse.sql import sql_statement
 
 KEEP_POOLS = 8  # two hours of 15-minute windows, for analysts and debugging
 

@@ -16,8 +16,7 @@ from sqlalchemy import Connection, Engine
 
 from bandit_pipeline.policy import PosteriorParameters, decay_factor
 from bandit_pipeline.timing import WINDOW
-from bandit_pipeline.warehouse import read_sql, sql_statements
-from bandit_pipeline.warehouse.statements import sql_statement, typed_text
+from bandit_pipeline.warehouse.sql import sql_file, sql_statement
 
 # Impressions dated after the window's start but ingested before it (producer clock
 # ahead of the warehouse) are still growing towards their decay; they are looked for
@@ -95,8 +94,8 @@ def materialise_window(
     as_of = as_of.astimezone(UTC)
     window_start = as_of - window
     with engine.begin() as connection:
-        for statement in sql_statements(read_sql("posteriors/delete_partition")):
-            connection.execute(typed_text(statement), {"as_of": as_of})
+        for statement in sql_file("posteriors/delete_partition").clauses():
+            connection.execute(statement, {"as_of": as_of})
 
         started = time.perf_counter()
         connection.execute(

@@ -39,7 +39,7 @@ from bandit_pipeline.ingest.events import EVENT_COLUMNS
 from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.simulate import generate_events
 from bandit_pipeline.timing import WINDOW
-from bandit_pipeline.warehouse.statements import sql_statement
+from bandit_pipeline.warehouse.sql import sql_statement
 from bandit_pipeline.window_update import (
     FUTURE_SCAN,
     evidence_params,

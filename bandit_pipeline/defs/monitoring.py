@@ -14,7 +14,7 @@ from bandit_pipeline.defs.resources import (
 from bandit_pipeline.monitoring.alerts import evaluate_ctr_alerts, webhook_notifier
 from bandit_pipeline.monitoring.killswitch import evaluate_killswitch, reset_killswitch
 from bandit_pipeline.monitoring.rollups import materialise_metrics
-from bandit_pipeline.warehouse.statements import sql_statement
+from bandit_pipeline.warehouse.sql import sql_statement
 
 GROUP = "bandit_monitoring"
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, bindparam, text
+from sqlalchemy import Connection
 
 from bandit_pipeline.ingest.loader import BatchWriter
 from bandit_pipeline.ingest.validation import (
@@ -17,7 +17,7 @@ from bandit_pipeline.ingest.validation import (
     required_id,
     timestamp,
 )
-from bandit_pipeline.warehouse import read_sql, sql_statements
+from bandit_pipeline.warehouse.sql import sql_statement
 
 CATALOG_COLUMNS = (
     "namespace",
@@ -70,10 +70,7 @@ class CatalogValidator:
 
 def catalog_writer(loaded_at: datetime) -> BatchWriter:
     """A batch writer that upserts catalog rows stamped with ``loaded_at``."""
-    statement = text(sql_statements(read_sql("ingest/upsert_catalog"))[0]).bindparams(
-        bindparam("first_seen_at", type_=DateTime(timezone=True)),
-        bindparam("loaded_at", type_=DateTime(timezone=True)),
-    )
+    statement = sql_statement("ingest/upsert_catalog")
 
     def write(connection: Connection, rows: list[tuple[Any, ...]]) -> int:
         params = [dict(zip(CATALOG_COLUMNS, row, strict=True), loaded_at=loaded_at) for row in rows]

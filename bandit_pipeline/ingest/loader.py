@@ -18,13 +18,17 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from bandit_pipeline.ingest.readers import SourceRecord
 from bandit_pipeline.ingest.validation import Rejected
-from bandit_pipeline.warehouse import read_sql, sql_statements
+from bandit_pipeline.warehouse.sql import sql_file, sql_statement
 
-REJECTED_TABLES = frozenset({"bandit_rewards_rejected", "item_catalog_rejected"})
+# Where each kind of rejected row is kept, and the statement that keeps it.
+REJECT_STATEMENTS = {
+    "bandit_rewards_rejected": "ingest/insert_rejected_event",
+    "item_catalog_rejected": "ingest/insert_rejected_catalog_row",
+}
 
 
 @dataclass
@@ -110,11 +114,9 @@ def load(
     source: str,
 ) -> IngestReport:
     """Validate ``records`` and write them batch by batch, one transaction per batch."""
-    if rejected_table not in REJECTED_TABLES:
+    if rejected_table not in REJECT_STATEMENTS:
         raise ValueError(f"unknown rejected-rows table {rejected_table!r}")
-    insert_rejected = text(
-        sql_statements(read_sql("ingest/insert_rejected"))[0].format(table=rejected_table)
-    )
+    insert_rejected = sql_statement(REJECT_STATEMENTS[rejected_table])
     report = IngestReport()
     started = time.perf_counter()
 
@@ -173,7 +175,7 @@ def _write_overlapped(batches: Iterable[Batch], write: Callable[[Batch], None]) 
 def write_events_postgresql(connection: Connection, rows: list[tuple[Any, ...]]) -> int:
     """COPY a batch into the staging table and merge it; returns the rows inserted."""
     rows = first_per_event_id(rows)
-    for statement in sql_statements(read_sql("ingest/stage_events", "postgresql")):
+    for statement in sql_file("ingest/stage_events", "postgresql").statements:
         connection.exec_driver_sql(statement)
     raw = connection.connection.driver_connection
     with raw.cursor() as cursor:
@@ -181,7 +183,7 @@ def write_events_postgresql(connection: Connection, rows: list[tuple[Any, ...]])
             write_row = copy.write_row
             for row in rows:
                 write_row(row)
-        *lock, merge = sql_statements(read_sql("ingest/merge_events", "postgresql"))
+        *lock, merge = sql_file("ingest/merge_events", "postgresql").statements
         for statement in lock:
             cursor.execute(statement)
         cursor.execute(merge)
@@ -200,6 +202,6 @@ def first_per_event_id(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 def write_events_sqlite(connection: Connection, rows: list[tuple[Any, ...]]) -> int:
     """Insert a batch, skipping known event_ids; returns the rows inserted."""
-    statement = sql_statements(read_sql("ingest/insert_events", "sqlite"))[0]
+    (statement,) = sql_file("ingest/insert_events", "sqlite").statements
     result = connection.exec_driver_sql(statement, rows)
     return result.rowcount

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from bandit_pipeline.monitoring.hour import HourFigures, last_hour
 from bandit_pipeline.redact import redact_webhook
 from bandit_pipeline.timing import WINDOWS_PER_HOUR
-from bandit_pipeline.warehouse.statements import sql_statement
+from bandit_pipeline.warehouse.sql import sql_statement
 
 log = logging.getLogger(__name__)
 KIND = "explore_ctr_low"

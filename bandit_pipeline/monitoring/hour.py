@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from bandit_pipeline.timing import HOUR
-from bandit_pipeline.warehouse.statements import sql_statement
+from bandit_pipeline.warehouse.sql import sql_statement
 
 
 @dataclass

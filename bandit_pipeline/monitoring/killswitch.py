@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from bandit_pipeline.monitoring.hour import HourFigures, last_hour
 from bandit_pipeline.online_store import KillSwitchState, OnlineStore
-from bandit_pipeline.warehouse.statements import sql_statement
+from bandit_pipeline.warehouse.sql import sql_statement
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from bandit_pipeline.ingest.events import EVENT_TYPES, MAX_SLOT
 from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.pool import PoolParameters
 from bandit_pipeline.timing import WINDOW
-from bandit_pipeline.warehouse.statements import sql_statement
+from bandit_pipeline.warehouse.sql import sql_statement
 
 LARGE = 1e12  # bounds that also catch infinities
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from bandit_pipeline.warehouse.statements import sql_statement
+from bandit_pipeline.warehouse.sql import sql_statement
 
 SRM_ALPHA = 0.001
 

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.timing import WINDOW
-from bandit_pipeline.warehouse.statements import sql_statement
+from bandit_pipeline.warehouse.sql import sql_statement
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 
 from bandit_pipeline.online_store.base import (
@@ -29,13 +28,12 @@ from bandit_pipeline.online_store.base import (
 )
 from bandit_pipeline.online_store.snapshot import Snapshot
 from bandit_pipeline.timing import EXPOSURE_TTL_SECONDS, SUPERSEDED_GRACE_SECONDS
-from bandit_pipeline.warehouse import read_sql, sql_statements
+from bandit_pipeline.warehouse.sql import sql_file
 
 
-@cache
-def _statements(name: str) -> list[str]:
-    """The statements of ``sql/online_store/NAME.sqlite.sql``, read once."""
-    return sql_statements(read_sql(f"online_store/{name}", "sqlite"))
+def _statements(name: str) -> tuple[str, ...]:
+    """The statements of ``sql/online_store/NAME.sqlite.sql``."""
+    return sql_file(f"online_store/{name}", "sqlite").statements
 
 
 def _sql(name: str) -> str:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bandit_pipeline.serving import metrics
 from bandit_pipeline.serving.background import PeriodicFlusher
 from bandit_pipeline.warehouse import make_engine
-from bandit_pipeline.warehouse.statements import sql_statement
+from bandit_pipeline.warehouse.sql import sql_statement
 
 log = logging.getLogger(__name__)
 MAX_QUEUED = 100_000

@@ -1,6 +1,6 @@
 """The warehouse: engine, migrations and the SQL files in ``sql/`` that run there."""
 
-from bandit_pipeline.warehouse.engine import dialect_of, make_engine
-from bandit_pipeline.warehouse.sql_files import read_sql, sql_statements
+from bandit_pipeline.warehouse.engine import make_engine
+from bandit_pipeline.warehouse.sql import sql_file, sql_statement
 
-__all__ = ["dialect_of", "make_engine", "read_sql", "sql_statements"]
+__all__ = ["make_engine", "sql_file", "sql_statement"]

@@ -81,8 +81,3 @@ def _power(base: float | None, exponent: float | None) -> float | None:
     if base is None or exponent is None:
         return None
     return math.pow(base, exponent)
-
-
-def dialect_of(engine: Engine) -> str:
-    """``postgresql`` or ``sqlite``: picks the variant of a file in ``sql/``."""
-    return engine.dialect.name

@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from bandit_pipeline.warehouse.sql_files import read_sql, sql_statements
+from bandit_pipeline.warehouse.sql import sql_file
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -28,7 +28,7 @@ def _config() -> Config:
 def run_sql_file(name: str) -> None:
     """Execute ``sql/NAME.<dialect>.sql`` statement by statement (inside a revision)."""
     bind = op.get_bind()
-    for statement in sql_statements(read_sql(name, bind.dialect.name)):
+    for statement in sql_file(name, bind.dialect.name).statements:
         op.execute(statement)
 
 

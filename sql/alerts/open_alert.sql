@@ -1,4 +1,5 @@
 -- Open an alert episode (a unique index allows one open episode per kind and surface).
+-- timestamps: as_of
 INSERT INTO bandit_alerts (
     kind, namespace, surface, opened_at, explore_impressions, explore_ctr, baseline_ctr, details
 )

@@ -1,5 +1,6 @@
 -- Upsert catalog rows by (namespace, item_id). first_seen_at keeps the earliest value
 -- ever seen; updated_at is the time of this load.
+-- timestamps: first_seen_at, loaded_at
 INSERT INTO item_catalog (
     namespace, item_id, title, category, price, availability, freshness_index,
     first_seen_at, updated_at

@@ -1,5 +1,6 @@
 -- Per surface and window of the hour before :as_of: exploration and baseline figures,
 -- for the CTR alert and the kill switch.
+-- timestamps: as_of, window_start
 SELECT surface, window_start,
        SUM(bandit_explore_impressions) AS explore_impressions,
        SUM(COALESCE(bandit_explore_ctr, 0) * bandit_explore_impressions) AS explore_clicks,

@@ -1,4 +1,5 @@
 -- Record an experiment's configured holdout (for the sample-ratio-mismatch check).
+-- timestamps: as_of
 INSERT INTO bandit_experiments (experiment, holdout_percent, updated_at)
 VALUES (:experiment, :holdout_percent, :as_of)
 ON CONFLICT (experiment) DO UPDATE SET

@@ -8,6 +8,7 @@
 -- belongs to. For every key the run touches, this query computes the impression's
 -- figures with everything visible now minus those with what was visible before the
 -- run's window; bandit_explore_metrics adds the differences up.
+-- timestamps: as_of, window_start
 WITH touched_keys AS (
     SELECT DISTINCT namespace, surface, request_id, item_id
     FROM bandit_rewards

@@ -1,4 +1,5 @@
 -- The rollup of one window per surface (all experiments and variants together).
+-- timestamps: window_start
 SELECT surface,
        SUM(bandit_explore_impressions) AS bandit_explore_impressions,
        SUM(bandit_explore_reward_sum) AS bandit_explore_reward_sum,

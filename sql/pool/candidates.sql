@@ -4,6 +4,7 @@
 -- category's median, availability below :min_availability, freshness below
 -- :min_freshness, and graduation: decayed trained impressions at or above
 -- :graduation_impressions (the item has enough evidence; the ranker takes over).
+-- timestamps: as_of
 WITH ranked_prices AS (
     SELECT category, price,
            ROW_NUMBER() OVER (PARTITION BY category ORDER BY price) AS position,

@@ -1,9 +1,10 @@
 -- Store the eligible candidates of one (namespace, surface) as of :as_of.
+-- timestamps: as_of
 INSERT INTO bandit_candidate_pool (
     as_of, namespace, surface, item_id, alpha, beta, evidence, price, availability,
     freshness_index
 )
 SELECT :as_of, :namespace, :surface, item_id, alpha, beta, evidence, price, availability,
        freshness_index
-FROM ({pool/candidates}) AS pool
+FROM ({{ include pool/candidates }}) AS pool
 WHERE excluded_reason IS NULL;

@@ -1,6 +1,7 @@
 -- Every item's posterior as of :as_of (a materialised partition's end): its newest row at
 -- or before :as_of, with the evidence decayed to :as_of (DESIGN.md section 3).
 -- Items without a row have the prior.
+-- timestamps: as_of
 SELECT p.namespace, p.surface, p.item_id,
        :prior_alpha + (p.alpha - :prior_alpha)
            * power(0.5, (:as_of_epoch - bandit_epoch(p.as_of)) / :half_life_seconds) AS alpha,

@@ -1,6 +1,7 @@
 -- Posteriors as of :as_of for the items the window touched: the newest earlier posterior
 -- of the item, its evidence decayed to :as_of, plus what the window added
 -- (bandit_reward_aggregates). Items the window did not touch only decay: no row.
+-- timestamps: as_of, previous_as_of
 INSERT INTO bandit_posteriors (namespace, surface, item_id, as_of, alpha, beta)
 SELECT a.namespace, a.surface, a.item_id, :as_of,
        :prior_alpha + COALESCE((p.alpha - :prior_alpha)

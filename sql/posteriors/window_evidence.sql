@@ -15,6 +15,7 @@
 -- impressions whose outcomes arrived late, and earlier re-sent impressions. With
 -- window_start far enough in the past, "old" is empty and the result is the whole
 -- evidence: the from-scratch computation is this query over the look-back horizon.
+-- timestamps: as_of, window_start, future_scan_start
 WITH touched_keys AS (
     SELECT namespace, surface, request_id, item_id
     FROM bandit_rewards

@@ -1,4 +1,5 @@
 -- Figures of one window for the run record and the Dagster metadata.
+-- timestamps: as_of
 SELECT COUNT(*) AS items_touched,
        COALESCE(SUM(impressions), 0) AS impressions,
        COALESCE(SUM(clicks), 0) AS clicks,

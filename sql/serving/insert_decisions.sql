@@ -1,4 +1,5 @@
 -- Append a batch of decision traces.
+-- timestamps: decided_at
 INSERT INTO bandit_decisions (
     decided_at, namespace, surface, user_id, request_id, explored, reason, policy_id,
     experiment, variant, snapshot_version, seed, explore_slots, chosen, scores, eligible,
