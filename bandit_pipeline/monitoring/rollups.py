@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from bandit_pipeline.policy import PosteriorParameters
-from bandit_pipeline.timing import WINDOW
+from bandit_pipeline.timing import WINDOW, WINDOW_SECONDS
 from bandit_pipeline.warehouse.sql import sql_statement
 
 
@@ -43,6 +43,7 @@ def materialise_metrics(
     bind = {
         "as_of": as_of,
         "window_start": as_of - WINDOW,
+        "window_seconds": WINDOW_SECONDS,
         "attribution_seconds": params.attribution_seconds,
         "w_click": params.weight_click,
         "w_add_to_cart": params.weight_add_to_cart,

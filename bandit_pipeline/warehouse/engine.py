@@ -9,6 +9,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from bandit_pipeline.policy import decay_factor
+
 SUPPORTED_DIALECTS = ("postgresql", "sqlite")
 
 
@@ -36,9 +38,10 @@ def make_engine(url: str, **kwargs: object) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    # The posterior SQL is shared with PostgreSQL, where bandit_epoch() is a SQL function
-    # (migration 0002) and power() is built in.
+    # The posterior SQL is shared with PostgreSQL, where bandit_epoch() and bandit_decay()
+    # are SQL functions (migrations 0002 and 0008) and power() is built in.
     dbapi_connection.create_function("bandit_epoch", 1, sqlite_epoch, deterministic=True)
+    dbapi_connection.create_function("bandit_decay", 2, _decay, deterministic=True)
     dbapi_connection.create_function("power", 2, _power, deterministic=True)
     dbapi_connection.create_function("bandit_timestamp", 1, sqlite_timestamp, deterministic=True)
     for name, function in (
@@ -75,6 +78,12 @@ def _nullable(function):
         return None if value is None else function(value)
 
     return wrapped
+
+
+def _decay(elapsed_seconds: float | None, half_life_seconds: float | None) -> float | None:
+    if elapsed_seconds is None or half_life_seconds is None:
+        return None
+    return decay_factor(elapsed_seconds, half_life_seconds)
 
 
 def _power(base: float | None, exponent: float | None) -> float | None:

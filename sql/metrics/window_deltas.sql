@@ -92,14 +92,15 @@ impressions AS (
 signed AS (
     -- The impression as it is now, counted in ...
     SELECT namespace, surface, experiment_new AS experiment, variant_new AS variant,
-           explore_new AS explore, FLOOR(window_new / 900.0) * 900.0 AS window_epoch,
+           explore_new AS explore,
+           FLOOR(window_new / :window_seconds) * :window_seconds AS window_epoch,
            1 AS impressions, clicked_new AS clicked, carted_new AS carted,
            purchased_new AS purchased, reward_new AS reward, reward_new * reward_new AS reward_sq
     FROM impressions
     UNION ALL
     -- ... minus the impression as it was before the window, taken out where it was.
     SELECT namespace, surface, experiment_old, variant_old, explore_old,
-           FLOOR(window_old / 900.0) * 900.0,
+           FLOOR(window_old / :window_seconds) * :window_seconds,
            -1, -clicked_old, -carted_old, -purchased_old, -reward_old, -reward_old * reward_old
     FROM impressions
     WHERE t_old IS NOT NULL

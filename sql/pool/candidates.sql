@@ -28,9 +28,9 @@ newest_rows AS (
 posteriors AS (
     SELECT item_id,
            :prior_alpha + (alpha - :prior_alpha)
-               * power(0.5, (:as_of_epoch - bandit_epoch(as_of)) / :half_life_seconds) AS alpha,
+               * bandit_decay(:as_of_epoch - bandit_epoch(as_of), :half_life_seconds) AS alpha,
            :prior_beta + (beta - :prior_beta)
-               * power(0.5, (:as_of_epoch - bandit_epoch(as_of)) / :half_life_seconds) AS beta
+               * bandit_decay(:as_of_epoch - bandit_epoch(as_of), :half_life_seconds) AS beta
     FROM newest_rows
     WHERE recency = 1
 ),

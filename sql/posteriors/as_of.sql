@@ -4,9 +4,9 @@
 -- timestamps: as_of
 SELECT p.namespace, p.surface, p.item_id,
        :prior_alpha + (p.alpha - :prior_alpha)
-           * power(0.5, (:as_of_epoch - bandit_epoch(p.as_of)) / :half_life_seconds) AS alpha,
+           * bandit_decay(:as_of_epoch - bandit_epoch(p.as_of), :half_life_seconds) AS alpha,
        :prior_beta + (p.beta - :prior_beta)
-           * power(0.5, (:as_of_epoch - bandit_epoch(p.as_of)) / :half_life_seconds) AS beta,
+           * bandit_decay(:as_of_epoch - bandit_epoch(p.as_of), :half_life_seconds) AS beta,
        p.as_of AS last_changed_at
 FROM bandit_posteriors AS p
 WHERE p.as_of = (

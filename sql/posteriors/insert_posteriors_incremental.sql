@@ -5,10 +5,10 @@
 INSERT INTO bandit_posteriors (namespace, surface, item_id, as_of, alpha, beta)
 SELECT a.namespace, a.surface, a.item_id, :as_of,
        :prior_alpha + COALESCE((p.alpha - :prior_alpha)
-           * power(0.5, (:as_of_epoch - bandit_epoch(p.as_of)) / :half_life_seconds), 0.0)
+           * bandit_decay(:as_of_epoch - bandit_epoch(p.as_of), :half_life_seconds), 0.0)
            + a.reward_evidence,
        :prior_beta + COALESCE((p.beta - :prior_beta)
-           * power(0.5, (:as_of_epoch - bandit_epoch(p.as_of)) / :half_life_seconds), 0.0)
+           * bandit_decay(:as_of_epoch - bandit_epoch(p.as_of), :half_life_seconds), 0.0)
            + a.non_reward_evidence
 FROM bandit_reward_aggregates AS a
 LEFT JOIN bandit_posteriors AS p

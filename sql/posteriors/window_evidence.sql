@@ -73,11 +73,9 @@ rewards AS (
 ),
 decayed AS (
     SELECT namespace, surface, item_id, r_new, r_old, t_old, clicks, add_to_carts, purchases,
-           CASE WHEN t_new >= :as_of_epoch THEN 1.0
-                ELSE power(0.5, (:as_of_epoch - t_new) / :half_life_seconds) END AS d_new,
+           bandit_decay(:as_of_epoch - t_new, :half_life_seconds) AS d_new,
            CASE WHEN t_old IS NULL THEN 0.0
-                WHEN t_old >= :window_start_epoch THEN :window_decay
-                ELSE power(0.5, (:window_start_epoch - t_old) / :half_life_seconds)
+                ELSE bandit_decay(:window_start_epoch - t_old, :half_life_seconds)
                      * :window_decay END AS d_old
     FROM rewards
 )

@@ -1,0 +1,4 @@
+-- Nothing to create on SQLite: bandit_decay() is registered on every connection the
+-- product opens (warehouse/engine.py), as the policy's own decay_factor. The view
+-- bandit_posteriors_latest keeps SQLite's built-in functions so that it also opens in
+-- the plain sqlite3 shell.
