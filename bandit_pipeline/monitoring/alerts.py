@@ -35,8 +35,10 @@ Notifier = Callable[[dict], bool]
 
 @dataclass(frozen=True)
 class AlertThresholds:
-    ctr_ratio: float = 0.5
-    min_explore_impressions: int = 200
+    """When the exploration-CTR alert opens (from ``Settings.alert_thresholds()``)."""
+
+    ctr_ratio: float
+    min_explore_impressions: int
 
 
 @dataclass(frozen=True)

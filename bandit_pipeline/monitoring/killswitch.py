@@ -27,9 +27,11 @@ from bandit_pipeline.warehouse.sql import sql_statement
 
 @dataclass(frozen=True)
 class KillSwitchPolicy:
-    mode: str = "relative"  # or "absolute"
-    threshold: float = 0.25
-    min_explore_impressions: int = 500
+    """When the kill switch trips (from ``Settings.killswitch_policy()``)."""
+
+    mode: str  # "relative" or "absolute"
+    threshold: float
+    min_explore_impressions: int
 
 
 @dataclass(frozen=True)
