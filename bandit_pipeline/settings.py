@@ -291,6 +291,16 @@ def load_settings(**overrides: object) -> Settings:
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems)) from None
 
 
+def default_settings(**overrides: object) -> Settings:
+    """The documented defaults with ``overrides``, whatever the environment holds: for
+    tests, benchmarks and tools that must not depend on a caller's ``BANDIT_*`` variables."""
+    defaults = {
+        name: field.get_default(call_default_factory=True)
+        for name, field in Settings.model_fields.items()
+    }
+    return load_settings(**{**defaults, **overrides})
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
