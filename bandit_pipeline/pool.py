@@ -23,11 +23,13 @@ KEEP_POOLS = 8  # two hours of 15-minute windows, for analysts and debugging
 
 @dataclass(frozen=True)
 class PoolParameters:
-    surfaces: tuple[str, ...] = ("home", "pdp", "cart")
-    min_freshness: float = 0.5
-    min_availability: float = 0.2
-    max_price_ratio: float = 5.0
-    graduation_impressions: float = 500.0
+    """Which items may be explored, per surface (defaults: ``settings.pool_parameters()``)."""
+
+    surfaces: tuple[str, ...]
+    min_freshness: float
+    min_availability: float
+    max_price_ratio: float
+    graduation_impressions: float
 
 
 @dataclass

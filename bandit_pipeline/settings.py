@@ -8,7 +8,7 @@ name in upper case (``BANDIT_HALF_LIFE_DAYS=7``). Invalid values fail at start-u
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -222,11 +222,7 @@ class Settings(BaseSettings):
     @property
     def reward_weights(self) -> dict[str, float]:
         """Weight of each outcome event type."""
-        return {
-            "click": self.reward_weight_click,
-            "add_to_cart": self.reward_weight_add_to_cart,
-            "purchase": self.reward_weight_purchase,
-        }
+        return self.posterior_parameters().reward_weights
 
     def posterior_parameters(self) -> PosteriorParameters:
         """The settings the posterior numbers depend on (DESIGN.md section 3)."""
@@ -260,6 +256,11 @@ class Settings(BaseSettings):
         return KillSwitchPolicy(
             self.killswitch_mode, self.killswitch_threshold, self.killswitch_min_explore_impressions
         )
+
+    @property
+    def max_clock_skew(self) -> timedelta:
+        """How far producers' clocks may run ahead: ingestion's limit, the job's reach."""
+        return timedelta(seconds=self.max_clock_skew_seconds)
 
     @property
     def max_reward_weight(self) -> float:

@@ -18,12 +18,6 @@ from bandit_pipeline.policy import PosteriorParameters, decay_factor
 from bandit_pipeline.timing import WINDOW
 from bandit_pipeline.warehouse.sql import sql_file, sql_statement
 
-# Impressions dated after the window's start but ingested before it (producer clock
-# ahead of the warehouse) are still growing towards their decay; they are looked for
-# among the rows ingested this long before the window. Ingestion rejects events dated
-# further ahead than BANDIT_MAX_CLOCK_SKEW_SECONDS, so that setting is the right reach.
-FUTURE_SCAN = timedelta(hours=1)
-
 
 @dataclass(frozen=True)
 class WindowResult:
@@ -85,10 +79,16 @@ def materialise_window(
     engine: Engine,
     as_of: datetime,
     params: PosteriorParameters,
+    *,
+    future_scan: timedelta,
     window: timedelta = WINDOW,
-    future_scan: timedelta = FUTURE_SCAN,
 ) -> WindowResult:
-    """Compute and store the aggregates and posteriors of the window ending at ``as_of``."""
+    """Compute and store the aggregates and posteriors of the window ending at ``as_of``.
+
+    Impressions dated after the window's start but ingested before it (a producer clock
+    ahead of the warehouse) are still growing towards their decay; they are looked for
+    among the rows ingested ``future_scan`` before the window. Ingestion rejects events
+    dated further ahead than the settings' ``max_clock_skew``, so that is the right reach."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware (UTC)")
     as_of = as_of.astimezone(UTC)

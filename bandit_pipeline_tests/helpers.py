@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, text
+
+from bandit_pipeline.ingest.validation import warehouse_time
+from bandit_pipeline.policy import LoggedEvent
+from bandit_pipeline.settings import default_settings
+from bandit_pipeline.timing import WINDOW
 
 
 def event(event_id: str, **overrides: Any) -> dict[str, Any]:
@@ -35,3 +45,165 @@ def scalar(engine: Engine, sql: str, **params: Any) -> Any:
 def rows(engine: Engine, sql: str, **params: Any) -> list[Any]:
     with engine.connect() as connection:
         return connection.execute(text(sql), params).all()
+
+
+# --- Settings: the documented defaults, whatever the environment of the test run holds.
+
+DEFAULTS = default_settings()
+DEFAULT_PARAMS = DEFAULTS.posterior_parameters()
+FUTURE_SCAN = DEFAULTS.max_clock_skew
+# Short half-life and attribution window so that decay and the window matter in a few hours.
+PARAMS = replace(DEFAULT_PARAMS, half_life_days=1 / 24, attribution_window_hours=0.5)
+
+
+def stamp(engine: Engine, moment: datetime) -> datetime | str:
+    """A timestamp as the warehouse's driver takes it (SQLite stores ISO text)."""
+    return warehouse_time(moment) if engine.dialect.name == "sqlite" else moment
+
+
+# --- Event streams written straight into the warehouse, and their windows.
+
+START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+N_WINDOWS = 6
+WINDOW_ENDS = [START + WINDOW * (k + 1) for k in range(N_WINDOWS)]
+EXPERIMENT = "x"  # the experiment of test events that carry a variant
+POSTERIOR_TABLES = (
+    "bandit_reward_aggregates",
+    "bandit_posteriors",
+    "bandit_posterior_runs",
+    "bandit_metric_deltas",
+)
+PROPERTY = hypothesis_settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def logged_event(
+    event_id: str,
+    event_type: str,
+    occurred_at: datetime,
+    ingested_at: datetime,
+    surface: str,
+    request_id: str,
+    item_id: str,
+    explore: bool,
+    variant: str | None,
+    namespace: str = "default",
+) -> LoggedEvent:
+    """An accepted event; one with a variant belongs to the experiment :data:`EXPERIMENT`."""
+    experiment = EXPERIMENT if variant else None
+    return LoggedEvent(
+        event_id, event_type, occurred_at, ingested_at, namespace, surface, request_id,
+        item_id, explore, experiment, variant,
+    )  # fmt: skip
+
+
+def timed_event(
+    event_id: str,
+    event_type: str,
+    start: datetime,
+    minute: float,
+    lag_minutes: float = 0.0,
+    *,
+    surface: str = "home",
+    request_id: str = "r1",
+    item_id: str = "i1",
+    explore: bool = True,
+    variant: str | None = None,
+) -> LoggedEvent:
+    """An event ``minute`` minutes after ``start``, ingested ``lag_minutes`` later."""
+    occurred = start + timedelta(minutes=minute)
+    ingested = occurred + timedelta(minutes=lag_minutes)
+    return logged_event(
+        event_id, event_type, occurred, ingested, surface, request_id, item_id, explore, variant
+    )
+
+
+@st.composite
+def event_streams(draw) -> list[LoggedEvent]:
+    """Impressions, re-sent impressions, outcomes (upgraded later, late, outside the
+    attribution window, dated before their impression), control and non-explore traffic."""
+    n = draw(st.integers(1, 40))
+    events = []
+    seconds = st.integers(-3600, int(N_WINDOWS * WINDOW.total_seconds()))
+    for i in range(n):
+        occurred = START + timedelta(
+            seconds=draw(seconds), microseconds=draw(st.integers(0, 999_999))
+        )
+        # Usually ingested shortly after, sometimes hours late, sometimes before (clock skew).
+        delay = draw(st.one_of(st.integers(0, 120), st.integers(-600, 7200)))
+        events.append(
+            logged_event(
+                event_id=f"e{i}",
+                event_type=draw(
+                    st.sampled_from(
+                        ["impression", "impression", "click", "add_to_cart", "purchase"]
+                    )
+                ),
+                occurred_at=occurred,
+                ingested_at=occurred + timedelta(seconds=delay),
+                surface=draw(st.sampled_from(["home", "cart"])),
+                request_id=f"r{draw(st.integers(0, 5))}",
+                item_id=f"i{draw(st.integers(0, 2))}",
+                explore=draw(st.booleans()) or draw(st.booleans()),
+                variant=draw(st.sampled_from([None, None, "treatment", "control"])),
+            )
+        )
+    return events
+
+
+def traffic(
+    window: int, explore_ctr: float, baseline_ctr: float, n_explore: int = 60, n_baseline: int = 200
+) -> list[LoggedEvent]:
+    """One window of impressions (and their clicks) with the given click-through rates."""
+    rng = np.random.default_rng(window)
+    begin = START + window * WINDOW
+    events = []
+    for kind, n, ctr in (("x", n_explore, explore_ctr), ("b", n_baseline, baseline_ctr)):
+        for i in range(n):
+            at = begin + timedelta(seconds=float(rng.uniform(0, 800)))
+            key = f"w{window}-{kind}-{i}"
+            explore = kind == "x"
+            events.append(logged_event(f"{key}-i", "impression", at, at, "home", key, "item",
+                                       explore, None))  # fmt: skip
+            if rng.random() < ctr:
+                click = at + timedelta(seconds=5)
+                events.append(logged_event(f"{key}-c", "click", click, click, "home", key, "item",
+                                           explore, None))  # fmt: skip
+    return events
+
+
+def as_of(window: int) -> datetime:
+    """The end of the ``window``-th window after :data:`START`."""
+    return START + (window + 1) * WINDOW
+
+
+def reset(engine: Engine) -> None:
+    """Empty the events and everything the job derives from them."""
+    with engine.begin() as connection:
+        for table in ("bandit_rewards", *POSTERIOR_TABLES):
+            connection.execute(text(f"DELETE FROM {table}"))
+
+
+def load_events(engine: Engine, events: list[LoggedEvent]) -> None:
+    """Straight into the table, bypassing ingest validation (clock skew is allowed here)."""
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO bandit_rewards (event_id, event_type, occurred_at, ingested_at,"
+                " namespace, surface, user_id, request_id, item_id, slot, explore, experiment,"
+                " variant) VALUES (:event_id, :event_type, :occurred_at, :ingested_at,"
+                " :namespace, :surface, 'u', :request_id, :item_id, 0, :explore,"
+                " :experiment, :variant)"
+            ),
+            [
+                {
+                    **asdict(e),
+                    "occurred_at": stamp(engine, e.occurred_at),
+                    "ingested_at": stamp(engine, e.ingested_at),
+                }
+                for e in events
+            ],
+        )

@@ -16,9 +16,16 @@ from bandit_pipeline.defs.jobs import posterior_update_schedule
 from bandit_pipeline.defs.partitions import fifteen_minute_partitions, window_end
 from bandit_pipeline.defs.resources import WarehouseResource
 from bandit_pipeline.settings import load_settings
-from bandit_pipeline_tests.helpers import rows, scalar
-from bandit_pipeline_tests.reference import timed_event
-from bandit_pipeline_tests.test_posteriors import PARAMS, load_events, reset
+from bandit_pipeline_tests.helpers import (
+    PARAMS,
+    as_of,
+    load_events,
+    reset,
+    rows,
+    scalar,
+    timed_event,
+    traffic,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,12 +152,10 @@ def test_sensors_evaluate_once_per_run_and_the_reset_job(engine, tmp_path):
     )
     from bandit_pipeline.monitoring.rollups import materialise_metrics
     from bandit_pipeline.online_store import open_store
-    from bandit_pipeline_tests.test_monitoring import as_of, traffic
-    from bandit_pipeline_tests.test_posteriors import PARAMS, load_events
 
     reset(engine)
     load_events(engine, traffic(0, 0.0, 0.3, n_explore=120))
-    materialise_metrics(engine, as_of(0), PARAMS)
+    materialise_metrics(engine, as_of(0), PARAMS, "default")
     store_url = f"sqlite:///{tmp_path}/online.db"
     resources = {
         "warehouse": _resource(engine),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.server
 import json
 import threading
-from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -21,43 +20,16 @@ from bandit_pipeline.monitoring.rollups import materialise_metrics
 from bandit_pipeline.online_store import Snapshot
 from bandit_pipeline.serving import DecisionRequest, ExplorationService
 from bandit_pipeline.settings import load_settings
-from bandit_pipeline_tests.helpers import rows
-from bandit_pipeline_tests.reference import Event
-from bandit_pipeline_tests.test_posteriors import PARAMS, START, load_events, reset
+from bandit_pipeline_tests.helpers import PARAMS, START, as_of, load_events, reset, rows, traffic
 
-WINDOW = timedelta(minutes=15)
 THRESHOLDS = AlertThresholds(ctr_ratio=0.5, min_explore_impressions=100)
 POLICY = KillSwitchPolicy(mode="relative", threshold=0.25, min_explore_impressions=100)
-
-
-def traffic(window: int, explore_ctr: float, baseline_ctr: float, n_explore=60, n_baseline=200):
-    """One window of impressions (and their clicks) with the given click-through rates."""
-    rng = np.random.default_rng(window)
-    begin = START + window * WINDOW
-    events = []
-    for kind, n, ctr in (("x", n_explore, explore_ctr), ("b", n_baseline, baseline_ctr)):
-        for i in range(n):
-            at = begin + timedelta(seconds=float(rng.uniform(0, 800)))
-            key = f"w{window}-{kind}-{i}"
-            events.append(
-                Event(f"{key}-i", "impression", at, at, "home", key, "item", kind == "x", None)
-            )
-            if rng.random() < ctr:
-                click = at + timedelta(seconds=5)
-                events.append(
-                    Event(f"{key}-c", "click", click, click, "home", key, "item", kind == "x", None)
-                )
-    return events
 
 
 def run_windows(engine, events, first, last):
     load_events(engine, events)
     for window in range(first, last + 1):
-        materialise_metrics(engine, START + (window + 1) * WINDOW, PARAMS)
-
-
-def as_of(window: int):
-    return START + (window + 1) * WINDOW
+        materialise_metrics(engine, as_of(window), PARAMS, "default")
 
 
 class Webhook:

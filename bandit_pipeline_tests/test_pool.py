@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
-from bandit_pipeline.ingest.validation import warehouse_time
-from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.pool import (
     KEEP_POOLS,
-    PoolParameters,
     build_candidate_pool,
     publish_pools,
     snapshot_version,
 )
-from bandit_pipeline_tests.helpers import rows
+from bandit_pipeline_tests.helpers import DEFAULT_PARAMS, DEFAULTS, rows, stamp
 
 AS_OF = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-POSTERIOR = PosteriorParameters()
-POOL = PoolParameters(surfaces=("home", "cart"), graduation_impressions=50.0)
+POSTERIOR = DEFAULT_PARAMS
+POOL = replace(DEFAULTS.pool_parameters(), surfaces=("home", "cart"), graduation_impressions=50.0)
 
 CATALOG = [
     # item_id, category, price, availability, freshness
@@ -33,10 +31,6 @@ CATALOG = [
     ("stale", "shoes", 50.0, 0.9, 0.1),
     ("graduated", "shoes", 50.0, 0.9, 0.9),
 ]
-
-
-def _stamp(engine, moment: datetime):
-    return warehouse_time(moment) if engine.dialect.name == "sqlite" else moment
 
 
 @pytest.fixture
@@ -56,8 +50,8 @@ def warehouse(engine):
                 " VALUES ('default', 'home', :item, :as_of, :alpha, :beta)"
             ),
             [
-                {"item": "graduated", "as_of": _stamp(engine, AS_OF), "alpha": 11.0, "beta": 51.0},
-                {"item": "fresh-1", "as_of": _stamp(engine, AS_OF - timedelta(days=14)),
+                {"item": "graduated", "as_of": stamp(engine, AS_OF), "alpha": 11.0, "beta": 51.0},
+                {"item": "fresh-1", "as_of": stamp(engine, AS_OF - timedelta(days=14)),
                  "alpha": 3.0, "beta": 5.0},
             ],
         )  # fmt: skip

@@ -10,14 +10,19 @@ from sqlalchemy import text
 
 from bandit_pipeline.definitions import build_definitions
 from bandit_pipeline.defs import assets as asset_module
-from bandit_pipeline.ingest.validation import warehouse_time
 from bandit_pipeline.monitoring import quality
 from bandit_pipeline.online_store import open_store
-from bandit_pipeline.pool import PoolParameters
 from bandit_pipeline.settings import load_settings
-from bandit_pipeline_tests.reference import Event
+from bandit_pipeline_tests.helpers import (
+    DEFAULTS,
+    PARAMS,
+    START,
+    load_events,
+    logged_event,
+    reset,
+    stamp,
+)
 from bandit_pipeline_tests.test_definitions import _resource
-from bandit_pipeline_tests.test_posteriors import PARAMS, START, load_events, reset
 
 KEY = "2026-11-20-12:00"
 AS_OF = START + timedelta(minutes=15)
@@ -26,8 +31,8 @@ AS_OF = START + timedelta(minutes=15)
 def good_traffic():
     t = START + timedelta(minutes=1)
     return [
-        Event("i1", "impression", t, t, "home", "r1", "item-1", True, None),
-        Event("c1", "click", t + timedelta(seconds=3), t + timedelta(seconds=4),
+        logged_event("i1", "impression", t, t, "home", "r1", "item-1", True, None),
+        logged_event("c1", "click", t + timedelta(seconds=3), t + timedelta(seconds=4),
               "home", "r1", "item-1", True, None),
     ]  # fmt: skip
 
@@ -41,10 +46,6 @@ def catalog(engine):
                 " ('default', 'item-2', 'shoes', 50, 0.9, 0.9)"
             )
         )
-
-
-def stamp(engine, moment):
-    return warehouse_time(moment) if engine.dialect.name == "sqlite" else moment
 
 
 def run_job(engine, tmp_path, monkeypatch=None):
@@ -149,7 +150,7 @@ def test_suites_report_what_failed(engine):
     catalog(engine)
     # An empty window is not a failure.
     assert quality.check_posteriors(engine, AS_OF, PARAMS).success
-    assert quality.check_pool(engine, AS_OF, PoolParameters()).success
+    assert quality.check_pool(engine, AS_OF, DEFAULTS.pool_parameters()).success
     with engine.begin() as connection:
         connection.execute(
             text(

@@ -9,8 +9,8 @@ import pytest
 from scipy import stats
 from sqlalchemy import text
 
-from bandit_pipeline.ingest.validation import warehouse_time
 from bandit_pipeline.monitoring.readout import experiment_readout
+from bandit_pipeline_tests.helpers import stamp
 
 WINDOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 # variant -> (impressions, clicked, carted, purchased)
@@ -20,9 +20,6 @@ HOLDOUT = 10.0
 
 @pytest.fixture
 def readout(engine):
-    def stamp(moment: datetime):
-        return warehouse_time(moment) if engine.dialect.name == "sqlite" else moment
-
     with engine.begin() as connection:
         # Split over two runs and both slot kinds, as real deltas are.
         for variant, counts in COUNTS.items():
@@ -39,7 +36,7 @@ def readout(engine):
                         " :p, 0, 0)"
                     ),
                     {
-                        "as_of": stamp(as_of), "w": stamp(WINDOW),
+                        "as_of": stamp(engine, as_of), "w": stamp(engine, WINDOW),
                         "variant": variant, "explore": explore,
                         "n": n, "c": c, "a": a, "p": p,
                     },

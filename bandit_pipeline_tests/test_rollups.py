@@ -1,4 +1,4 @@
-"""Metric rollups against an independent evaluation of their definition."""
+"""Metric rollups against the reference evaluation of their definition."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bandit_pipeline.monitoring.rollups import materialise_metrics
-from bandit_pipeline_tests.helpers import rows
-from bandit_pipeline_tests.reference import reference_rollups
-from bandit_pipeline_tests.test_posteriors import (
+from bandit_pipeline.policy import reference_rollups
+from bandit_pipeline_tests.helpers import (
     PARAMS,
     PROPERTY,
     WINDOW_ENDS,
     event_streams,
     load_events,
     reset,
+    rows,
 )
 
 GROUPED = (
@@ -59,7 +59,7 @@ def test_rollups_run_by_run_match_the_definition(engine, events):
     reset(engine)
     load_events(engine, events)
     for as_of in RUNS:
-        materialise_metrics(engine, as_of, PARAMS)
+        materialise_metrics(engine, as_of, PARAMS, "default")
     assert_rollups_match(engine, events, RUNS[-1])
 
 
@@ -71,5 +71,5 @@ def test_reruns_in_any_order_give_the_same_rollups(engine, events, order, rerun)
     reset(engine)
     load_events(engine, events)
     for index in [*order, rerun, rerun]:
-        materialise_metrics(engine, RUNS[index], PARAMS)
+        materialise_metrics(engine, RUNS[index], PARAMS, "default")
     assert_rollups_match(engine, events, RUNS[-1])

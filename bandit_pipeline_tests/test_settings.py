@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bandit_pipeline.redact import redact_url
-from bandit_pipeline.settings import SettingsError, load_settings
+from bandit_pipeline.settings import SettingsError, default_settings, load_settings
 
 
 def test_defaults_match_the_design(monkeypatch):
@@ -20,6 +20,21 @@ def test_defaults_match_the_design(monkeypatch):
     assert settings.online_store_url.startswith("sqlite:///.bandit/")
     assert settings.namespace == "default"
     assert settings.experiment_enabled is False
+
+
+def test_default_settings_ignore_the_environment(monkeypatch):
+    for name in list(__import__("os").environ):
+        if name.startswith("BANDIT_"):
+            monkeypatch.delenv(name)
+    documented = load_settings()
+    monkeypatch.setenv("BANDIT_HALF_LIFE_DAYS", "3")
+    monkeypatch.setenv("BANDIT_SURFACES", "home")
+    monkeypatch.setenv("BANDIT_MAX_CLOCK_SKEW_SECONDS", "60")
+    assert load_settings().half_life_days == 3.0  # the environment is read ...
+    defaults = default_settings()  # ... but not here
+    assert defaults.model_dump() == documented.model_dump()
+    assert defaults.max_clock_skew.total_seconds() == 3600.0
+    assert default_settings(half_life_days=2.0).posterior_parameters().half_life_days == 2.0
 
 
 def test_environment_variables_are_read(monkeypatch):

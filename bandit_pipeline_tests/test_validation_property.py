@@ -13,7 +13,7 @@ from bandit_pipeline.ingest import ingest_records
 from bandit_pipeline.ingest.events import EVENT_COLUMNS, EventValidator
 from bandit_pipeline.ingest.readers import SourceRecord
 from bandit_pipeline.ingest.validation import Rejected
-from bandit_pipeline_tests.helpers import event, scalar
+from bandit_pipeline_tests.helpers import DEFAULTS, event, scalar
 
 NOW = datetime.now(UTC)
 
@@ -62,7 +62,7 @@ def messy_rows(draw):
 @hypothesis_settings(max_examples=600, deadline=None)
 @given(messy_rows())
 def test_validator_accepts_or_rejects_with_a_reason(fields):
-    validator = EventValidator(now=NOW)
+    validator = EventValidator.from_settings(DEFAULTS, NOW)
     try:
         row = validator(fields)
     except Rejected as exc:
@@ -104,7 +104,7 @@ def test_every_row_is_inserted_or_rejected(engine, settings, batch):
 
 def _rejected(fields) -> bool:
     try:
-        EventValidator(now=datetime.now(UTC))(fields)
+        EventValidator.from_settings(DEFAULTS, datetime.now(UTC))(fields)
     except Rejected:
         return True
     return False

@@ -51,7 +51,7 @@ from bandit_pipeline.ingest import IngestReport, ingest_events
 from bandit_pipeline.ingest.events import EVENT_COLUMNS, EventRow, EventValidator
 from bandit_pipeline.ingest.readers import read_records
 from bandit_pipeline.ingest.validation import Rejected, warehouse_time
-from bandit_pipeline.settings import Settings, load_settings
+from bandit_pipeline.settings import Settings, default_settings, load_settings
 from bandit_pipeline.simulate import generate_events, write_jsonl
 
 N_ITEMS = 100_000
@@ -112,7 +112,7 @@ def generate_file(path: Path, events: int) -> int:
 
 def validated_rows(path: Path, ingested_at: str) -> list[EventRow]:
     """The file's rows as the ingest stages them, with a fixed ``ingested_at``."""
-    validate = EventValidator(now=datetime.now(UTC))
+    validate = EventValidator.from_settings(default_settings(), datetime.now(UTC))
     rows: list[EventRow] = []
     for record in read_records(str(path)):
         if record.fields is None:

@@ -36,12 +36,11 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from bandit_pipeline.ingest.events import EVENT_COLUMNS
-from bandit_pipeline.policy import PosteriorParameters
+from bandit_pipeline.settings import default_settings
 from bandit_pipeline.simulate import generate_events
 from bandit_pipeline.timing import WINDOW
 from bandit_pipeline.warehouse.sql import sql_statement
 from bandit_pipeline.window_update import (
-    FUTURE_SCAN,
     evidence_params,
     materialise_window,
 )
@@ -53,6 +52,7 @@ INGEST_DELAY = timedelta(seconds=5)
 # INGEST_DELAY stays inside the window they are meant for.
 MARGIN = timedelta(seconds=10)
 REPEAT = 3
+DEFAULTS = default_settings()  # the documented parameters, whatever BANDIT_* holds
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -121,12 +121,12 @@ def database_size(dsn: str) -> tuple[int, int]:
 
 
 def materialise_all(engine: Engine, first_as_of: datetime, count: int) -> list[float]:
-    params = PosteriorParameters()
+    params = DEFAULTS.posterior_parameters()
     seconds = []
     for i in range(count):
         as_of = first_as_of + i * WINDOW
         started = time.perf_counter()
-        result = materialise_window(engine, as_of, params)
+        result = materialise_window(engine, as_of, params, future_scan=DEFAULTS.max_clock_skew)
         seconds.append(time.perf_counter() - started)
         if i > 0 and result.mode != "incremental":
             raise RuntimeError(f"partition {as_of} ran {result.mode}, expected incremental")
@@ -135,7 +135,12 @@ def materialise_all(engine: Engine, first_as_of: datetime, count: int) -> list[f
 
 def bare_evidence(engine: Engine, window_start: datetime) -> tuple[float, int]:
     statement = sql_statement("posteriors/window_evidence")
-    bind = evidence_params(PosteriorParameters(), window_start, window_start + WINDOW, FUTURE_SCAN)
+    bind = evidence_params(
+        DEFAULTS.posterior_parameters(),
+        window_start,
+        window_start + WINDOW,
+        DEFAULTS.max_clock_skew,
+    )
     with engine.connect() as connection:
         started = time.perf_counter()
         rows = connection.execute(statement, bind).fetchall()
@@ -149,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     admin_dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     window_start = now.replace(minute=now.minute - now.minute % 15) - timedelta(hours=1)
-    params = PosteriorParameters()
+    params = DEFAULTS.posterior_parameters()
     out: dict[str, Any] = {}
 
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
@@ -178,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
                 seconds, evidence_rows = bare_evidence(engine, window_start)
                 bare.append(seconds)
                 started = time.perf_counter()
-                result = materialise_window(engine, window_start + WINDOW, params)
+                result = materialise_window(
+                    engine, window_start + WINDOW, params, future_scan=DEFAULTS.max_clock_skew
+                )
                 full.append(time.perf_counter() - started)
                 if result.mode != "incremental":
                     raise RuntimeError(f"benchmark window ran {result.mode}")

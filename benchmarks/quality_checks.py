@@ -26,8 +26,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bandit_pipeline.monitoring import quality
-from bandit_pipeline.policy import PosteriorParameters
-from bandit_pipeline.pool import PoolParameters, build_candidate_pool
+from bandit_pipeline.pool import build_candidate_pool
+from bandit_pipeline.settings import default_settings
 from bandit_pipeline.simulate import generate_catalog
 from bandit_pipeline.timing import WINDOW
 from bandit_pipeline.window_update import materialise_window
@@ -45,7 +45,8 @@ def main() -> int:
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     start = now.replace(minute=now.minute - now.minute % 15) - timedelta(hours=1)
     as_of = start + WINDOW
-    params, pool = PosteriorParameters(), PoolParameters()
+    defaults = default_settings()
+    params, pool = defaults.posterior_parameters(), defaults.pool_parameters()
 
     started = time.perf_counter()
     import great_expectations  # noqa: F401  (the one-time cost, measured apart)
@@ -72,10 +73,10 @@ def main() -> int:
         )
         for number in range(args.repeat):
             begun = time.perf_counter()
-            materialise_window(engine, as_of, params)
+            materialise_window(engine, as_of, params, future_scan=defaults.max_clock_skew)
             timings["window"].append(time.perf_counter() - begun)
             begun = time.perf_counter()
-            build_candidate_pool(engine, as_of, "default", pool, params)
+            build_candidate_pool(engine, as_of, defaults.namespace, pool, params)
             timings["pool"].append(time.perf_counter() - begun)
             begun = time.perf_counter()
             results = [

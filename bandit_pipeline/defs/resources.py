@@ -14,11 +14,11 @@ from bandit_pipeline.monitoring.killswitch import KillSwitchPolicy
 from bandit_pipeline.online_store import OnlineStore, open_store
 from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.pool import PoolParameters
-from bandit_pipeline.settings import Settings
+from bandit_pipeline.settings import Settings, default_settings
 from bandit_pipeline.warehouse import make_engine
 
-_DESIGN = PosteriorParameters()  # DESIGN.md's defaults, defined once there
-_POOL_DEFAULTS = PoolParameters()
+_DESIGN = default_settings().posterior_parameters()
+_POOL_DEFAULTS = default_settings().pool_parameters()
 
 
 class WarehouseResource(dg.ConfigurableResource):

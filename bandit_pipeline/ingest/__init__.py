@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
 
 from sqlalchemy import Engine
 
@@ -58,12 +57,7 @@ def ingest_records(
     source: str = "<records>",
 ) -> IngestReport:
     """Load already-read records; the entry point for producers inside Python."""
-    validator = EventValidator(
-        now=utc_now(),
-        max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
-        default_namespace=settings.namespace,
-        historical=historical,
-    )
+    validator = EventValidator.from_settings(settings, utc_now(), historical=historical)
     writer = write_events_postgresql if engine.dialect.name == "postgresql" else write_events_sqlite
     return load(
         engine,
@@ -81,11 +75,7 @@ def load_catalog(
 ) -> IngestReport:
     """Upsert the items of ``path`` into ``item_catalog`` by (namespace, item_id)."""
     now = utc_now()
-    validator = CatalogValidator(
-        now=now,
-        default_namespace=settings.namespace,
-        max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
-    )
+    validator = CatalogValidator.from_settings(settings, now)
     return load(
         engine,
         read_records(path, fmt),

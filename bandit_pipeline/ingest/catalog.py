@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
@@ -29,6 +29,9 @@ CATALOG_COLUMNS = (
     "freshness_index",
     "first_seen_at",
 )
+if TYPE_CHECKING:
+    from bandit_pipeline.settings import Settings
+
 MAX_PRICE = 1e9
 MAX_TITLE_LENGTH = 1000
 
@@ -42,8 +45,14 @@ class CatalogValidator:
     """
 
     now: datetime
-    default_namespace: str = "default"
-    max_clock_skew: timedelta = timedelta(hours=1)
+    default_namespace: str
+    max_clock_skew: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings, now: datetime) -> CatalogValidator:
+        return cls(
+            now=now, default_namespace=settings.namespace, max_clock_skew=settings.max_clock_skew
+        )
 
     def __call__(self, fields: dict[str, Any]) -> tuple[Any, ...]:
         title = fields.get("title")

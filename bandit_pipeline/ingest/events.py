@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bandit_pipeline.ingest.validation import (
     MAX_ID_LENGTH,
@@ -42,6 +42,9 @@ EVENT_COLUMNS = (
 
 EventRow = tuple[Any, ...]
 
+if TYPE_CHECKING:
+    from bandit_pipeline.settings import Settings
+
 
 @dataclass(frozen=True, slots=True)
 class EventValidator:
@@ -53,9 +56,20 @@ class EventValidator:
     """
 
     now: datetime
-    max_clock_skew: timedelta = timedelta(hours=1)
-    default_namespace: str = "default"
+    max_clock_skew: timedelta
+    default_namespace: str
     historical: bool = False
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, now: datetime, *, historical: bool = False
+    ) -> EventValidator:
+        return cls(
+            now=now,
+            max_clock_skew=settings.max_clock_skew,
+            default_namespace=settings.namespace,
+            historical=historical,
+        )
 
     @property
     def latest_allowed(self) -> datetime:

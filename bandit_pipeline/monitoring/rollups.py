@@ -35,7 +35,7 @@ def materialise_metrics(
     engine: Engine,
     as_of: datetime,
     params: PosteriorParameters,
-    namespace: str = "default",
+    namespace: str,
     experiment: tuple[str, float] | None = None,
 ) -> list[SurfaceFigures]:
     """Store the run's deltas; returns the figures of the window that just closed (they

@@ -1,4 +1,4 @@
-"""The parameters of the posterior definition (DESIGN.md section 3) and its decay."""
+"""The parameters of the posterior definition (docs/posterior.md) and its decay."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ LOOKBACK_HALF_LIVES = 40
 
 
 def decay_factor(elapsed_seconds: float, half_life_seconds: float) -> float:
-    """``0.5 ** (elapsed / h)``, never above 1 (an event dated in the future does not grow)."""
+    """``0.5 ** (elapsed / h)``, never above 1 (an event dated in the future does not grow).
+
+    The warehouse's SQL function ``bandit_decay(elapsed, half_life)`` is this same function
+    (on SQLite it is registered from here)."""
     if elapsed_seconds <= 0:
         return 1.0
     return 0.5 ** (elapsed_seconds / half_life_seconds)
@@ -22,16 +25,20 @@ def decay_factor(elapsed_seconds: float, half_life_seconds: float) -> float:
 
 @dataclass(frozen=True)
 class PosteriorParameters:
-    """Everything the posterior numbers depend on besides the events."""
+    """Everything the posterior numbers depend on besides the events.
 
-    weight_click: float = 1.0
-    weight_add_to_cart: float = 3.0
-    weight_purchase: float = 5.0
-    prior_alpha: float = 1.0
-    prior_beta: float = 1.0
-    half_life_days: float = 14.0
-    attribution_window_hours: float = 24.0
-    train_on_all_impressions: bool = False
+    No defaults here: :class:`bandit_pipeline.settings.Settings` holds them and builds
+    this object (``settings.posterior_parameters()``).
+    """
+
+    weight_click: float
+    weight_add_to_cart: float
+    weight_purchase: float
+    prior_alpha: float
+    prior_beta: float
+    half_life_days: float
+    attribution_window_hours: float
+    train_on_all_impressions: bool
 
     def __post_init__(self) -> None:
         if min(self.weight_click, self.weight_add_to_cart, self.weight_purchase) < 0:
@@ -42,6 +49,15 @@ class PosteriorParameters:
             raise ValueError("the prior's alpha and beta must be > 0")
         if self.half_life_days <= 0 or self.attribution_window_hours <= 0:
             raise ValueError("half-life and attribution window must be > 0")
+
+    @property
+    def reward_weights(self) -> dict[str, float]:
+        """The weight of each outcome event type."""
+        return {
+            "click": self.weight_click,
+            "add_to_cart": self.weight_add_to_cart,
+            "purchase": self.weight_purchase,
+        }
 
     @property
     def max_weight(self) -> float:
