@@ -19,26 +19,7 @@ from bandit_pipeline.online_store import OnlineStore, open_store
 from bandit_pipeline.settings import Settings, load_settings
 from bandit_pipeline.warehouse import make_engine
 from bandit_pipeline.warehouse.migrate import upgrade
-
-REDIS_URL = os.environ.get("BANDIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-ADMIN_URL = os.environ.get(
-    "BANDIT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-).replace("postgresql+psycopg://", "postgresql://")
-WAREHOUSE_TABLES = (
-    "bandit_rewards",
-    "bandit_rewards_rejected",
-    "item_catalog",
-    "item_catalog_rejected",
-    "bandit_reward_aggregates",
-    "bandit_posteriors",
-    "bandit_posterior_runs",
-    "bandit_candidate_pool",
-    "bandit_metric_deltas",
-    "bandit_experiments",
-    "bandit_alerts",
-    "bandit_killswitch_events",
-    "bandit_decisions",
-)
+from bandit_pipeline_tests.helpers import ADMIN_URL, REDIS_URL, WAREHOUSE_TABLES
 
 
 def _with_database(url: str, database: str) -> str:

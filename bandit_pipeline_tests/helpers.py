@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,28 @@ from bandit_pipeline.ingest.validation import warehouse_time
 from bandit_pipeline.policy import LoggedEvent
 from bandit_pipeline.settings import default_settings
 from bandit_pipeline.timing import WINDOW
+
+# --- The test servers (``make test`` makes sure they answer) and the warehouse tables.
+
+REDIS_URL = os.environ.get("BANDIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+ADMIN_URL = os.environ.get(
+    "BANDIT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+).replace("postgresql+psycopg://", "postgresql://")
+WAREHOUSE_TABLES = (
+    "bandit_rewards",
+    "bandit_rewards_rejected",
+    "item_catalog",
+    "item_catalog_rejected",
+    "bandit_reward_aggregates",
+    "bandit_posteriors",
+    "bandit_posterior_runs",
+    "bandit_candidate_pool",
+    "bandit_metric_deltas",
+    "bandit_experiments",
+    "bandit_alerts",
+    "bandit_killswitch_events",
+    "bandit_decisions",
+)
 
 
 def event(event_id: str, **overrides: Any) -> dict[str, Any]:

@@ -8,8 +8,7 @@ from bandit_pipeline.ingest import ingest_records
 from bandit_pipeline.ingest.readers import SourceRecord
 from bandit_pipeline.warehouse import make_engine
 from bandit_pipeline.warehouse.migrate import current_revision, head_revision, upgrade
-from bandit_pipeline_tests.conftest import WAREHOUSE_TABLES
-from bandit_pipeline_tests.helpers import event, scalar
+from bandit_pipeline_tests.helpers import WAREHOUSE_TABLES, event, scalar
 
 FIRST_REVISION = "0001_initial"
 
