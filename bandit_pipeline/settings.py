@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     )
     namespace: str = Field(default="default", description="Tenant scope of this deployment.")
 
-    # Rewards and posteriors (DESIGN.md section 3).
+    # Rewards and posteriors (docs/posterior.md).
     reward_weight_click: float = Field(default=1.0, ge=0)
     reward_weight_add_to_cart: float = Field(default=3.0, ge=0)
     reward_weight_purchase: float = Field(default=5.0, ge=0)
@@ -78,7 +78,7 @@ class Settings(BaseSettings):
         description="Events dated further than this into the future are rejected.",
     )
 
-    # Candidate pool (DESIGN.md section 4).
+    # Candidate pool: which items may be explored, per surface.
     surfaces: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["home", "pdp", "cart"],
         description="Surfaces that get a candidate pool and a published snapshot.",
@@ -94,7 +94,7 @@ class Settings(BaseSettings):
         description="Decayed trained impressions after which an item leaves exploration.",
     )
 
-    # Online store and serving (DESIGN.md sections 5 and 6).
+    # Online store and serving (docs/serving.md).
     online_store_prefix: str = Field(default="bandit", description="Key prefix in Redis.")
     online_store_timeout_ms: float = Field(
         default=50.0, gt=0, le=10_000, description="Per-call timeout of the serving path."
@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     policy_id: str = Field(default="thompson-beta-v3", description="Stamped on every decision.")
     max_request_items: int = Field(default=500, ge=1, le=10_000)
 
-    # Monitoring and controls (DESIGN.md section 8).
+    # Monitoring and controls (docs/monitoring.md).
     alert_ctr_ratio: float = Field(
         default=0.5, gt=0, le=1, description="Alert when explore CTR < this share of baseline."
     )
@@ -147,7 +147,7 @@ class Settings(BaseSettings):
         default=500, ge=1, description="Explore impressions an hour needs before it can trip."
     )
 
-    # Controlled experiment (DESIGN.md section 7).
+    # Controlled experiment (docs/serving.md and docs/monitoring.md).
     experiment_enabled: bool = False
     experiment_name: str = "bandit_exploration"
     experiment_holdout_percent: float = Field(default=10.0, ge=0, le=100)
@@ -225,7 +225,7 @@ class Settings(BaseSettings):
         return self.posterior_parameters().reward_weights
 
     def posterior_parameters(self) -> PosteriorParameters:
-        """The settings the posterior numbers depend on (DESIGN.md section 3)."""
+        """The settings the posterior numbers depend on (docs/posterior.md)."""
         return PosteriorParameters(
             weight_click=self.reward_weight_click,
             weight_add_to_cart=self.reward_weight_add_to_cart,
@@ -238,7 +238,7 @@ class Settings(BaseSettings):
         )
 
     def pool_parameters(self) -> PoolParameters:
-        """Which items may be explored on which surfaces (DESIGN.md section 4)."""
+        """Which items may be explored on which surfaces."""
         return PoolParameters(
             surfaces=tuple(self.surfaces),
             min_freshness=self.pool_min_freshness,
@@ -248,11 +248,11 @@ class Settings(BaseSettings):
         )
 
     def alert_thresholds(self) -> AlertThresholds:
-        """When the exploration-CTR alert opens (DESIGN.md section 8)."""
+        """When the exploration-CTR alert opens (docs/monitoring.md)."""
         return AlertThresholds(self.alert_ctr_ratio, self.alert_min_explore_impressions)
 
     def killswitch_policy(self) -> KillSwitchPolicy:
-        """When the kill switch trips (DESIGN.md section 8)."""
+        """When the kill switch trips (docs/monitoring.md)."""
         return KillSwitchPolicy(
             self.killswitch_mode, self.killswitch_threshold, self.killswitch_min_explore_impressions
         )

@@ -1,4 +1,4 @@
-"""Validation of telemetry events against the ``bandit_rewards`` schema (DESIGN.md section 2)."""
+"""Validation of telemetry events against the ``bandit_rewards`` schema (docs/warehouse.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The exploration-CTR alert (DESIGN.md section 8).
+"""The exploration-CTR alert (docs/monitoring.md).
 
 An alert opens on a surface when exploration CTR stays below ``alert_ctr_ratio`` of the
 baseline CTR through the last hour: every one of its four windows has exploration and is

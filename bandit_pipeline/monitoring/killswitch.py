@@ -1,4 +1,4 @@
-"""The automatic kill switch (DESIGN.md section 8).
+"""The automatic kill switch (docs/monitoring.md).
 
 It trips a surface when the exploration reward per impression over the last hour falls
 below a threshold: relative (a share of the baseline slots' reward per impression) or

@@ -1,4 +1,4 @@
-"""Stable assignment of users to the experiment's treatment or control (DESIGN.md §7)."""
+"""Stable assignment of users to the experiment's treatment or control (docs/serving.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Thompson sampling over Beta posteriors (DESIGN.md section 6): pure, seedable, vectorised.
+"""Thompson sampling over Beta posteriors (docs/serving.md): pure, seedable, vectorised.
 
 A decision's draws are inverse-transform samples: ``draw_i = F_i^-1(u_i)`` where ``F_i`` is
 the Beta(alpha_i, beta_i) distribution function and ``u`` the decision generator's

@@ -90,7 +90,7 @@ class DecisionTrace:
     decided_at: datetime | None = None
 
     def log_extra(self) -> dict[str, object]:
-        """The ``extra`` of the decision's log record (DESIGN.md section 6)."""
+        """The ``extra`` of the decision's log record (docs/serving.md, "The trace")."""
         return {
             "bandit": dict(vars(self)),
             "explore_slot": self.explore_slots,

@@ -1,5 +1,5 @@
 -- Every item's posterior as of :as_of (a materialised partition's end): its newest row at
--- or before :as_of, with the evidence decayed to :as_of (DESIGN.md section 3).
+-- or before :as_of, with the evidence decayed to :as_of (docs/posterior.md).
 -- Items without a row have the prior.
 -- timestamps: as_of
 SELECT p.namespace, p.surface, p.item_id,

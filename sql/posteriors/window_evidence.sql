@@ -1,6 +1,6 @@
 -- What the events that became visible in [window_start, as_of) change, per item.
 --
--- DESIGN.md section 3: the evidence of an item as of T is the sum over its trained
+-- docs/posterior.md: the evidence of an item as of T is the sum over its trained
 -- impressions i (explore = true, or every impression when train_all is set; never control) of
 -- d_i * r_i (alpha) and d_i * (1 - r_i) (beta), where d_i = 0.5 ** ((T - t_i) / h) capped
 -- at 1, t_i is the earliest occurred_at of the impression's rows, and r_i is the largest

@@ -1,5 +1,5 @@
 -- Initial warehouse schema (PostgreSQL). Applied by `bandit-pipeline db upgrade`
--- (Alembic revision 0001). Column meanings: DESIGN.md section 2 and docs/warehouse.md.
+-- (Alembic revision 0001). Column meanings: docs/warehouse.md.
 
 -- One row per telemetry event. event_id is the producer's id: a repeated event_id is the
 -- same event, so ingestion inserts it once.

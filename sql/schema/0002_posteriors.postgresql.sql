@@ -52,7 +52,7 @@ CREATE TABLE bandit_posteriors (
 CREATE INDEX bandit_posteriors_as_of_idx ON bandit_posteriors (as_of);
 
 -- Every item's posterior as of the newest materialised partition, its evidence decayed
--- from its newest row to that time (DESIGN.md section 3).
+-- from its newest row to that time (docs/posterior.md).
 CREATE VIEW bandit_posteriors_latest AS
 WITH newest AS (
     SELECT as_of, prior_alpha, prior_beta, half_life_days

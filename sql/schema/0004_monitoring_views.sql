@@ -5,7 +5,7 @@
 -- surface, experiment and variant: exploration slots, the other (baseline) slots, and
 -- the core metrics of all slots together. Late outcomes update the window of their
 -- impression at the next run. CTR counts impressions with a click within the
--- attribution window; rewards use the configured weights (DESIGN.md section 3).
+-- attribution window; rewards use the configured weights (docs/posterior.md).
 CREATE VIEW bandit_explore_metrics AS
 SELECT
     window_start,
