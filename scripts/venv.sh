@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Create .venv (Python 3.11+) and install the project into it, editable, with the extras
-# given as arguments (e.g. `scripts/venv.sh test`). Reinstalls only when pyproject.toml
-# changed since the last install.
+# Create .venv (Python 3.11+) and install the project into it, editable, with exactly the
+# versions of the lock file: requirements/test.lock with the argument `test` (the product
+# and its test tools), else requirements/runtime.lock. Reinstalls only when the lock file
+# or pyproject.toml changed since the last install. scripts/lock.sh refreshes the locks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras="${1:-}"
-stamp=".venv/.installed${extras:+-$extras}"
+lock="requirements/${extras:-runtime}.lock"
+stamp=".venv/.installed-${extras:-runtime}"
 
 pick_python() {
   for candidate in python3.11 python3.12 python3.13 python3; do
@@ -37,9 +39,14 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "installing the project into .venv${extras:+ with extras [$extras]}"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
+  echo "installing the project into .venv from $lock"
+  pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+  "${pip[@]}" --upgrade pip
+  # The lock is complete (every dependency, pinned and hashed): install it as it is.
+  "${pip[@]}" --no-deps --require-hashes -r "$lock"
+  "${pip[@]}" --no-deps -e .
+  .venv/bin/python -m pip check --disable-pip-version-check >/dev/null ||
+    { .venv/bin/python -m pip check; echo "error: $lock does not satisfy pyproject.toml; run scripts/lock.sh" >&2; exit 1; }
   touch "$stamp"
 fi

@@ -23,7 +23,9 @@ from pathlib import Path
 
 from sqlalchemy import DateTime, TextClause, bindparam, text
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+# An installed wheel carries the files inside the package; a checkout keeps them at the top.
+_PACKAGED_SQL = Path(__file__).resolve().parents[1] / "sql"
+SQL_DIR = _PACKAGED_SQL if _PACKAGED_SQL.is_dir() else Path(__file__).resolve().parents[2] / "sql"
 _INCLUDE = re.compile(r"\{\{\s*include\s+([a-z_]+/[a-z_]+)\s*\}\}")
 _TIMESTAMPS = re.compile(r"^\s*--\s*timestamps:(.*)$")
 
