@@ -177,3 +177,16 @@ def test_sensors_evaluate_once_per_run_and_the_reset_job(engine, tmp_path):
     state = open_store(store_url).killswitch("default", "home")
     assert not state.tripped
     assert state.reason == "fixed"
+
+
+def test_the_newest_rollup_run_is_an_aware_time_on_both_warehouses(engine):
+    from bandit_pipeline.monitoring.rollups import materialise_metrics, newest_rollup_run
+    from bandit_pipeline_tests.test_monitoring import as_of, traffic
+
+    reset(engine)
+    assert newest_rollup_run(engine) is None
+    load_events(engine, traffic(0, 0.1, 0.3) + traffic(1, 0.1, 0.3))
+    materialise_metrics(engine, as_of(0), PARAMS)
+    materialise_metrics(engine, as_of(1), PARAMS)
+    assert newest_rollup_run(engine) == as_of(1)
+    assert newest_rollup_run(engine).utcoffset().total_seconds() == 0

@@ -15,7 +15,13 @@ from bandit_pipeline.defs.resources import (
     OnlineStoreResource,
     WarehouseResource,
 )
-from bandit_pipeline.pool import build_candidate_pool, publish_pools, snapshot_version
+from bandit_pipeline.pool import build_candidate_pool, publish_pools
+from bandit_pipeline.run_metadata import (
+    aggregates_metadata,
+    pool_metadata,
+    posteriors_metadata,
+    publish_metadata,
+)
 from bandit_pipeline.window_update import materialise_window
 
 GROUP = "bandit_posteriors"
@@ -69,34 +75,8 @@ def posterior_update(
         )
         context.log.info("window %s: %s", key, result.metadata())
         results.append(result)
-    last = results[-1]
-    partitions = len(results)
-    yield dg.MaterializeResult(
-        asset_key="reward_aggregates",
-        metadata={
-            "partitions": partitions,
-            "rows": sum(r.items_touched for r in results),
-            "items_touched": last.items_touched,
-            "impressions": sum(r.impressions for r in results),
-            "clicks": sum(r.clicks for r in results),
-            "add_to_carts": sum(r.add_to_carts for r in results),
-            "purchases": sum(r.purchases for r in results),
-            "reward_evidence": sum(r.reward_evidence for r in results),
-            "late_corrections": sum(r.late_corrections for r in results),
-            "sql_seconds": round(sum(r.aggregate_seconds for r in results), 4),
-        },
-    )
-    yield dg.MaterializeResult(
-        asset_key="bandit_posteriors",
-        metadata={
-            "partitions": partitions,
-            "rows": sum(r.posterior_rows for r in results),
-            "incremental_windows": sum(r.mode == "incremental" for r in results),
-            "from_scratch_windows": sum(r.mode == "from_scratch" for r in results),
-            "sql_seconds": round(sum(r.posterior_seconds for r in results), 4),
-            "last_window": dg.MetadataValue.json(last.metadata()),
-        },
-    )
+    yield dg.MaterializeResult(asset_key="reward_aggregates", metadata=aggregates_metadata(results))
+    yield dg.MaterializeResult(asset_key="bandit_posteriors", metadata=posteriors_metadata(results))
 
 
 @dg.asset(
@@ -120,15 +100,7 @@ def explore_candidate_pool(
         warehouse.engine(), as_of, candidate_pool.namespace, candidate_pool.parameters,
         warehouse.parameters,
     )  # fmt: skip
-    metadata: dict[str, object] = {"as_of": as_of.isoformat(), "skipped": result.skipped}
-    for surface, count in result.eligible.items():
-        metadata[f"eligible_{surface}"] = count
-    excluded: dict[str, int] = {}
-    for counts in result.excluded.values():
-        for reason, count in counts.items():
-            excluded[reason] = excluded.get(reason, 0) + count
-    metadata.update({f"excluded_{reason}": count for reason, count in sorted(excluded.items())})
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=pool_metadata(result))
 
 
 @dg.asset(
@@ -155,7 +127,4 @@ def online_posteriors(
         )  # fmt: skip
     finally:
         store.close()
-    metadata: dict[str, object] = {"version": snapshot_version(as_of)}
-    for surface, count in published.items():
-        metadata[f"published_{surface}"] = -1 if count is None else count
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=publish_metadata(as_of, published))

@@ -6,20 +6,14 @@ import dagster as dg
 from bandit_pipeline.defs.partitions import fifteen_minute_partitions, window_end
 from bandit_pipeline.defs.resources import CandidatePoolResource, WarehouseResource
 from bandit_pipeline.monitoring import quality
+from bandit_pipeline.run_metadata import suites_metadata
 
 
 def _result(results: list[quality.SuiteResult]) -> dg.AssetCheckResult:
-    failed = [r for r in results if not r.success]
-    worst = failed[0] if failed else results[-1]
     return dg.AssetCheckResult(
-        passed=not failed,
+        passed=all(r.success for r in results),
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={
-            "windows_checked": len(results),
-            "windows_failed": len(failed),
-            "rows": sum(r.rows for r in results),
-            **{k: v for k, v in worst.metadata().items() if k != "rows"},
-        },
+        metadata=suites_metadata(results),
     )
 
 

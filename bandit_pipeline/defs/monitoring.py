@@ -1,6 +1,6 @@
 """Metric rollups, the CTR alert and kill-switch sensors, and the kill-switch reset job."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import dagster as dg
 
@@ -13,8 +13,8 @@ from bandit_pipeline.defs.resources import (
 )
 from bandit_pipeline.monitoring.alerts import evaluate_ctr_alerts, webhook_notifier
 from bandit_pipeline.monitoring.killswitch import evaluate_killswitch, reset_killswitch
-from bandit_pipeline.monitoring.rollups import materialise_metrics
-from bandit_pipeline.warehouse.sql import sql_statement
+from bandit_pipeline.monitoring.rollups import materialise_metrics, newest_rollup_run
+from bandit_pipeline.run_metadata import metrics_metadata
 
 GROUP = "bandit_monitoring"
 
@@ -41,26 +41,17 @@ def bandit_explore_metrics(
         figures = materialise_metrics(
             engine, window_end(key), params, candidate_pool.namespace, monitoring.experiment()
         )
-    metadata: dict[str, object] = {"partitions": len(context.partition_keys)}
-    for surface in figures:  # the newest window, per surface: the UI plots these over time
-        for name in ("bandit_explore_impressions", "bandit_explore_reward_sum",
-                     "bandit_explore_ctr", "baseline_ctr", "impressions", "ctr"):  # fmt: skip
-            value = getattr(surface, name)
-            if value is not None:
-                metadata[f"{name}/{surface.surface}"] = dg.MetadataValue.float(float(value))
-    return dg.MaterializeResult(metadata=metadata)
+    # The newest window, per surface: the UI plots these over time.
+    return dg.MaterializeResult(metadata=metrics_metadata(len(context.partition_keys), figures))
 
 
 def _new_run(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource
 ) -> datetime | dg.SkipReason:
     """The newest rollup run, unless the sensor's cursor says it was evaluated already."""
-    with warehouse.engine().connect() as connection:
-        newest = connection.execute(sql_statement("alerts/newest_run")).scalar()
+    newest = newest_rollup_run(warehouse.engine())
     if newest is None:
         return dg.SkipReason("no metric rollups yet")
-    if isinstance(newest, str):  # SQLite returns the canonical text
-        newest = datetime.fromisoformat(newest).replace(tzinfo=UTC)
     if context.cursor == newest.isoformat():
         return dg.SkipReason(f"already evaluated the run of {newest.isoformat()}")
     return newest
