@@ -19,12 +19,7 @@ from bandit_pipeline.defs.monitoring import (
     killswitch_reset_job,
     killswitch_sensor,
 )
-from bandit_pipeline.defs.resources import (
-    CandidatePoolResource,
-    MonitoringResource,
-    OnlineStoreResource,
-    WarehouseResource,
-)
+from bandit_pipeline.defs.resources import WarehouseResource, resources_from_settings
 from bandit_pipeline.settings import Settings, get_settings
 
 
@@ -34,6 +29,9 @@ def build_definitions(
     """All assets, jobs and schedules, with resources from ``settings`` (default: the
     BANDIT_* environment); ``warehouse`` overrides the warehouse resource."""
     settings = settings or get_settings()
+    resources = resources_from_settings(settings)
+    if warehouse is not None:
+        resources["warehouse"] = warehouse
     return dg.Definitions(
         assets=[
             bandit_rewards,
@@ -47,12 +45,7 @@ def build_definitions(
         jobs=[posterior_update_job, killswitch_reset_job],
         schedules=[posterior_update_schedule],
         sensors=[explore_ctr_alert_sensor, killswitch_sensor],
-        resources={
-            "warehouse": warehouse or WarehouseResource.from_settings(settings),
-            "candidate_pool": CandidatePoolResource.from_settings(settings),
-            "online_store": OnlineStoreResource.from_settings(settings),
-            "monitoring": MonitoringResource.from_settings(settings),
-        },
+        resources=resources,
     )
 
 

@@ -7,6 +7,9 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from bandit_pipeline.defs.resources import WarehouseResource
+from bandit_pipeline.settings import Settings
+
 
 def event(event_id: str, **overrides: Any) -> dict[str, Any]:
     """A valid impression event, a few minutes old, with ``overrides`` applied."""
@@ -35,3 +38,10 @@ def scalar(engine: Engine, sql: str, **params: Any) -> Any:
 def rows(engine: Engine, sql: str, **params: Any) -> list[Any]:
     with engine.connect() as connection:
         return connection.execute(text(sql), params).all()
+
+
+def warehouse_resource(engine: Engine, settings: Settings) -> WarehouseResource:
+    """The warehouse resource of ``settings``, on ``engine``'s database: for the jobs and
+    sensors the tests run through Dagster."""
+    url = engine.url.render_as_string(hide_password=False)
+    return WarehouseResource.from_settings(settings.model_copy(update={"warehouse_url": url}))

@@ -14,9 +14,8 @@ from bandit_pipeline.definitions import build_definitions, defs
 from bandit_pipeline.defs.assets import posterior_update
 from bandit_pipeline.defs.jobs import posterior_update_schedule
 from bandit_pipeline.defs.partitions import fifteen_minute_partitions, window_end
-from bandit_pipeline.defs.resources import WarehouseResource
-from bandit_pipeline.settings import load_settings
-from bandit_pipeline_tests.helpers import rows, scalar
+from bandit_pipeline.settings import Settings, default_settings
+from bandit_pipeline_tests.helpers import rows, scalar, warehouse_resource
 from bandit_pipeline_tests.reference import timed_event
 from bandit_pipeline_tests.test_posteriors import PARAMS, load_events, reset
 
@@ -72,11 +71,14 @@ def test_schedule_tick_runs_the_last_complete_window():
     assert window_end("2026-11-28-10:15") == datetime(2026, 11, 28, 10, 30, tzinfo=UTC)
 
 
-def _resource(engine) -> WarehouseResource:
-    return WarehouseResource(
-        url=engine.url.render_as_string(hide_password=False),
+def _settings(tmp_path, **overrides) -> Settings:
+    """The documented settings with the posterior parameters of the tests and an online
+    store of the test's own."""
+    return default_settings(
+        online_store_url=f"sqlite:///{tmp_path}/online.db",
         half_life_days=PARAMS.half_life_days,
         attribution_window_hours=PARAMS.attribution_window_hours,
+        **overrides,
     )
 
 
@@ -90,7 +92,8 @@ def test_materialise_a_partition_and_a_single_run_backfill_through_dagster(engin
             timed_event("b", "purchase", start, 3, lag_minutes=17),
         ],
     )
-    resources = {"warehouse": _resource(engine)}
+    settings = _settings(tmp_path)
+    resources = {"warehouse": warehouse_resource(engine, settings)}
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             [posterior_update],
@@ -108,10 +111,9 @@ def test_materialise_a_partition_and_a_single_run_backfill_through_dagster(engin
         keys = fifteen_minute_partitions.get_partition_keys_in_range(
             dg.PartitionKeyRange("2026-11-20-12:00", "2026-11-20-13:00")
         )
-        settings = load_settings(online_store_url=f"sqlite:///{tmp_path}/online.db")
-        job = build_definitions(settings, warehouse=_resource(engine)).resolve_job_def(
-            "bandit_posterior_update"
-        )
+        job = build_definitions(
+            settings, warehouse=warehouse_resource(engine, settings)
+        ).resolve_job_def("bandit_posterior_update")
         result = job.execute_in_process(
             instance=instance,
             tags={
@@ -138,11 +140,7 @@ def test_sensors_evaluate_once_per_run_and_the_reset_job(engine, tmp_path):
     """The sensors read the newest rollup run, act, and keep a cursor so a restart with the
     same cursor does nothing; the reset job re-arms a surface."""
     from bandit_pipeline.defs.monitoring import killswitch_sensor
-    from bandit_pipeline.defs.resources import (
-        CandidatePoolResource,
-        MonitoringResource,
-        OnlineStoreResource,
-    )
+    from bandit_pipeline.defs.resources import resources_from_settings
     from bandit_pipeline.monitoring.rollups import materialise_metrics
     from bandit_pipeline.online_store import open_store
     from bandit_pipeline_tests.test_monitoring import as_of, traffic
@@ -151,12 +149,11 @@ def test_sensors_evaluate_once_per_run_and_the_reset_job(engine, tmp_path):
     reset(engine)
     load_events(engine, traffic(0, 0.0, 0.3, n_explore=120))
     materialise_metrics(engine, as_of(0), PARAMS)
-    store_url = f"sqlite:///{tmp_path}/online.db"
+    settings = _settings(tmp_path, killswitch_min_explore_impressions=100)
+    store_url = settings.online_store_url
     resources = {
-        "warehouse": _resource(engine),
-        "candidate_pool": CandidatePoolResource(),
-        "online_store": OnlineStoreResource(url=store_url),
-        "monitoring": MonitoringResource(killswitch_min_explore_impressions=100),
+        **resources_from_settings(settings),
+        "warehouse": warehouse_resource(engine, settings),
     }
     with dg.build_sensor_context(resources=resources) as context:
         result = killswitch_sensor(context)
@@ -166,10 +163,9 @@ def test_sensors_evaluate_once_per_run_and_the_reset_job(engine, tmp_path):
     with dg.build_sensor_context(cursor=result.cursor, resources=resources) as context:
         assert isinstance(killswitch_sensor(context), dg.SkipReason)
 
-    settings = load_settings(online_store_url=store_url)
-    job = build_definitions(settings, warehouse=_resource(engine)).resolve_job_def(
-        "killswitch_reset"
-    )
+    job = build_definitions(
+        settings, warehouse=warehouse_resource(engine, settings)
+    ).resolve_job_def("killswitch_reset")
     run_config = {
         "ops": {"reset_killswitch_op": {"config": {"surface": "home", "reason": "fixed"}}}
     }
@@ -177,6 +173,29 @@ def test_sensors_evaluate_once_per_run_and_the_reset_job(engine, tmp_path):
     state = open_store(store_url).killswitch("default", "home")
     assert not state.tripped
     assert state.reason == "fixed"
+
+
+def test_resources_take_every_value_from_the_settings():
+    """No resource field has a default of its own, and each nested config gives back the
+    parameter object it was made from."""
+    from bandit_pipeline.defs.resources import resources_from_settings
+
+    settings = default_settings(
+        half_life_days=3.0, surfaces="home,cart", killswitch_mode="absolute", alert_ctr_ratio=0.4
+    )
+    resources = resources_from_settings(settings)
+    with_defaults = [
+        f"{key}.{name}"
+        for key, resource in resources.items()
+        for name, field in type(resource).model_fields.items()
+        if not field.is_required()
+    ]
+    assert with_defaults == []
+    assert resources["warehouse"].parameters == settings.posterior_parameters()
+    assert resources["candidate_pool"].parameters == settings.pool_parameters()
+    assert resources["monitoring"].thresholds() == settings.alert_thresholds()
+    assert resources["monitoring"].policy() == settings.killswitch_policy()
+    assert resources["warehouse"].future_scan.total_seconds() == settings.max_clock_skew_seconds
 
 
 def test_the_newest_rollup_run_is_an_aware_time_on_both_warehouses(engine):

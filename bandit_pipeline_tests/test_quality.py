@@ -15,8 +15,8 @@ from bandit_pipeline.monitoring import quality
 from bandit_pipeline.online_store import open_store
 from bandit_pipeline.pool import PoolParameters
 from bandit_pipeline.settings import load_settings
+from bandit_pipeline_tests.helpers import warehouse_resource
 from bandit_pipeline_tests.reference import Event
-from bandit_pipeline_tests.test_definitions import _resource
 from bandit_pipeline_tests.test_posteriors import PARAMS, START, load_events, reset
 
 KEY = "2026-11-20-12:00"
@@ -49,10 +49,15 @@ def stamp(engine, moment):
 
 def run_job(engine, tmp_path, monkeypatch=None):
     store_url = f"sqlite:///{tmp_path}/online.db"
-    settings = load_settings(online_store_url=store_url, surfaces="home")
-    job = build_definitions(settings, warehouse=_resource(engine)).resolve_job_def(
-        "bandit_posterior_update"
+    settings = load_settings(
+        online_store_url=store_url,
+        surfaces="home",
+        half_life_days=PARAMS.half_life_days,
+        attribution_window_hours=PARAMS.attribution_window_hours,
     )
+    job = build_definitions(
+        settings, warehouse=warehouse_resource(engine, settings)
+    ).resolve_job_def("bandit_posterior_update")
     with dg.instance_for_test() as instance:
         result = job.execute_in_process(instance=instance, partition_key=KEY, raise_on_error=False)
     checks = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}

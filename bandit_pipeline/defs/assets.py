@@ -123,7 +123,7 @@ def online_posteriors(
     try:
         published = publish_pools(
             warehouse.engine(), store, as_of, candidate_pool.namespace,
-            tuple(candidate_pool.surfaces),
+            candidate_pool.parameters.surfaces,
         )  # fmt: skip
     finally:
         store.close()
