@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from bandit_pipeline.definitions import build_definitions, defs
-from bandit_pipeline.defs.assets import posterior_update
-from bandit_pipeline.defs.jobs import posterior_update_schedule
 from bandit_pipeline.defs.partitions import fifteen_minute_partitions, window_end
+from bandit_pipeline.defs.posteriors import posterior_definitions
+from bandit_pipeline.defs.schedule import posterior_update_schedule
 from bandit_pipeline.settings import Settings, default_settings
 from bandit_pipeline_tests.helpers import rows, scalar, warehouse_resource
 from bandit_pipeline_tests.reference import timed_event
@@ -23,8 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_definitions_pin_assets_jobs_and_schedules():
-    dg.Definitions.validate_loadable(defs)
-    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    definitions = defs()
+    dg.Definitions.validate_loadable(definitions)
+    keys = {k.to_user_string() for k in definitions.resolve_asset_graph().get_all_asset_keys()}
     assert keys == {
         "bandit_rewards",
         "item_catalog",
@@ -34,10 +36,10 @@ def test_definitions_pin_assets_jobs_and_schedules():
         "online_posteriors",
         "bandit_explore_metrics",
     }
-    assert {s.name for s in defs.sensors} == {"explore_ctr_alert", "exploration_killswitch"}
-    assert defs.resolve_job_def("killswitch_reset").name == "killswitch_reset"
-    assert defs.resolve_job_def("bandit_posterior_update").name == "bandit_posterior_update"
-    schedule = defs.resolve_schedule_def("bandit_posterior_update_every_15_minutes")
+    assert {s.name for s in definitions.sensors} == {"explore_ctr_alert", "exploration_killswitch"}
+    assert definitions.resolve_job_def("killswitch_reset").name == "killswitch_reset"
+    assert definitions.resolve_job_def("bandit_posterior_update").name == "bandit_posterior_update"
+    schedule = definitions.resolve_schedule_def("bandit_posterior_update_every_15_minutes")
     assert schedule.cron_schedule == "*/15 * * * *"
     assert schedule.execution_timezone == "UTC"
 
@@ -64,7 +66,7 @@ def test_dagster_definitions_validate_passes_on_the_workspace(tmp_path):
 def test_schedule_tick_runs_the_last_complete_window():
     tick = datetime(2026, 11, 28, 10, 30, 5, tzinfo=UTC)
     context = dg.build_schedule_context(scheduled_execution_time=tick)
-    schedule = defs.resolve_schedule_def(posterior_update_schedule.name)
+    schedule = defs().resolve_schedule_def(posterior_update_schedule.name)
     requests = list(schedule.evaluate_tick(context).run_requests)
     assert [r.partition_key for r in requests] == ["2026-11-28-10:15"]
     assert requests[0].run_key == "2026-11-28-10:15"
@@ -95,8 +97,8 @@ def test_materialise_a_partition_and_a_single_run_backfill_through_dagster(engin
     settings = _settings(tmp_path)
     resources = {"warehouse": warehouse_resource(engine, settings)}
     with dg.instance_for_test() as instance:
-        result = dg.materialize(
-            [posterior_update],
+        result = dg.materialize(  # the posterior domain alone: it needs only the warehouse
+            posterior_definitions(settings).assets,
             partition_key="2026-11-20-12:00",
             instance=instance,
             resources=resources,
@@ -108,7 +110,7 @@ def test_materialise_a_partition_and_a_single_run_backfill_through_dagster(engin
         assert metadata["bandit_posteriors"]["from_scratch_windows"].value == 1
 
         # A range in one run, computed window by window.
-        keys = fifteen_minute_partitions.get_partition_keys_in_range(
+        keys = fifteen_minute_partitions(settings).get_partition_keys_in_range(
             dg.PartitionKeyRange("2026-11-20-12:00", "2026-11-20-13:00")
         )
         job = build_definitions(
@@ -139,8 +141,8 @@ def test_materialise_a_partition_and_a_single_run_backfill_through_dagster(engin
 def test_sensors_evaluate_once_per_run_and_the_reset_job(engine, tmp_path):
     """The sensors read the newest rollup run, act, and keep a cursor so a restart with the
     same cursor does nothing; the reset job re-arms a surface."""
-    from bandit_pipeline.defs.monitoring import killswitch_sensor
     from bandit_pipeline.defs.resources import resources_from_settings
+    from bandit_pipeline.defs.safeguards import killswitch_sensor
     from bandit_pipeline.monitoring.rollups import materialise_metrics
     from bandit_pipeline.online_store import open_store
     from bandit_pipeline_tests.test_monitoring import as_of, traffic
@@ -173,6 +175,56 @@ def test_sensors_evaluate_once_per_run_and_the_reset_job(engine, tmp_path):
     state = open_store(store_url).killswitch("default", "home")
     assert not state.tripped
     assert state.reason == "fixed"
+
+
+def test_importing_the_code_location_reads_no_settings(tmp_path):
+    """Invalid settings fail when Dagster loads the code location, not at import."""
+    script = (
+        "import bandit_pipeline.definitions as d\n"
+        "from bandit_pipeline.settings import SettingsError\n"
+        "try:\n"
+        "    d.defs()\n"
+        "except SettingsError as e:\n"
+        "    print('BANDIT_PARTITIONS_START' in str(e))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**os.environ, "BANDIT_PARTITIONS_START": "yesterday"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize(
+    ("warehouse_url", "store_url", "warehouse_kind", "store_kind"),
+    [
+        ("sqlite:///w.db", "sqlite:///s.db", "sqlite", "sqlite"),
+        ("postgresql+psycopg://u@db/bandit", "redis://cache:6379/0", "postgresql", "redis"),
+    ],
+)
+def test_groups_and_kinds_name_what_the_assets_are_and_where_they_live(
+    warehouse_url, store_url, warehouse_kind, store_kind
+):
+    settings = default_settings(warehouse_url=warehouse_url, online_store_url=store_url)
+    graph = build_definitions(settings).resolve_asset_graph()
+    nodes = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
+    assert {name: node.group_name for name, node in nodes.items()} == {
+        "bandit_rewards": "bandit_exploration",
+        "item_catalog": "bandit_exploration",
+        "reward_aggregates": "bandit_exploration",
+        "bandit_posteriors": "bandit_exploration",
+        "explore_candidate_pool": "bandit_exploration",
+        "online_posteriors": "bandit_exploration",
+        "bandit_explore_metrics": "bandit_monitoring",
+    }
+    assert {name: node.kinds for name, node in nodes.items()} == {
+        **{name: {warehouse_kind} for name in nodes},
+        "online_posteriors": {store_kind},
+    }
 
 
 def test_resources_take_every_value_from_the_settings():

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from bandit_pipeline.definitions import build_definitions
-from bandit_pipeline.defs import assets as asset_module
+from bandit_pipeline.defs import posteriors, publishing
 from bandit_pipeline.ingest.validation import warehouse_time
 from bandit_pipeline.monitoring import quality
 from bandit_pipeline.online_store import open_store
@@ -113,7 +113,7 @@ def test_corrupted_outputs_fail_their_suite_and_block_the_publish(
     reset(engine)
     catalog(engine)
     load_events(engine, good_traffic())
-    real = asset_module.materialise_window
+    real = posteriors.materialise_window
 
     def faulty(engine_, as_of, params, **options):
         result = real(engine_, as_of, params, **options)
@@ -121,7 +121,7 @@ def test_corrupted_outputs_fail_their_suite_and_block_the_publish(
             connection.execute(text(corrupt))
         return result
 
-    monkeypatch.setattr(asset_module, "materialise_window", faulty)
+    monkeypatch.setattr(posteriors, "materialise_window", faulty)
     checks, published = run_job(engine, tmp_path)
     assert checks[check] is False
     assert published is None
@@ -131,7 +131,7 @@ def test_a_bad_pool_fails_its_suite_and_blocks_the_publish(engine, tmp_path, mon
     reset(engine)
     catalog(engine)
     load_events(engine, good_traffic())
-    real = asset_module.build_candidate_pool
+    real = publishing.build_candidate_pool
 
     def faulty(engine_, as_of, namespace, pool, posterior):
         result = real(engine_, as_of, namespace, pool, posterior)
@@ -143,7 +143,7 @@ def test_a_bad_pool_fails_its_suite_and_blocks_the_publish(engine, tmp_path, mon
             )
         return result
 
-    monkeypatch.setattr(asset_module, "build_candidate_pool", faulty)
+    monkeypatch.setattr(publishing, "build_candidate_pool", faulty)
     checks, published = run_job(engine, tmp_path)
     assert checks["pool_items_sane"] is False
     assert published is None

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Self
 import dagster as dg
 from pydantic import PrivateAttr
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from bandit_pipeline.monitoring.alerts import AlertThresholds
 from bandit_pipeline.monitoring.killswitch import KillSwitchPolicy
@@ -214,3 +215,13 @@ def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableReso
         "online_store": OnlineStoreResource.from_settings(settings),
         "monitoring": MonitoringResource.from_settings(settings),
     }
+
+
+def warehouse_kind(settings: Settings) -> str:
+    """The kind tag of assets stored in the warehouse: postgresql or sqlite."""
+    return make_url(settings.warehouse_url).get_backend_name()
+
+
+def online_store_kind(settings: Settings) -> str:
+    """The kind tag of assets stored in the online store: redis or sqlite."""
+    return "sqlite" if settings.online_store_url.startswith("sqlite") else "redis"

@@ -1,4 +1,5 @@
-"""Metric rollups, the CTR alert and kill-switch sensors, and the kill-switch reset job."""
+"""What guards the core metrics: the metric rollups, the CTR alert and kill-switch
+sensors, and the job that deliberately resets a tripped kill switch."""
 
 from datetime import datetime
 
@@ -10,25 +11,17 @@ from bandit_pipeline.defs.resources import (
     MonitoringResource,
     OnlineStoreResource,
     WarehouseResource,
+    warehouse_kind,
 )
 from bandit_pipeline.monitoring.alerts import evaluate_ctr_alerts, webhook_notifier
 from bandit_pipeline.monitoring.killswitch import evaluate_killswitch, reset_killswitch
 from bandit_pipeline.monitoring.rollups import materialise_metrics, newest_rollup_run
 from bandit_pipeline.run_metadata import metrics_metadata
+from bandit_pipeline.settings import Settings
 
-GROUP = "bandit_monitoring"
+MONITORING_GROUP = "bandit_monitoring"
 
 
-@dg.asset(
-    partitions_def=fifteen_minute_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=["bandit_rewards"],
-    group_name=GROUP,
-    kinds={"sql"},
-    description="Exploration, baseline and core metrics per window, namespace, surface, "
-    "experiment and variant (view bandit_explore_metrics over bandit_metric_deltas; "
-    "hourly, daily and readout views beside it).",
-)
 def bandit_explore_metrics(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -138,3 +131,22 @@ def reset_killswitch_op(
 @dg.job(name="killswitch_reset", description="Deliberately reset a tripped kill switch.")
 def killswitch_reset_job() -> None:
     reset_killswitch_op()
+
+
+def safeguard_definitions(settings: Settings) -> dg.Definitions:
+    """The rollups asset (on the job's partitions), the two sensors and the reset job."""
+    metrics = dg.asset(
+        partitions_def=fifteen_minute_partitions(settings),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=["bandit_rewards"],
+        group_name=MONITORING_GROUP,
+        kinds={warehouse_kind(settings)},
+        description="Exploration, baseline and core metrics per window, namespace, surface, "
+        "experiment and variant (view bandit_explore_metrics over bandit_metric_deltas; "
+        "hourly, daily and readout views beside it).",
+    )(bandit_explore_metrics)
+    return dg.Definitions(
+        assets=[metrics],
+        sensors=[explore_ctr_alert_sensor, killswitch_sensor],
+        jobs=[killswitch_reset_job],
+    )
