@@ -1,59 +1,42 @@
-"""The one Definitions object of the project (loaded by workspace.yaml)."""
+"""The Dagster code location: every domain's definitions, merged (workspace.yaml loads
+``defs``).
+
+Nothing is read or built at import: Dagster calls ``defs`` when it loads the code
+location, and only then are the BANDIT_* settings read.
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from bandit_pipeline.defs.assets import (
-    bandit_rewards,
-    explore_candidate_pool,
-    item_catalog,
-    online_posteriors,
-    posterior_update,
-)
-from bandit_pipeline.defs.checks import ASSET_CHECKS
-from bandit_pipeline.defs.jobs import posterior_update_job, posterior_update_schedule
-from bandit_pipeline.defs.monitoring import (
-    bandit_explore_metrics,
-    explore_ctr_alert_sensor,
-    killswitch_reset_job,
-    killswitch_sensor,
-)
-from bandit_pipeline.defs.resources import (
-    CandidatePoolResource,
-    MonitoringResource,
-    OnlineStoreResource,
-    WarehouseResource,
-)
+from bandit_pipeline.defs.checks import quality_check_definitions
+from bandit_pipeline.defs.posteriors import posterior_definitions
+from bandit_pipeline.defs.publishing import publishing_definitions
+from bandit_pipeline.defs.resources import WarehouseResource, resources_from_settings
+from bandit_pipeline.defs.safeguards import safeguard_definitions
+from bandit_pipeline.defs.schedule import schedule_definitions
 from bandit_pipeline.settings import Settings, get_settings
 
 
 def build_definitions(
-    settings: Settings | None = None, warehouse: WarehouseResource | None = None
+    settings: Settings, warehouse: WarehouseResource | None = None
 ) -> dg.Definitions:
-    """All assets, jobs and schedules, with resources from ``settings`` (default: the
-    BANDIT_* environment); ``warehouse`` overrides the warehouse resource."""
-    settings = settings or get_settings()
-    return dg.Definitions(
-        assets=[
-            bandit_rewards,
-            item_catalog,
-            posterior_update,
-            explore_candidate_pool,
-            online_posteriors,
-            bandit_explore_metrics,
-        ],
-        asset_checks=ASSET_CHECKS,
-        jobs=[posterior_update_job, killswitch_reset_job],
-        schedules=[posterior_update_schedule],
-        sensors=[explore_ctr_alert_sensor, killswitch_sensor],
-        resources={
-            "warehouse": warehouse or WarehouseResource.from_settings(settings),
-            "candidate_pool": CandidatePoolResource.from_settings(settings),
-            "online_store": OnlineStoreResource.from_settings(settings),
-            "monitoring": MonitoringResource.from_settings(settings),
-        },
+    """All assets, checks, jobs, the schedule and the sensors, with resources from
+    ``settings``; ``warehouse`` replaces the warehouse resource."""
+    resources = resources_from_settings(settings)
+    if warehouse is not None:
+        resources["warehouse"] = warehouse
+    return dg.Definitions.merge(
+        posterior_definitions(settings),
+        publishing_definitions(settings),
+        safeguard_definitions(settings),
+        quality_check_definitions(settings),
+        schedule_definitions(),
+        dg.Definitions(resources=resources),
     )
 
 
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location, from the BANDIT_* environment."""
+    return build_definitions(get_settings())

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from bandit_pipeline.online_store import OnlineStore, Snapshot
 from bandit_pipeline.policy import PosteriorParameters
+from bandit_pipeline.warehouse.engine import aware_timestamp
 from bandit_pipeline.warehouse.sql import sql_statement
 
 KEEP_POOLS = 8  # two hours of 15-minute windows, for analysts and debugging
@@ -51,7 +52,7 @@ def build_candidate_pool(
     result = PoolResult(as_of)
     with engine.begin() as connection:
         newest = connection.execute(sql_statement("pool/newest_pool")).scalar()
-        if newest is not None and _aware(newest) > as_of:
+        if newest is not None and aware_timestamp(newest) > as_of:
             result.skipped = True
             return result
         for surface in pool.surfaces:
@@ -97,7 +98,7 @@ def publish_pools(
     snapshots: list[Snapshot] = []
     with engine.connect() as connection:
         newest = connection.execute(sql_statement("pool/newest_pool")).scalar()
-        if newest is not None and _aware(newest) > as_of:
+        if newest is not None and aware_timestamp(newest) > as_of:
             # A rerun of an older window: its pool was superseded (maybe pruned).
             return dict.fromkeys(surfaces)
         for surface in surfaces:
@@ -123,9 +124,3 @@ def publish_pools(
             published[surface] = len(snapshot)
     store.publish_many(snapshots)
     return published
-
-
-def _aware(value: datetime | str) -> datetime:
-    if isinstance(value, str):  # SQLite returns the canonical text
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

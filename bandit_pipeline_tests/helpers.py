@@ -13,9 +13,10 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
+from bandit_pipeline.defs.resources import WarehouseResource
 from bandit_pipeline.ingest.validation import warehouse_time
 from bandit_pipeline.policy import LoggedEvent
-from bandit_pipeline.settings import default_settings
+from bandit_pipeline.settings import Settings, default_settings
 from bandit_pipeline.timing import WINDOW
 
 # --- The test servers (``make test`` makes sure they answer) and the warehouse tables.
@@ -230,3 +231,10 @@ def load_events(engine: Engine, events: list[LoggedEvent]) -> None:
                 for e in events
             ],
         )
+
+
+def warehouse_resource(engine: Engine, settings: Settings) -> WarehouseResource:
+    """The warehouse resource of ``settings``, on ``engine``'s database: for the jobs and
+    sensors the tests run through Dagster."""
+    url = engine.url.render_as_string(hide_password=False)
+    return WarehouseResource.from_settings(settings.model_copy(update={"warehouse_url": url}))

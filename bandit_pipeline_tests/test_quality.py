@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from bandit_pipeline.definitions import build_definitions
-from bandit_pipeline.defs import assets as asset_module
+from bandit_pipeline.defs import posteriors, publishing
 from bandit_pipeline.monitoring import quality
 from bandit_pipeline.online_store import open_store
 from bandit_pipeline.settings import load_settings
@@ -21,8 +21,8 @@ from bandit_pipeline_tests.helpers import (
     logged_event,
     reset,
     stamp,
+    warehouse_resource,
 )
-from bandit_pipeline_tests.test_definitions import _resource
 
 KEY = "2026-11-20-12:00"
 AS_OF = START + timedelta(minutes=15)
@@ -33,7 +33,7 @@ def good_traffic():
     return [
         logged_event("i1", "impression", t, t, "home", "r1", "item-1", True, None),
         logged_event("c1", "click", t + timedelta(seconds=3), t + timedelta(seconds=4),
-              "home", "r1", "item-1", True, None),
+                     "home", "r1", "item-1", True, None),
     ]  # fmt: skip
 
 
@@ -50,10 +50,15 @@ def catalog(engine):
 
 def run_job(engine, tmp_path, monkeypatch=None):
     store_url = f"sqlite:///{tmp_path}/online.db"
-    settings = load_settings(online_store_url=store_url, surfaces="home")
-    job = build_definitions(settings, warehouse=_resource(engine)).resolve_job_def(
-        "bandit_posterior_update"
+    settings = load_settings(
+        online_store_url=store_url,
+        surfaces="home",
+        half_life_days=PARAMS.half_life_days,
+        attribution_window_hours=PARAMS.attribution_window_hours,
     )
+    job = build_definitions(
+        settings, warehouse=warehouse_resource(engine, settings)
+    ).resolve_job_def("bandit_posterior_update")
     with dg.instance_for_test() as instance:
         result = job.execute_in_process(instance=instance, partition_key=KEY, raise_on_error=False)
     checks = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
@@ -109,7 +114,7 @@ def test_corrupted_outputs_fail_their_suite_and_block_the_publish(
     reset(engine)
     catalog(engine)
     load_events(engine, good_traffic())
-    real = asset_module.materialise_window
+    real = posteriors.materialise_window
 
     def faulty(engine_, as_of, params, **options):
         result = real(engine_, as_of, params, **options)
@@ -117,7 +122,7 @@ def test_corrupted_outputs_fail_their_suite_and_block_the_publish(
             connection.execute(text(corrupt))
         return result
 
-    monkeypatch.setattr(asset_module, "materialise_window", faulty)
+    monkeypatch.setattr(posteriors, "materialise_window", faulty)
     checks, published = run_job(engine, tmp_path)
     assert checks[check] is False
     assert published is None
@@ -127,7 +132,7 @@ def test_a_bad_pool_fails_its_suite_and_blocks_the_publish(engine, tmp_path, mon
     reset(engine)
     catalog(engine)
     load_events(engine, good_traffic())
-    real = asset_module.build_candidate_pool
+    real = publishing.build_candidate_pool
 
     def faulty(engine_, as_of, namespace, pool, posterior):
         result = real(engine_, as_of, namespace, pool, posterior)
@@ -139,7 +144,7 @@ def test_a_bad_pool_fails_its_suite_and_blocks_the_publish(engine, tmp_path, mon
             )
         return result
 
-    monkeypatch.setattr(asset_module, "build_candidate_pool", faulty)
+    monkeypatch.setattr(publishing, "build_candidate_pool", faulty)
     checks, published = run_job(engine, tmp_path)
     assert checks["pool_items_sane"] is False
     assert published is None

@@ -6,31 +6,18 @@ import dagster as dg
 from bandit_pipeline.defs.partitions import fifteen_minute_partitions, window_end
 from bandit_pipeline.defs.resources import CandidatePoolResource, WarehouseResource
 from bandit_pipeline.monitoring import quality
+from bandit_pipeline.run_metadata import suites_metadata
+from bandit_pipeline.settings import Settings
 
 
 def _result(results: list[quality.SuiteResult]) -> dg.AssetCheckResult:
-    failed = [r for r in results if not r.success]
-    worst = failed[0] if failed else results[-1]
     return dg.AssetCheckResult(
-        passed=not failed,
+        passed=all(r.success for r in results),
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={
-            "windows_checked": len(results),
-            "windows_failed": len(failed),
-            "rows": sum(r.rows for r in results),
-            **{k: v for k, v in worst.metadata().items() if k != "rows"},
-        },
+        metadata=suites_metadata(results),
     )
 
 
-@dg.asset_check(
-    asset="reward_aggregates",
-    name="window_reward_rows_valid",
-    blocking=True,
-    partitions_def=fifteen_minute_partitions,
-    description="The bandit_rewards rows that became visible in each window: ids, types, "
-    "timestamps, allowed event types and variants.",
-)
 def window_reward_rows_valid(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
@@ -38,14 +25,6 @@ def window_reward_rows_valid(
     return _result([quality.check_rewards(engine, window_end(k)) for k in context.partition_keys])
 
 
-@dg.asset_check(
-    asset="reward_aggregates",
-    name="aggregates_within_bounds",
-    blocking=True,
-    partitions_def=fifteen_minute_partitions,
-    description="Counts are non-negative and each window adds at most one unit of evidence "
-    "per new or corrected impression.",
-)
 def aggregates_within_bounds(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
@@ -55,13 +34,6 @@ def aggregates_within_bounds(
     )
 
 
-@dg.asset_check(
-    asset="bandit_posteriors",
-    name="posteriors_proper",
-    blocking=True,
-    partitions_def=fifteen_minute_partitions,
-    description="alpha >= prior alpha, beta >= prior beta, finite, never null.",
-)
 def posteriors_proper(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
@@ -71,14 +43,6 @@ def posteriors_proper(
     )
 
 
-@dg.asset_check(
-    asset="explore_candidate_pool",
-    name="pool_items_sane",
-    blocking=True,
-    partitions_def=fifteen_minute_partitions,
-    description="Every pooled item has a positive price, availability and freshness above "
-    "the thresholds, and a proper posterior.",
-)
 def pool_items_sane(
     context: dg.AssetCheckExecutionContext,
     warehouse: WarehouseResource,
@@ -88,9 +52,42 @@ def pool_items_sane(
     return _result([quality.check_pool(warehouse.engine(), as_of, candidate_pool.parameters)])
 
 
-ASSET_CHECKS = [
-    window_reward_rows_valid,
-    aggregates_within_bounds,
-    posteriors_proper,
-    pool_items_sane,
-]
+# Each check: the asset it guards and what it expects.
+CHECKS = {
+    window_reward_rows_valid: (
+        "reward_aggregates",
+        "The bandit_rewards rows that became visible in each window: ids, types, timestamps, "
+        "allowed event types and variants.",
+    ),
+    aggregates_within_bounds: (
+        "reward_aggregates",
+        "Counts are non-negative and each window adds at most one unit of evidence per new or "
+        "corrected impression.",
+    ),
+    posteriors_proper: (
+        "bandit_posteriors",
+        "alpha >= prior alpha, beta >= prior beta, finite, never null.",
+    ),
+    pool_items_sane: (
+        "explore_candidate_pool",
+        "Every pooled item has a positive price, availability and freshness above the "
+        "thresholds, and a proper posterior.",
+    ),
+}
+
+
+def quality_check_definitions(settings: Settings) -> dg.Definitions:
+    """The four suites, on the partitions of the assets they guard."""
+    partitions = fifteen_minute_partitions(settings)
+    return dg.Definitions(
+        asset_checks=[
+            dg.asset_check(
+                asset=asset,
+                name=check.__name__,
+                blocking=True,
+                partitions_def=partitions,
+                description=description,
+            )(check)
+            for check, (asset, description) in CHECKS.items()
+        ]
+    )

@@ -6,18 +6,22 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from bandit_pipeline.settings import get_settings
-from bandit_pipeline.timing import PARTITION_CRON, PARTITION_FORMAT
+from bandit_pipeline.settings import Settings
+from bandit_pipeline.timing import PARTITION_CRON, PARTITION_FORMAT, WINDOW
 
-fifteen_minute_partitions = dg.TimeWindowPartitionsDefinition(
-    start=get_settings().partitions_start,
-    fmt=PARTITION_FORMAT,
-    cron_schedule=PARTITION_CRON,
-    timezone="UTC",
-)
+
+def fifteen_minute_partitions(settings: Settings) -> dg.TimeWindowPartitionsDefinition:
+    """The partitions of every asset, from the first window on (BANDIT_PARTITIONS_START).
+
+    Built from the settings, so that importing the project reads no environment."""
+    return dg.TimeWindowPartitionsDefinition(
+        start=settings.partitions_start,
+        fmt=PARTITION_FORMAT,
+        cron_schedule=PARTITION_CRON,
+        timezone="UTC",
+    )
 
 
 def window_end(partition_key: str) -> datetime:
     """The as-of time T of a partition: its window's end."""
-    window = fifteen_minute_partitions.time_window_for_partition_key(partition_key)
-    return window.end.astimezone(UTC)
+    return datetime.strptime(partition_key, PARTITION_FORMAT).replace(tzinfo=UTC) + WINDOW

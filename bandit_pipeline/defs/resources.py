@@ -1,54 +1,128 @@
-"""The warehouse resource: connection and posterior settings, editable in the launchpad."""
+"""The resources: where the warehouse and the online store are, and the parameters the
+assets and sensors run with, editable in the launchpad.
+
+Every value comes from :class:`Settings` through ``from_settings``; no field has a default
+of its own. Each parameter object of the product is one nested config, field for field.
+The URLs, which may hold a password or a token, reach Dagster as the names of their
+BANDIT_* variables (see :func:`_from_environment`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+import os
+from dataclasses import asdict
 from datetime import timedelta
+from typing import Any, ClassVar, Self
 
 import dagster as dg
 from pydantic import PrivateAttr
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from bandit_pipeline.monitoring.alerts import AlertThresholds
 from bandit_pipeline.monitoring.killswitch import KillSwitchPolicy
 from bandit_pipeline.online_store import OnlineStore, open_store
 from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.pool import PoolParameters
-from bandit_pipeline.settings import Settings, default_settings
+from bandit_pipeline.settings import ENV_PREFIX, Settings
 from bandit_pipeline.warehouse import make_engine
 
-_DESIGN = default_settings().posterior_parameters()
-_POOL_DEFAULTS = default_settings().pool_parameters()
+
+def _from_environment(settings: Settings, name: str) -> str | dg.EnvVar | None:
+    """The setting ``name``, as a reference to its BANDIT_* variable when that is where the
+    value came from.
+
+    Dagster shows resource config in its UI and stores it with every run. A reference is
+    shown and stored as the variable's name and read only where the resource starts, so a
+    URL's password or a webhook's token never reaches Dagster. A value given in code
+    (tests, the demo) is passed as it is.
+    """
+    value = getattr(settings, name)
+    variable = f"{ENV_PREFIX}{name.upper()}"
+    if value is not None and os.environ.get(variable) == value:
+        return dg.EnvVar(variable)
+    return value
+
+
+class ParametersConfig(dg.Config):
+    """Dagster config that mirrors a frozen parameters dataclass field for field (lists
+    here are its tuples)."""
+
+    parameters_class: ClassVar[type]
+
+    @classmethod
+    def of(cls, parameters: Any) -> Self:
+        return cls(**asdict(parameters))
+
+    def parameters(self) -> Any:
+        values = self.model_dump()
+        return self.parameters_class(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        )
+
+
+class PosteriorConfig(ParametersConfig):
+    """:class:`PosteriorParameters`: the settings the posterior numbers depend on."""
+
+    parameters_class: ClassVar[type] = PosteriorParameters
+
+    weight_click: float
+    weight_add_to_cart: float
+    weight_purchase: float
+    prior_alpha: float
+    prior_beta: float
+    half_life_days: float
+    attribution_window_hours: float
+    train_on_all_impressions: bool
+
+
+class PoolConfig(ParametersConfig):
+    """:class:`PoolParameters`: which items may be explored on which surfaces."""
+
+    parameters_class: ClassVar[type] = PoolParameters
+
+    surfaces: list[str]
+    min_freshness: float
+    min_availability: float
+    max_price_ratio: float
+    graduation_impressions: float
+
+
+class AlertConfig(ParametersConfig):
+    """:class:`AlertThresholds`: when the exploration-CTR alert opens."""
+
+    parameters_class: ClassVar[type] = AlertThresholds
+
+    ctr_ratio: float
+    min_explore_impressions: int
+
+
+class KillSwitchConfig(ParametersConfig):
+    """:class:`KillSwitchPolicy`: when the kill switch trips."""
+
+    parameters_class: ClassVar[type] = KillSwitchPolicy
+
+    mode: str
+    threshold: float
+    min_explore_impressions: int
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """Where the warehouse is and the parameters of the posterior definition.
-
-    The parameter fields carry the names and defaults of :class:`PosteriorParameters`
-    (Dagster config wants them flat), and :meth:`from_settings` fills them from the
-    BANDIT_* settings.
-    """
+    """Where the warehouse is and the parameters of the posterior definition."""
 
     url: str
-    weight_click: float = _DESIGN.weight_click
-    weight_add_to_cart: float = _DESIGN.weight_add_to_cart
-    weight_purchase: float = _DESIGN.weight_purchase
-    prior_alpha: float = _DESIGN.prior_alpha
-    prior_beta: float = _DESIGN.prior_beta
-    half_life_days: float = _DESIGN.half_life_days
-    attribution_window_hours: float = _DESIGN.attribution_window_hours
-    train_on_all_impressions: bool = _DESIGN.train_on_all_impressions
+    posterior: PosteriorConfig
     # How far ingestion lets producers' clocks run ahead (BANDIT_MAX_CLOCK_SKEW_SECONDS).
-    max_clock_skew_seconds: float = 3600.0
+    max_clock_skew_seconds: float
 
     _engine: Engine | None = PrivateAttr(default=None)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WarehouseResource:
         return cls(
-            url=settings.warehouse_url,
+            url=_from_environment(settings, "warehouse_url"),
+            posterior=PosteriorConfig.of(settings.posterior_parameters()),
             max_clock_skew_seconds=settings.max_clock_skew_seconds,
-            **asdict(settings.posterior_parameters()),
         )
 
     @property
@@ -57,9 +131,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @property
     def parameters(self) -> PosteriorParameters:
-        return PosteriorParameters(
-            **{f.name: getattr(self, f.name) for f in fields(PosteriorParameters)}
-        )
+        return self.posterior.parameters()
 
     def engine(self) -> Engine:
         if self._engine is None:
@@ -72,42 +144,32 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class CandidatePoolResource(dg.ConfigurableResource):
-    """Which items may be explored: namespace, surfaces and the eligibility thresholds."""
+    """Which items may be explored: the namespace, the surfaces and the thresholds."""
 
-    namespace: str = "default"
-    surfaces: list[str] = list(_POOL_DEFAULTS.surfaces)
-    min_freshness: float = _POOL_DEFAULTS.min_freshness
-    min_availability: float = _POOL_DEFAULTS.min_availability
-    max_price_ratio: float = _POOL_DEFAULTS.max_price_ratio
-    graduation_impressions: float = _POOL_DEFAULTS.graduation_impressions
+    namespace: str
+    pool: PoolConfig
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CandidatePoolResource:
-        params = settings.pool_parameters()
-        return cls(
-            namespace=settings.namespace, **{**asdict(params), "surfaces": list(params.surfaces)}
-        )
+        return cls(namespace=settings.namespace, pool=PoolConfig.of(settings.pool_parameters()))
 
     @property
     def parameters(self) -> PoolParameters:
-        return PoolParameters(
-            surfaces=tuple(self.surfaces),
-            min_freshness=self.min_freshness,
-            min_availability=self.min_availability,
-            max_price_ratio=self.max_price_ratio,
-            graduation_impressions=self.graduation_impressions,
-        )
+        return self.pool.parameters()
 
 
 class OnlineStoreResource(dg.ConfigurableResource):
     """Where snapshots are published: redis://... or sqlite:///..."""
 
     url: str
-    prefix: str = "bandit"
+    prefix: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OnlineStoreResource:
-        return cls(url=settings.online_store_url, prefix=settings.online_store_prefix)
+        return cls(
+            url=_from_environment(settings, "online_store_url"),
+            prefix=settings.online_store_prefix,
+        )
 
     def open(self) -> OnlineStore:
         # The publisher is not on the serving path: give it a generous timeout.
@@ -117,37 +179,49 @@ class OnlineStoreResource(dg.ConfigurableResource):
 class MonitoringResource(dg.ConfigurableResource):
     """Alert and kill-switch thresholds, the webhook, and the experiment's holdout."""
 
-    alert_ctr_ratio: float = 0.5
-    alert_min_explore_impressions: int = 200
-    webhook_url: str | None = None
-    killswitch_mode: str = "relative"
-    killswitch_threshold: float = 0.25
-    killswitch_min_explore_impressions: int = 500
-    experiment_name: str | None = None
-    experiment_holdout_percent: float = 0.0
+    alert: AlertConfig
+    killswitch: KillSwitchConfig
+    webhook_url: str | None
+    experiment_name: str | None  # None: no experiment runs
+    experiment_holdout_percent: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MonitoringResource:
         return cls(
-            alert_ctr_ratio=settings.alert_ctr_ratio,
-            alert_min_explore_impressions=settings.alert_min_explore_impressions,
-            webhook_url=settings.alert_webhook_url,
-            killswitch_mode=settings.killswitch_mode,
-            killswitch_threshold=settings.killswitch_threshold,
-            killswitch_min_explore_impressions=settings.killswitch_min_explore_impressions,
+            alert=AlertConfig.of(settings.alert_thresholds()),
+            killswitch=KillSwitchConfig.of(settings.killswitch_policy()),
+            webhook_url=_from_environment(settings, "alert_webhook_url"),
             experiment_name=settings.experiment_name if settings.experiment_enabled else None,
             experiment_holdout_percent=settings.experiment_holdout_percent,
         )
 
     def thresholds(self) -> AlertThresholds:
-        return AlertThresholds(self.alert_ctr_ratio, self.alert_min_explore_impressions)
+        return self.alert.parameters()
 
     def policy(self) -> KillSwitchPolicy:
-        return KillSwitchPolicy(
-            self.killswitch_mode, self.killswitch_threshold, self.killswitch_min_explore_impressions
-        )
+        return self.killswitch.parameters()
 
     def experiment(self) -> tuple[str, float] | None:
         if self.experiment_name is None:
             return None
         return self.experiment_name, self.experiment_holdout_percent
+
+
+def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """Every resource the assets, checks, sensors and jobs use, by key."""
+    return {
+        "warehouse": WarehouseResource.from_settings(settings),
+        "candidate_pool": CandidatePoolResource.from_settings(settings),
+        "online_store": OnlineStoreResource.from_settings(settings),
+        "monitoring": MonitoringResource.from_settings(settings),
+    }
+
+
+def warehouse_kind(settings: Settings) -> str:
+    """The kind tag of assets stored in the warehouse: postgresql or sqlite."""
+    return make_url(settings.warehouse_url).get_backend_name()
+
+
+def online_store_kind(settings: Settings) -> str:
+    """The kind tag of assets stored in the online store: redis or sqlite."""
+    return "sqlite" if settings.online_store_url.startswith("sqlite") else "redis"

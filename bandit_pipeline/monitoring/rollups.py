@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.timing import WINDOW, WINDOW_SECONDS
+from bandit_pipeline.warehouse.engine import aware_timestamp
 from bandit_pipeline.warehouse.sql import sql_statement
 
 
@@ -85,3 +86,11 @@ def window_figures(
             )
         )
     return figures
+
+
+def newest_rollup_run(engine: Engine) -> datetime | None:
+    """The as-of time of the newest rollup run, which the alert and the kill switch
+    evaluate at; None before the first run."""
+    with engine.connect() as connection:
+        newest = connection.execute(sql_statement("alerts/newest_run")).scalar()
+    return None if newest is None else aware_timestamp(newest)

@@ -58,11 +58,19 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def aware_timestamp(value: datetime | str) -> datetime:
+    """A warehouse timestamp as the driver returned it, made timezone-aware: SQLite returns
+    the canonical text, which is UTC, and so is a naive value."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def sqlite_epoch(value: str | None) -> float | None:
     """Seconds since the epoch of a warehouse timestamp text (UTC)."""
     if value is None:
         return None
-    return datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp()
+    return aware_timestamp(value).timestamp()
 
 
 def sqlite_timestamp(seconds: float | None) -> str | None:

@@ -1,4 +1,7 @@
-"""The 15-minute job and its schedule."""
+"""The 15-minute job over the assets of every domain, and the schedule that runs it.
+
+The job takes its partitions from its assets, so it is defined once, without settings.
+"""
 
 from __future__ import annotations
 
@@ -24,3 +27,7 @@ posterior_update_schedule = dg.build_schedule_from_partitioned_job(
     description="Runs the latest complete 15-minute window (run key = partition key).",
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
+
+
+def schedule_definitions() -> dg.Definitions:
+    return dg.Definitions(jobs=[posterior_update_job], schedules=[posterior_update_schedule])

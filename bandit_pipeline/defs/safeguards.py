@@ -1,6 +1,7 @@
-"""Metric rollups, the CTR alert and kill-switch sensors, and the kill-switch reset job."""
+"""What guards the core metrics: the metric rollups, the CTR alert and kill-switch
+sensors, and the job that deliberately resets a tripped kill switch."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import dagster as dg
 
@@ -10,25 +11,17 @@ from bandit_pipeline.defs.resources import (
     MonitoringResource,
     OnlineStoreResource,
     WarehouseResource,
+    warehouse_kind,
 )
 from bandit_pipeline.monitoring.alerts import evaluate_ctr_alerts, webhook_notifier
 from bandit_pipeline.monitoring.killswitch import evaluate_killswitch, reset_killswitch
-from bandit_pipeline.monitoring.rollups import materialise_metrics
-from bandit_pipeline.warehouse.sql import sql_statement
+from bandit_pipeline.monitoring.rollups import materialise_metrics, newest_rollup_run
+from bandit_pipeline.run_metadata import metrics_metadata
+from bandit_pipeline.settings import Settings
 
-GROUP = "bandit_monitoring"
+MONITORING_GROUP = "bandit_monitoring"
 
 
-@dg.asset(
-    partitions_def=fifteen_minute_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=["bandit_rewards"],
-    group_name=GROUP,
-    kinds={"sql"},
-    description="Exploration, baseline and core metrics per window, namespace, surface, "
-    "experiment and variant (view bandit_explore_metrics over bandit_metric_deltas; "
-    "hourly, daily and readout views beside it).",
-)
 def bandit_explore_metrics(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -41,26 +34,17 @@ def bandit_explore_metrics(
         figures = materialise_metrics(
             engine, window_end(key), params, candidate_pool.namespace, monitoring.experiment()
         )
-    metadata: dict[str, object] = {"partitions": len(context.partition_keys)}
-    for surface in figures:  # the newest window, per surface: the UI plots these over time
-        for name in ("bandit_explore_impressions", "bandit_explore_reward_sum",
-                     "bandit_explore_ctr", "baseline_ctr", "impressions", "ctr"):  # fmt: skip
-            value = getattr(surface, name)
-            if value is not None:
-                metadata[f"{name}/{surface.surface}"] = dg.MetadataValue.float(float(value))
-    return dg.MaterializeResult(metadata=metadata)
+    # The newest window, per surface: the UI plots these over time.
+    return dg.MaterializeResult(metadata=metrics_metadata(len(context.partition_keys), figures))
 
 
 def _new_run(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource
 ) -> datetime | dg.SkipReason:
     """The newest rollup run, unless the sensor's cursor says it was evaluated already."""
-    with warehouse.engine().connect() as connection:
-        newest = connection.execute(sql_statement("alerts/newest_run")).scalar()
+    newest = newest_rollup_run(warehouse.engine())
     if newest is None:
         return dg.SkipReason("no metric rollups yet")
-    if isinstance(newest, str):  # SQLite returns the canonical text
-        newest = datetime.fromisoformat(newest).replace(tzinfo=UTC)
     if context.cursor == newest.isoformat():
         return dg.SkipReason(f"already evaluated the run of {newest.isoformat()}")
     return newest
@@ -147,3 +131,22 @@ def reset_killswitch_op(
 @dg.job(name="killswitch_reset", description="Deliberately reset a tripped kill switch.")
 def killswitch_reset_job() -> None:
     reset_killswitch_op()
+
+
+def safeguard_definitions(settings: Settings) -> dg.Definitions:
+    """The rollups asset (on the job's partitions), the two sensors and the reset job."""
+    metrics = dg.asset(
+        partitions_def=fifteen_minute_partitions(settings),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=["bandit_rewards"],
+        group_name=MONITORING_GROUP,
+        kinds={warehouse_kind(settings)},
+        description="Exploration, baseline and core metrics per window, namespace, surface, "
+        "experiment and variant (view bandit_explore_metrics over bandit_metric_deltas; "
+        "hourly, daily and readout views beside it).",
+    )(bandit_explore_metrics)
+    return dg.Definitions(
+        assets=[metrics],
+        sensors=[explore_ctr_alert_sensor, killswitch_sensor],
+        jobs=[killswitch_reset_job],
+    )

@@ -1,0 +1,73 @@
+"""The posterior assets: the reward events, and per window their aggregates and the Beta
+posteriors they update.
+
+Partitioned assets receive a range of partitions in one run (single-run backfill
+policy) and compute it window by window in order, so each window continues from the one
+before. State lives in warehouse tables, never in an IO manager.
+"""
+
+from collections.abc import Iterator
+
+import dagster as dg
+
+from bandit_pipeline.defs.partitions import fifteen_minute_partitions, window_end
+from bandit_pipeline.defs.resources import WarehouseResource, warehouse_kind
+from bandit_pipeline.run_metadata import aggregates_metadata, posteriors_metadata
+from bandit_pipeline.settings import Settings
+from bandit_pipeline.window_update import materialise_window
+
+# The assets of the exploration itself: posteriors, the pool and its publication.
+EXPLORATION_GROUP = "bandit_exploration"
+
+
+def posterior_update(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> Iterator[dg.MaterializeResult]:
+    """Both tables of each window in one transaction, window by window in time order."""
+    engine, params = warehouse.engine(), warehouse.parameters
+    results = []
+    for key in sorted(context.partition_keys):
+        result = materialise_window(
+            engine, window_end(key), params, future_scan=warehouse.future_scan
+        )
+        context.log.info("window %s: %s", key, result.metadata())
+        results.append(result)
+    yield dg.MaterializeResult(asset_key="reward_aggregates", metadata=aggregates_metadata(results))
+    yield dg.MaterializeResult(asset_key="bandit_posteriors", metadata=posteriors_metadata(results))
+
+
+def posterior_definitions(settings: Settings) -> dg.Definitions:
+    """The reward events (loaded outside Dagster) and the posterior multi-asset."""
+    kinds = {warehouse_kind(settings)}
+    bandit_rewards = dg.AssetSpec(
+        "bandit_rewards",
+        description="Telemetry events, one row per event (loaded by `bandit-pipeline ingest`).",
+        group_name=EXPLORATION_GROUP,
+        kinds=kinds,
+    )
+    update = dg.multi_asset(
+        specs=[
+            dg.AssetSpec(
+                "reward_aggregates",
+                deps=[bandit_rewards],
+                group_name=EXPLORATION_GROUP,
+                kinds=kinds,
+                description="Per window, namespace, surface and item: new impressions, "
+                "outcomes and the decayed evidence the window adds (table "
+                "bandit_reward_aggregates).",
+            ),
+            dg.AssetSpec(
+                "bandit_posteriors",
+                deps=["reward_aggregates"],
+                group_name=EXPLORATION_GROUP,
+                kinds=kinds,
+                description="Beta posteriors (alpha, beta) as of each window's end for the "
+                "items whose evidence changed (table bandit_posteriors; view "
+                "bandit_posteriors_latest).",
+            ),
+        ],
+        partitions_def=fifteen_minute_partitions(settings),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        can_subset=False,
+    )(posterior_update)
+    return dg.Definitions(assets=[bandit_rewards, update])
