@@ -106,9 +106,9 @@ def killswitch_sensor(
 
 
 class KillSwitchResetConfig(dg.Config):
-    namespace: str = "default"
     surface: str
     reason: str
+    namespace: str | None = None  # None: the code location's namespace (BANDIT_NAMESPACE)
 
 
 @dg.op(description="Re-arm exploration on a surface, recording who and why.")
@@ -116,12 +116,14 @@ def reset_killswitch_op(
     context: dg.OpExecutionContext,
     config: KillSwitchResetConfig,
     warehouse: WarehouseResource,
+    candidate_pool: CandidatePoolResource,
     online_store: OnlineStoreResource,
 ) -> None:
+    namespace = config.namespace or candidate_pool.namespace
     store = online_store.open()
     try:
         reset_killswitch(
-            warehouse.engine(), store, config.namespace, config.surface, config.reason,
+            warehouse.engine(), store, namespace, config.surface, config.reason,
             actor=f"dagster run {context.run_id}",
         )  # fmt: skip
     finally:
