@@ -29,15 +29,14 @@ import redis
 from hiredis import pack_command
 from redis.connection import AbstractConnection
 
-from bandit_pipeline.online_store.base import (
+from bandit_pipeline.online_store.interface import ExposureRead, OnlineStore
+from bandit_pipeline.online_store.snapshot import Snapshot
+from bandit_pipeline.online_store.types import (
     Exposure,
-    ExposureRead,
     KillSwitchState,
-    OnlineStore,
     StoreRejected,
     StoreUnavailable,
 )
-from bandit_pipeline.online_store.snapshot import Snapshot
 from bandit_pipeline.timing import EXPOSURE_TTL_SECONDS, SUPERSEDED_GRACE_SECONDS
 
 _FAILURES = (redis.ConnectionError, redis.TimeoutError)
