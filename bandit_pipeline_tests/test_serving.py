@@ -482,7 +482,7 @@ def test_a_closed_service_releases_its_flag_provider(enabled):
     """OpenFeature keeps providers per domain for the life of the process; a closed
     service's provider (which reads the service's state) is unbound from its domain."""
     service = make_service(enabled)
-    domain = service._flag_domain
+    domain = service.flag_client.domain
     ours = openfeature_api.provider_registry.get_provider(domain)
     assert isinstance(ours, StoreFlagProvider)
     service.close()
@@ -531,7 +531,7 @@ def test_bad_data_under_one_users_key_fails_only_that_users_decision(redis_store
     store = redis_store
     store.set_flag("default", "bandit_exploration_enabled", "true")
     publish(store)
-    store.client.set(store._exposure_key("default", "broken"), "not a sorted set")
+    store.client.set(store.exposure_key("default", "broken"), "not a sorted set")
     service = make_service(store)
     trace = service.decide(request(user="broken")).trace
     assert (trace.explored, trace.reason) == (False, "store_error")
@@ -544,7 +544,7 @@ def test_a_write_the_store_refuses_is_dropped_and_the_others_made(redis_store):
     """Piggybacked and flushed writes alike: the refused one is counted, the rest land,
     nothing stays unconfirmed, and the writer thread lives on."""
     store = redis_store
-    store.client.set(store._exposure_key("default", "broken"), "not a sorted set")
+    store.client.set(store.exposure_key("default", "broken"), "not a sorted set")
     pending = PendingExposures(store, flush_seconds=0.01)
     dropped = REGISTRY.get_sample_value("bandit_exposure_writes_dropped_total")
     now = datetime.now(UTC)

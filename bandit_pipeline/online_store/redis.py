@@ -13,7 +13,8 @@ A publish writes the new blob, then flips the pointer (the blob exists before th
 names it), then gives the replaced blob an expiry: a reader gets the pointer, then the
 blob it names, which is still there for an hour after it was replaced.
 
-Ordinary commands go through redis-py's client; the two that must be
+The methods ``snapshot_key``, ``flags_key``, ``killswitch_key`` and ``exposure_key``
+name the keys. Ordinary commands go through redis-py's client; the two that must be
 fast (a decision's exposure exchange, the blobs of a publish) go below it, through
 ``redis_wire``, the one module that relies on how redis-py works inside.
 """
@@ -81,9 +82,24 @@ class RedisStore(OnlineStore):
         )
         return cls(client, prefix, spin_seconds=spin_seconds)
 
-    def _snapshot_key(self, namespace: str, surface: str, version: str | None = None) -> str:
+    # The key layout of the module docstring.
+
+    def snapshot_key(self, namespace: str, surface: str, version: str | None = None) -> str:
+        """The key of the surface's version pointer, or of the blob of ``version``."""
         key = f"{self.prefix}:{{{namespace}|{surface}}}:snapshot"
         return f"{key}:{version}" if version else key
+
+    def flags_key(self, namespace: str) -> str:
+        """The hash of the namespace's flags (name -> value)."""
+        return f"{self.prefix}:{{{namespace}}}:flags"
+
+    def killswitch_key(self, namespace: str) -> str:
+        """The hash of the namespace's kill switches (surface -> state as JSON)."""
+        return f"{self.prefix}:{{{namespace}}}:killswitch"
+
+    def exposure_key(self, namespace: str, user_id: str) -> str:
+        """The sorted set of the user's exposures (item -> time explored)."""
+        return f"{self.prefix}:{{{namespace}|{user_id}}}:exposed"
 
     def publish(self, snapshot: Snapshot) -> None:
         self.publish_many([snapshot])
@@ -108,13 +124,13 @@ class RedisStore(OnlineStore):
             for snapshot in snapshots:
                 parts = snapshot.encoded_parts()
                 ns, surface, version = snapshot.namespace, snapshot.surface, snapshot.version
-                yield from packed_set(self._snapshot_key(ns, surface, version), parts)
-                yield pack_command(("SET", self._snapshot_key(ns, surface), version, "GET"))
+                yield from packed_set(self.snapshot_key(ns, surface, version), parts)
+                yield pack_command(("SET", self.snapshot_key(ns, surface), version, "GET"))
 
         pool = self.client.connection_pool
         replies = redis_wire.round_trip(pool, commands(), 2 * len(snapshots))
         expire = [
-            pack_command(("EXPIRE", self._snapshot_key(s.namespace, s.surface, previous.decode()),
+            pack_command(("EXPIRE", self.snapshot_key(s.namespace, s.surface, previous.decode()),
                           SUPERSEDED_GRACE_SECONDS))
             for s, previous in zip(snapshots, replies[1::2], strict=True)
             if previous and previous.decode() != s.version
@@ -124,7 +140,7 @@ class RedisStore(OnlineStore):
 
     def current_version(self, namespace: str, surface: str) -> str | None:
         try:
-            version = self.client.get(self._snapshot_key(namespace, surface))
+            version = self.client.get(self.snapshot_key(namespace, surface))
         except FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
         return version.decode() if version else None
@@ -137,7 +153,7 @@ class RedisStore(OnlineStore):
             if version is None:
                 return None
             try:
-                blob = self.client.get(self._snapshot_key(namespace, surface, version))
+                blob = self.client.get(self.snapshot_key(namespace, surface, version))
             except FAILURES as exc:
                 raise StoreUnavailable(str(exc)) from exc
             if blob is not None:
@@ -146,13 +162,13 @@ class RedisStore(OnlineStore):
 
     def flags(self, namespace: str) -> dict[str, str]:
         try:
-            raw = self.client.hgetall(f"{self.prefix}:{{{namespace}}}:flags")
+            raw = self.client.hgetall(self.flags_key(namespace))
         except FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     def set_flag(self, namespace: str, name: str, value: str | None) -> None:
-        key = f"{self.prefix}:{{{namespace}}}:flags"
+        key = self.flags_key(namespace)
         try:
             if value is None:
                 self.client.hdel(key, name)
@@ -163,19 +179,16 @@ class RedisStore(OnlineStore):
 
     def killswitch(self, namespace: str, surface: str) -> KillSwitchState | None:
         try:
-            raw = self.client.hget(f"{self.prefix}:{{{namespace}}}:killswitch", surface)
+            raw = self.client.hget(self.killswitch_key(namespace), surface)
         except FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
         return KillSwitchState.from_json(raw) if raw else None
 
     def set_killswitch(self, namespace: str, surface: str, state: KillSwitchState) -> None:
         try:
-            self.client.hset(f"{self.prefix}:{{{namespace}}}:killswitch", surface, state.to_json())
+            self.client.hset(self.killswitch_key(namespace), surface, state.to_json())
         except FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
-
-    def _exposure_key(self, namespace: str, user_id: str) -> str:
-        return f"{self.prefix}:{{{namespace}|{user_id}}}:exposed"
 
     def _exposure_commands(self, exposures: Sequence[Exposure]) -> list[tuple]:
         """Per exposure: add the items at its time and keep the key an hour past its
@@ -183,7 +196,7 @@ class RedisStore(OnlineStore):
         exposure's commands start with its ZADD (``_write_errors`` relies on it)."""
         commands: list[tuple] = []
         for exposure in exposures:
-            key = self._exposure_key(exposure.namespace, exposure.user_id)
+            key = self.exposure_key(exposure.namespace, exposure.user_id)
             stamp = exposure.at.timestamp()
             members = [x for item in exposure.item_ids for x in (stamp, item)]
             commands += [("ZADD", key, *members), ("EXPIRE", key, EXPOSURE_TTL_SECONDS)]
@@ -227,7 +240,7 @@ class RedisStore(OnlineStore):
     ) -> tuple[bytes, list[tuple]]:
         """The packed commands of an exchange (the writes', then the read) and the write
         commands, whose answers come first."""
-        read = ("ZRANGEBYSCORE", self._exposure_key(namespace, user_id),
+        read = ("ZRANGEBYSCORE", self.exposure_key(namespace, user_id),
                 now.timestamp() - EXPOSURE_TTL_SECONDS, "+inf")  # fmt: skip
         packed_read = pack_command(read)  # first: a key that cannot be sent fails alone
         commands = self._exposure_commands(writes)
