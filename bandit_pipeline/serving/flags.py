@@ -19,7 +19,6 @@ from openfeature.provider import AbstractProvider, Metadata
 
 EXPLORATION_ENABLED = "bandit_exploration_enabled"
 EXPLORE_SLOTS = "bandit_explore_slots"
-FLAG_NAMES = (EXPLORATION_ENABLED, EXPLORE_SLOTS)
 
 
 class FlagsUnavailable(RuntimeError):
