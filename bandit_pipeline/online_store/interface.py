@@ -91,7 +91,8 @@ class OnlineStore(ABC):
         """The kill-switch state of a surface; None means never tripped."""
 
     @abstractmethod
-    def set_killswitch(self, namespace: str, surface: str, state: KillSwitchState) -> None: ...
+    def set_killswitch(self, namespace: str, surface: str, state: KillSwitchState) -> None:
+        """Record the kill-switch state of a surface (tripped or reset)."""
 
     @abstractmethod
     def write_exposures(self, exposures: Sequence[Exposure]) -> dict[int, Exception]:

@@ -53,6 +53,8 @@ DEFAULT_SPIN_SECONDS = 0.0002
 
 
 class RedisStore(OnlineStore):
+    """The online store on one Redis endpoint (a server, or a proxy before a cluster)."""
+
     def __init__(
         self,
         client: redis.Redis,

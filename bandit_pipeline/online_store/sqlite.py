@@ -43,6 +43,8 @@ TRIM_EVERY_SECONDS = 60.0
 
 
 class SqliteStore(OnlineStore):
+    """The online store in one SQLite file, shared by the processes of one host."""
+
     def __init__(self, path: str) -> None:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,9 @@ decision_log = logging.getLogger("bandit_pipeline.decisions")
 
 @dataclass(frozen=True)
 class DecisionRequest:
+    """One recommendation response to explore in: the ranker's ``items`` in order, and
+    the candidates to explore among (None: the surface's published pool)."""
+
     namespace: str
     surface: str
     user_id: str
@@ -98,6 +101,8 @@ class DecisionTrace:
 
 @dataclass(frozen=True)
 class DecisionResponse:
+    """The response's items (the ranker's length) and the decision's trace."""
+
     items: list[ResponseItem]
     trace: DecisionTrace
 
@@ -157,6 +162,7 @@ class ExplorationService:
         self.exposure_guard.flush()
 
     def close(self) -> None:
+        """Stop the threads, write what is queued, release the store."""
         release_flag_client(self._flag_domain)
         self.state.stop()
         self.exposure_guard.close()
@@ -180,6 +186,9 @@ class ExplorationService:
         return s.experiment_name, variant
 
     def decide(self, request: DecisionRequest) -> DecisionResponse:
+        """The response with the exploration items injected, or the ranker's items
+        unchanged when there is nothing to explore or the store fails (the trace says
+        why)."""
         experiment, variant = self._variant(request)
         trace = DecisionTrace(
             namespace=request.namespace,
