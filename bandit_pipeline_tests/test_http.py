@@ -86,9 +86,10 @@ def test_health_and_metrics(client):
 
 
 def test_unexpected_failure_returns_the_ranker_items(tmp_path, monkeypatch):
+    """A failure the decision does not expect (here: a bug in the store it was given)."""
     app = build_app(tmp_path)
     with TestClient(app) as test_client:
-        monkeypatch.setattr(app.state.service, "_explore", lambda *a: 1 / 0)
+        monkeypatch.setattr(app.state.service.store, "exchange_exposures", lambda *a: 1 / 0)
         response = test_client.post("/v1/decide", json=GOOD)
     assert response.status_code == 200
     assert [i["item_id"] for i in response.json()["items"]] == GOOD["items"]

@@ -6,10 +6,12 @@ import gc
 import logging
 import shutil
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from contextlib import closing
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -26,7 +28,7 @@ from bandit_pipeline.online_store import (
 from bandit_pipeline.policy.experiment import CONTROL, assign_variant
 from bandit_pipeline.policy.thompson import decision_rng, thompson_top_k
 from bandit_pipeline.serving import DecisionRequest, ExplorationService
-from bandit_pipeline.serving.exposures import PendingExposures
+from bandit_pipeline.serving.exposure_guard import ExposureGuard
 from bandit_pipeline.serving.flags import StoreFlagProvider
 from bandit_pipeline.serving.metrics import REGISTRY
 from bandit_pipeline.settings import load_settings
@@ -54,6 +56,26 @@ def make_service(store, **overrides):
 
 def request(user="u1", request_id="r1", items=RANKED, candidates=None, surface="home"):
     return DecisionRequest("default", surface, user, request_id, list(items), candidates)
+
+
+def unconfirmed_plus_stored(guard: ExposureGuard, user: str) -> set[str]:
+    """What a decision of this process reads as the user's recent exposures: the
+    store's answer and the exposures this process has not had confirmed yet."""
+    guarded = guard.begin("default", user, datetime.now(UTC))
+    try:
+        return guarded.recent()
+    finally:
+        guarded.end()
+
+
+def decide_with_guard(guard: ExposureGuard, user: str, items: tuple[str, ...]) -> set[str]:
+    """A decision's part in the guard: read, claim ``items``, end; what it claimed."""
+    guarded = guard.begin("default", user, datetime.now(UTC))
+    try:
+        guarded.recent()
+        return guarded.claim(items)
+    finally:
+        guarded.end()
 
 
 def enable(store):
@@ -174,13 +196,17 @@ def test_the_next_decision_carries_the_previous_exposure_writes(enabled):
     assert carried == (set(first.chosen) if enabled.reads_carry_writes else set())
     if not enabled.reads_carry_writes:
         # this process's decisions still count them for user 1 until they are written
-        assert service.exposures.unwritten("default", "u1") == set(first.chosen)
+        assert unconfirmed_plus_stored(service.exposure_guard, "u1") == set(first.chosen)
         service.flush_exposures()
         assert enabled.recent_exposures("default", "u1", datetime.now(UTC)) == set(first.chosen)
-        assert service.exposures.unwritten("default", "u1") == set()
     # ... and another process (a second service) now skips them for user 1.
     other = make_service(enabled).decide(request(user="u1", request_id="r3")).trace
     assert sorted(other.skipped_recent) == sorted(first.chosen)
+    if not enabled.reads_carry_writes:
+        # once written, this process no longer counts them itself: only the store does
+        with closing(sqlite3.connect(enabled.path)) as connection, connection:
+            connection.execute("DELETE FROM exposures")
+        assert unconfirmed_plus_stored(service.exposure_guard, "u1") == set()
 
 
 def test_flags_are_evaluated_through_openfeature_once_per_stored_version(enabled):
@@ -460,21 +486,22 @@ def test_decisions_are_appended_to_the_warehouse_when_asked(engine, sqlite_store
     service.close()
 
 
-def test_an_item_stays_unwritten_until_every_write_of_it_is_settled(sqlite_store):
-    """Two decisions writing the same user's item at once: the first confirmation does
-    not hide the second, still unconfirmed, write; a failed write is dropped and counted."""
-    pending = PendingExposures(sqlite_store)
-    now = datetime.now(UTC)
-    pending.add(Exposure("default", "u1", ("a",), now))
-    first = pending.take()
-    pending.add(Exposure("default", "u1", ("a", "b"), now + timedelta(seconds=1)))
-    second = pending.take()
-    assert pending.take() == []
-    pending.finished(first)
-    assert pending.unwritten("default", "u1") == {"a", "b"}
+def test_each_exposure_stays_unconfirmed_until_its_own_write_is_settled(sqlite_store):
+    """Two writes of one user in flight at once: an item of the first cannot be claimed
+    again meanwhile, the first confirmation does not hide the second, still unconfirmed,
+    write, and a failed write is dropped and counted."""
+    guard = ExposureGuard(sqlite_store)
+    assert decide_with_guard(guard, "u1", ("a",)) == set()
+    first = guard.take()
+    assert decide_with_guard(guard, "u1", ("a", "b")) == {"a"}  # in flight: taken
+    assert decide_with_guard(guard, "u1", ("b",)) == set()
+    second = guard.take()
+    assert guard.take() == []
+    guard.settle(first)
+    assert unconfirmed_plus_stored(guard, "u1") == {"b"}  # nothing was written to the store
     dropped = REGISTRY.get_sample_value("bandit_exposure_writes_dropped_total")
-    pending.finished(second, StoreUnavailable("down"))
-    assert pending.unwritten("default", "u1") == set()
+    guard.settle(second, StoreUnavailable("down"))
+    assert unconfirmed_plus_stored(guard, "u1") == set()
     assert REGISTRY.get_sample_value("bandit_exposure_writes_dropped_total") == dropped + 1
 
 
@@ -482,7 +509,7 @@ def test_a_closed_service_releases_its_flag_provider(enabled):
     """OpenFeature keeps providers per domain for the life of the process; a closed
     service's provider (which reads the service's state) is unbound from its domain."""
     service = make_service(enabled)
-    domain = service._flag_domain
+    domain = service.flag_client.domain
     ours = openfeature_api.provider_registry.get_provider(domain)
     assert isinstance(ours, StoreFlagProvider)
     service.close()
@@ -531,7 +558,7 @@ def test_bad_data_under_one_users_key_fails_only_that_users_decision(redis_store
     store = redis_store
     store.set_flag("default", "bandit_exploration_enabled", "true")
     publish(store)
-    store.client.set(store._exposure_key("default", "broken"), "not a sorted set")
+    store.client.set(store.exposure_key("default", "broken"), "not a sorted set")
     service = make_service(store)
     trace = service.decide(request(user="broken")).trace
     assert (trace.explored, trace.reason) == (False, "store_error")
@@ -544,27 +571,37 @@ def test_a_write_the_store_refuses_is_dropped_and_the_others_made(redis_store):
     """Piggybacked and flushed writes alike: the refused one is counted, the rest land,
     nothing stays unconfirmed, and the writer thread lives on."""
     store = redis_store
-    store.client.set(store._exposure_key("default", "broken"), "not a sorted set")
-    pending = PendingExposures(store, flush_seconds=0.01)
+    guard = ExposureGuard(store, flush_seconds=0.01)
     dropped = REGISTRY.get_sample_value("bandit_exposure_writes_dropped_total")
     now = datetime.now(UTC)
-    pending.add(Exposure("default", "broken", ("a",), now))
-    pending.add(Exposure("default", "u1", ("b",), now))
-    pending.start()
+    # Two decisions in flight at once: each read goes out before either claims, so
+    # neither carries the other's write, and both are left to the writer thread.
+    decisions = [guard.begin("default", user, now) for user in ("broken", "u1")]
+    for guarded, item in zip(decisions, ("a", "b"), strict=True):
+        assert guarded.recent() == set()
+        assert guarded.claim((item,)) == set()
+        guarded.end()
+    broken_key = store.exposure_key("default", "broken")
+    store.client.set(broken_key, "not a sorted set")
+    guard.start()
     for _ in range(200):
-        if not pending.unwritten("default", "u1") and not pending.unwritten("default", "broken"):
+        written = store.recent_exposures("default", "u1", now) == {"b"}
+        refused = REGISTRY.get_sample_value("bandit_exposure_writes_dropped_total") > dropped
+        if written and refused:
             break
         time.sleep(0.01)
     assert store.recent_exposures("default", "u1", now) == {"b"}
     assert REGISTRY.get_sample_value("bandit_exposure_writes_dropped_total") == dropped + 1
-    pending.add(Exposure("default", "u2", ("c",), now))
+    store.client.delete(broken_key)
+    assert unconfirmed_plus_stored(guard, "broken") == set()  # dropped, not left unconfirmed
+    assert decide_with_guard(guard, "u2", ("c",)) == set()
     for _ in range(200):  # the thread survived the refusal
         if store.recent_exposures("default", "u2", now) == {"c"}:
             break
         time.sleep(0.01)
     else:
         pytest.fail("the writer thread stopped")
-    pending.close()
+    guard.close()
 
 
 def test_writes_carried_by_a_failed_exchange_are_never_left_unconfirmed(redis_store, monkeypatch):
@@ -579,9 +616,11 @@ def test_writes_carried_by_a_failed_exchange_are_never_left_unconfirmed(redis_st
         raise StoreUnavailable("down")
 
     monkeypatch.setattr(enabled, "exchange_exposures", down)
+    dropped = REGISTRY.get_sample_value("bandit_exposure_writes_dropped_total")
     trace = service.decide(request(user="u2", request_id="r2")).trace
     assert trace.reason == "store_unavailable"
-    assert service.exposures.unwritten("default", "u1") == set(first.chosen)  # queued again
+    # queued again, not dropped (the next decision carries it, below)
+    assert REGISTRY.get_sample_value("bandit_exposure_writes_dropped_total") == dropped
     monkeypatch.setattr(enabled, "exchange_exposures", real_exchange)
     service.state.store_backoff_seconds = 0
     service.state.mark_store_down(StoreUnavailable("reset"))  # and close the breaker
@@ -596,7 +635,8 @@ def test_writes_carried_by_a_failed_exchange_are_never_left_unconfirmed(redis_st
     with pytest.raises(ValueError, match="a bug"):
         service.decide(request(user="u4", request_id="r4"))
     assert REGISTRY.get_sample_value("bandit_exposure_writes_dropped_total") == dropped + 1
-    assert service.exposures.unwritten("default", "u3") == set()
+    monkeypatch.setattr(enabled, "exchange_exposures", real_exchange)
+    assert unconfirmed_plus_stored(service.exposure_guard, "u3") == set()  # not left behind
 
 
 def test_threads_deciding_for_one_user_at_once_never_pick_the_same_item(enabled):

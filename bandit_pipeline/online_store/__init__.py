@@ -1,15 +1,19 @@
-"""The online store: published snapshots, flags, kill switch, exposure guard."""
+"""The online store: published snapshots, flags, kill switch, exposure guard.
 
-from bandit_pipeline.online_store.base import (
+``types`` holds the values and errors, ``interface`` what every store offers,
+``snapshot`` the published snapshot and its encoding, ``redis`` and ``sqlite`` the two
+stores, and ``factory`` chooses one from a URL (``open_store``).
+"""
+
+from bandit_pipeline.online_store.factory import open_store
+from bandit_pipeline.online_store.interface import ExposureRead, OnlineStore
+from bandit_pipeline.online_store.snapshot import Snapshot
+from bandit_pipeline.online_store.types import (
     Exposure,
-    ExposureRead,
     KillSwitchState,
-    OnlineStore,
     StoreRejected,
     StoreUnavailable,
-    open_store,
 )
-from bandit_pipeline.online_store.snapshot import Snapshot
 
 __all__ = [
     "Exposure",

@@ -12,35 +12,32 @@ Cluster hash tag, so each snapshot's keys share one slot:
 A publish writes the new blob, then flips the pointer (the blob exists before the pointer
 names it), then gives the replaced blob an expiry: a reader gets the pointer, then the
 blob it names, which is still there for an hour after it was replaced.
+
+The methods ``snapshot_key``, ``flags_key``, ``killswitch_key`` and ``exposure_key``
+name the keys. Ordinary commands go through redis-py's client; the two that must be
+fast (a decision's exposure exchange, the blobs of a publish) go below it, through
+``redis_wire``, the one module that relies on how redis-py works inside.
 """
 
 from __future__ import annotations
 
-import os
 import random
-import select
-import threading
-import time
-import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 import redis
-from hiredis import pack_command
-from redis.connection import AbstractConnection
 
-from bandit_pipeline.online_store.base import (
+from bandit_pipeline.online_store import redis_wire
+from bandit_pipeline.online_store.interface import ExposureRead, OnlineStore
+from bandit_pipeline.online_store.redis_wire import FAILURES, pack_command, packed_set
+from bandit_pipeline.online_store.snapshot import Snapshot
+from bandit_pipeline.online_store.types import (
     Exposure,
-    ExposureRead,
     KillSwitchState,
-    OnlineStore,
     StoreRejected,
     StoreUnavailable,
 )
-from bandit_pipeline.online_store.snapshot import Snapshot
 from bandit_pipeline.timing import EXPOSURE_TTL_SECONDS, SUPERSEDED_GRACE_SECONDS
-
-_FAILURES = (redis.ConnectionError, redis.TimeoutError)
 
 # Each exposure write also drops the user's entries older than the guard's hour with
 # this probability: reads ignore them anyway, and trimming every time costs the request
@@ -50,59 +47,14 @@ TRIM_PROBABILITY = 1 / 8
 _trim_draws = random.Random()
 
 
-class _ExchangeConnections:
-    """One connection per thread for exposure exchanges, from a pool of their own.
-
-    Checking a connection out of a pool and back in per decision (with its check for
-    stray data) costs more than the rest of the exchange's client side, so a thread
-    keeps its connection; it goes back to the pool when the thread ends. A pool of
-    their own means threads that decide can never take every connection of the
-    client's pool from the refresh, the exposure writer or the health check. A forked
-    child never uses its parent's connection (they would share one socket).
-    """
-
-    def __init__(self, client: redis.Redis) -> None:
-        source = client.connection_pool
-        self.pool = redis.ConnectionPool(
-            connection_class=source.connection_class, **source.connection_kwargs
-        )
-        self._local = threading.local()
-
-    def get(self) -> AbstractConnection:
-        held = getattr(self._local, "held", None)
-        if held is None or held.pid != os.getpid():
-            try:
-                connection = self.pool.get_connection()
-            except _FAILURES as exc:
-                raise StoreUnavailable(str(exc)) from exc
-            held = self._local.held = _Held(connection, os.getpid())
-            # Runs when the thread's locals go, at the thread's end.
-            weakref.finalize(held, _give_back, self.pool, connection, held.pid)
-        return held.connection
-
-    def close(self) -> None:
-        self._local = threading.local()
-        self.pool.disconnect()
-
-
-class _Held:
-    __slots__ = ("__weakref__", "connection", "pid")
-
-    def __init__(self, connection: AbstractConnection, pid: int) -> None:
-        self.connection, self.pid = connection, pid
-
-
-def _give_back(pool: redis.ConnectionPool, connection: AbstractConnection, pid: int) -> None:
-    if os.getpid() == pid:
-        pool.release(connection)
-
-
 # How long an exposure exchange polls its socket for the answer before it blocks for it
-# (see ``_await_answer``).
+# (``redis_wire.await_answer``).
 DEFAULT_SPIN_SECONDS = 0.0002
 
 
 class RedisStore(OnlineStore):
+    """The online store on one Redis endpoint (a server, or a proxy before a cluster)."""
+
     def __init__(
         self,
         client: redis.Redis,
@@ -113,7 +65,7 @@ class RedisStore(OnlineStore):
         self.client = client
         self.prefix = prefix
         self.spin_ns = int(spin_seconds * 1e9)
-        self._exchanges = _ExchangeConnections(client)
+        self._exchange_connections = redis_wire.ThreadConnections(client)
 
     @classmethod
     def from_url(
@@ -132,9 +84,24 @@ class RedisStore(OnlineStore):
         )
         return cls(client, prefix, spin_seconds=spin_seconds)
 
-    def _snapshot_key(self, namespace: str, surface: str, version: str | None = None) -> str:
+    # The key layout of the module docstring.
+
+    def snapshot_key(self, namespace: str, surface: str, version: str | None = None) -> str:
+        """The key of the surface's version pointer, or of the blob of ``version``."""
         key = f"{self.prefix}:{{{namespace}|{surface}}}:snapshot"
         return f"{key}:{version}" if version else key
+
+    def flags_key(self, namespace: str) -> str:
+        """The hash of the namespace's flags (name -> value)."""
+        return f"{self.prefix}:{{{namespace}}}:flags"
+
+    def killswitch_key(self, namespace: str) -> str:
+        """The hash of the namespace's kill switches (surface -> state as JSON)."""
+        return f"{self.prefix}:{{{namespace}}}:killswitch"
+
+    def exposure_key(self, namespace: str, user_id: str) -> str:
+        """The sorted set of the user's exposures (item -> time explored)."""
+        return f"{self.prefix}:{{{namespace}|{user_id}}}:exposed"
 
     def publish(self, snapshot: Snapshot) -> None:
         self.publish_many([snapshot])
@@ -159,39 +126,24 @@ class RedisStore(OnlineStore):
             for snapshot in snapshots:
                 parts = snapshot.encoded_parts()
                 ns, surface, version = snapshot.namespace, snapshot.surface, snapshot.version
-                yield from _packed_set(self._snapshot_key(ns, surface, version), parts)
-                yield pack_command(("SET", self._snapshot_key(ns, surface), version, "GET"))
+                yield from packed_set(self.snapshot_key(ns, surface, version), parts)
+                yield pack_command(("SET", self.snapshot_key(ns, surface), version, "GET"))
 
-        replies = self._round_trip(commands(), 2 * len(snapshots))
+        pool = self.client.connection_pool
+        replies = redis_wire.round_trip(pool, commands(), 2 * len(snapshots))
         expire = [
-            pack_command(("EXPIRE", self._snapshot_key(s.namespace, s.surface, previous.decode()),
+            pack_command(("EXPIRE", self.snapshot_key(s.namespace, s.surface, previous.decode()),
                           SUPERSEDED_GRACE_SECONDS))
             for s, previous in zip(snapshots, replies[1::2], strict=True)
             if previous and previous.decode() != s.version
         ]  # fmt: skip
         if expire:
-            self._round_trip(expire, len(expire))
-
-    def _round_trip(self, chunks: Iterable[bytes | memoryview], replies: int) -> list:
-        """Send packed commands on one pooled connection and read their replies."""
-        pool = self.client.connection_pool
-        try:
-            connection = pool.get_connection()
-        except _FAILURES as exc:
-            raise StoreUnavailable(f"redis: {exc}") from exc
-        try:
-            connection.send_packed_command(chunks)
-            return [connection.read_response() for _ in range(replies)]
-        except (*_FAILURES, redis.ResponseError) as exc:
-            connection.disconnect()  # unread replies must not reach the next user
-            raise StoreUnavailable(f"redis publish failed: {exc}") from exc
-        finally:
-            pool.release(connection)
+            redis_wire.round_trip(pool, expire, len(expire))
 
     def current_version(self, namespace: str, surface: str) -> str | None:
         try:
-            version = self.client.get(self._snapshot_key(namespace, surface))
-        except _FAILURES as exc:
+            version = self.client.get(self.snapshot_key(namespace, surface))
+        except FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
         return version.decode() if version else None
 
@@ -203,8 +155,8 @@ class RedisStore(OnlineStore):
             if version is None:
                 return None
             try:
-                blob = self.client.get(self._snapshot_key(namespace, surface, version))
-            except _FAILURES as exc:
+                blob = self.client.get(self.snapshot_key(namespace, surface, version))
+            except FAILURES as exc:
                 raise StoreUnavailable(str(exc)) from exc
             if blob is not None:
                 return Snapshot.decode(blob)
@@ -212,36 +164,33 @@ class RedisStore(OnlineStore):
 
     def flags(self, namespace: str) -> dict[str, str]:
         try:
-            raw = self.client.hgetall(f"{self.prefix}:{{{namespace}}}:flags")
-        except _FAILURES as exc:
+            raw = self.client.hgetall(self.flags_key(namespace))
+        except FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     def set_flag(self, namespace: str, name: str, value: str | None) -> None:
-        key = f"{self.prefix}:{{{namespace}}}:flags"
+        key = self.flags_key(namespace)
         try:
             if value is None:
                 self.client.hdel(key, name)
             else:
                 self.client.hset(key, name, value)
-        except _FAILURES as exc:
+        except FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
 
     def killswitch(self, namespace: str, surface: str) -> KillSwitchState | None:
         try:
-            raw = self.client.hget(f"{self.prefix}:{{{namespace}}}:killswitch", surface)
-        except _FAILURES as exc:
+            raw = self.client.hget(self.killswitch_key(namespace), surface)
+        except FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
         return KillSwitchState.from_json(raw) if raw else None
 
     def set_killswitch(self, namespace: str, surface: str, state: KillSwitchState) -> None:
         try:
-            self.client.hset(f"{self.prefix}:{{{namespace}}}:killswitch", surface, state.to_json())
-        except _FAILURES as exc:
+            self.client.hset(self.killswitch_key(namespace), surface, state.to_json())
+        except FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
-
-    def _exposure_key(self, namespace: str, user_id: str) -> str:
-        return f"{self.prefix}:{{{namespace}|{user_id}}}:exposed"
 
     def _exposure_commands(self, exposures: Sequence[Exposure]) -> list[tuple]:
         """Per exposure: add the items at its time and keep the key an hour past its
@@ -249,7 +198,7 @@ class RedisStore(OnlineStore):
         exposure's commands start with its ZADD (``_write_errors`` relies on it)."""
         commands: list[tuple] = []
         for exposure in exposures:
-            key = self._exposure_key(exposure.namespace, exposure.user_id)
+            key = self.exposure_key(exposure.namespace, exposure.user_id)
             stamp = exposure.at.timestamp()
             members = [x for item in exposure.item_ids for x in (stamp, item)]
             commands += [("ZADD", key, *members), ("EXPIRE", key, EXPOSURE_TTL_SECONDS)]
@@ -267,7 +216,7 @@ class RedisStore(OnlineStore):
                 for command in commands:
                     pipe.execute_command(*command)
                 replies = pipe.execute(raise_on_error=False)
-        except _FAILURES as exc:
+        except FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
         return _write_errors(commands, replies)
 
@@ -279,18 +228,21 @@ class RedisStore(OnlineStore):
     ) -> ExposureRead:
         """The writes and the read go out in one send on this thread's connection, and
         the answers are read in ``result()``: the caller samples while the store
-        answers. An error answer to one write fails that write only. A connection the
-        server has dropped (idle timeout, restart, failover) gets one more try on a new
-        one: every command of the exchange can be repeated safely."""
+        answers. On one connection Redis runs them in order, so the read sees the writes.
+        An error answer to one write fails that write only. A connection the server has
+        dropped gets one more try on a new one (``redis_wire.Exchange``): every command
+        of the exchange can be repeated safely."""
         payload, commands = self.exchange_payload(writes, namespace, user_id, now)
-        return ExposureRead(_Exchange(self._exchanges.get(), payload, commands, self.spin_ns))
+        connection = self._exchange_connections.get()
+        exchange = redis_wire.Exchange(connection, payload, len(commands) + 1, self.spin_ns)
+        return ExposureRead(lambda: _exposure_answer(exchange(), commands))
 
     def exchange_payload(
         self, writes: Sequence[Exposure], namespace: str, user_id: str, now: datetime
     ) -> tuple[bytes, list[tuple]]:
         """The packed commands of an exchange (the writes', then the read) and the write
         commands, whose answers come first."""
-        read = ("ZRANGEBYSCORE", self._exposure_key(namespace, user_id),
+        read = ("ZRANGEBYSCORE", self.exposure_key(namespace, user_id),
                 now.timestamp() - EXPOSURE_TTL_SECONDS, "+inf")  # fmt: skip
         packed_read = pack_command(read)  # first: a key that cannot be sent fails alone
         commands = self._exposure_commands(writes)
@@ -299,20 +251,12 @@ class RedisStore(OnlineStore):
     def ping(self) -> None:
         try:
             self.client.ping()
-        except _FAILURES as exc:
+        except FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
 
     def close(self) -> None:
-        self._exchanges.close()
+        self._exchange_connections.close()
         self.client.close()
-
-
-def _packed_set(key: str, value_parts: Sequence[bytes | memoryview]) -> list[bytes | memoryview]:
-    """``SET key value`` in RESP, the value given as consecutive pieces."""
-    key_bytes = key.encode()
-    size = sum(len(part) for part in value_parts)
-    header = b"*3\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n" % (len(key_bytes), key_bytes, size)
-    return [header, *value_parts, b"\r\n"]
 
 
 def _write_errors(commands: Sequence[tuple], replies: Sequence[object]) -> dict[int, Exception]:
@@ -326,87 +270,13 @@ def _write_errors(commands: Sequence[tuple], replies: Sequence[object]) -> dict[
     return errors
 
 
-class _Exchange:
-    """One exposure exchange on a thread's connection: sent when made, answered when
-    called (once; ``ExposureRead`` keeps the outcome)."""
-
-    __slots__ = ("commands", "connection", "payload", "spin_ns")
-
-    def __init__(
-        self, connection: AbstractConnection, payload: bytes, commands: list, spin_ns: int = 0
-    ) -> None:
-        self.connection, self.payload, self.commands = connection, payload, commands
-        self.spin_ns = spin_ns
-        try:
-            self._send()
-        except StoreUnavailable as exc:
-            if not _dropped(exc):
-                raise
-            self._send()  # on a new connection: the old one may have been dropped
-
-    def __call__(self) -> tuple[set[str], dict[int, Exception]]:
-        try:
-            return self._receive()
-        except StoreUnavailable as exc:
-            if not _dropped(exc):
-                raise
-        self._send()
-        return self._receive()
-
-    def _send(self) -> None:
-        try:
-            self.connection.send_packed_command([self.payload], check_health=False)
-        except _FAILURES as exc:  # send_packed_command has disconnected it
-            raise StoreUnavailable(str(exc)) from exc
-
-    def _receive(self) -> tuple[set[str], dict[int, Exception]]:
-        connection = self.connection
-        replies: list = []
-        refused = False
-        if self.spin_ns:
-            _await_answer(connection, self.spin_ns)
-        try:
-            for _ in range(len(self.commands) + 1):
-                try:
-                    replies.append(connection.read_response())
-                except redis.ResponseError as exc:  # the stream stays aligned
-                    replies.append(exc)
-                    refused = True
-        except _FAILURES as exc:
-            connection.disconnect()  # unread answers must not reach the next read
-            raise StoreUnavailable(str(exc)) from exc
-        except BaseException:
-            connection.disconnect()
-            raise
-        read = replies.pop()
-        if isinstance(read, Exception):
-            raise StoreRejected(f"redis: {read}")
-        return {item.decode() for item in read}, (
-            _write_errors(self.commands, replies) if refused else {}
-        )
-
-
-def _await_answer(connection: AbstractConnection, spin_ns: int) -> None:
-    """Poll the connection's socket until the answer arrives, for at most ``spin_ns``;
-    the blocking read that follows then finds it waiting. A thread that blocks for an
-    answer from a Redis on the same machine is woken tens of microseconds after it
-    arrived (benchmarks/serving_latency.py: the exposure read alone, blocking against
-    polling), and the decision has nothing else to do meanwhile. Past the budget, or on
-    any surprise, the ordinary blocking read (with its timeout) takes over."""
-    sock = getattr(connection, "_sock", None)
-    if sock is None:
-        return
-    try:
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        poll, clock = poller.poll, time.perf_counter_ns
-        deadline = clock() + spin_ns
-        while not poll(0) and clock() < deadline:
-            pass
-    except (OSError, ValueError):
-        return  # the read reports whatever is wrong with the socket
-
-
-def _dropped(exc: StoreUnavailable) -> bool:
-    """The connection failed (closed, reset, refused), as opposed to timing out."""
-    return isinstance(exc.__cause__, redis.ConnectionError)
+def _exposure_answer(
+    answer: tuple[list, bool], commands: Sequence[tuple]
+) -> tuple[set[str], dict[int, Exception]]:
+    """An exchange's replies as (the items read, the refused writes by index); an error
+    answer to the read is StoreRejected."""
+    replies, refused = answer
+    read = replies.pop()
+    if isinstance(read, Exception):
+        raise StoreRejected(f"redis: {read}")
+    return {item.decode() for item in read}, (_write_errors(commands, replies) if refused else {})

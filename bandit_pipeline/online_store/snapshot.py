@@ -43,6 +43,7 @@ class Snapshot:
         return len(self.item_ids)
 
     def encode(self) -> bytes:
+        """The snapshot as one blob (``decode`` reads it back)."""
         return b"".join(self.encoded_parts())
 
     def encoded_parts(self) -> list[bytes | memoryview]:
@@ -69,6 +70,7 @@ class Snapshot:
 
     @classmethod
     def decode(cls, blob: bytes) -> Snapshot:
+        """The snapshot ``encode`` wrote; its arrays are views of ``blob``, not copies."""
         magic, meta_length = _HEADER.unpack_from(blob)
         if magic != MAGIC:
             raise ValueError("not a bandit snapshot")

@@ -20,13 +20,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from bandit_pipeline.online_store.base import (
-    Exposure,
-    KillSwitchState,
-    OnlineStore,
-    StoreUnavailable,
-)
+from bandit_pipeline.online_store.interface import OnlineStore
 from bandit_pipeline.online_store.snapshot import Snapshot
+from bandit_pipeline.online_store.types import Exposure, KillSwitchState, StoreUnavailable
 from bandit_pipeline.timing import EXPOSURE_TTL_SECONDS, SUPERSEDED_GRACE_SECONDS
 from bandit_pipeline.warehouse.sql import sql_file
 
@@ -47,6 +43,8 @@ TRIM_EVERY_SECONDS = 60.0
 
 
 class SqliteStore(OnlineStore):
+    """The online store in one SQLite file, shared by the processes of one host."""
+
     def __init__(self, path: str) -> None:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)

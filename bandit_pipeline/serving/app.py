@@ -7,6 +7,7 @@ returns the ranker's items (reason ``internal_error``), never a 500.
 """
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -57,7 +58,7 @@ def create_app(settings: Settings, service: ExplorationService | None = None) ->
         candidates: Annotated[list[Id], Field(max_length=MAX_CANDIDATES)] | None = None
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.service = service or ExplorationService(settings)
         yield
         app.state.service.close()

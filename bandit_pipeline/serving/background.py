@@ -19,10 +19,6 @@ class Periodic:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None
-
     def start(self) -> None:
         if self._thread is not None:
             return
@@ -57,10 +53,6 @@ class PeriodicFlusher:
 
     def flush(self) -> None:
         raise NotImplementedError
-
-    @property
-    def running(self) -> bool:
-        return self._periodic.running
 
     def start(self) -> None:
         self._periodic.start()

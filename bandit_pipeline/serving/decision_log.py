@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,11 +21,16 @@ from bandit_pipeline.serving.background import PeriodicFlusher
 from bandit_pipeline.warehouse import make_engine
 from bandit_pipeline.warehouse.sql import sql_statement
 
+if TYPE_CHECKING:  # the service imports this module
+    from bandit_pipeline.serving.service import DecisionTrace
+
 log = logging.getLogger(__name__)
 MAX_QUEUED = 100_000
 
 
 class DecisionTable(PeriodicFlusher):
+    """The queue of decision rows and the thread that appends them to the warehouse."""
+
     thread_name = "decision-writer"
 
     def __init__(self, engine: Engine, flush_seconds: float = 1.0) -> None:
@@ -35,9 +41,10 @@ class DecisionTable(PeriodicFlusher):
 
     @classmethod
     def from_url(cls, url: str) -> DecisionTable:
+        """The table of the warehouse at ``url``."""
         return cls(make_engine(url))
 
-    def add(self, trace) -> None:
+    def add(self, trace: DecisionTrace) -> None:
         """Queue the trace's row, built now: the caller owns the trace afterwards."""
         row = _row(trace)
         with self._lock:
@@ -47,6 +54,7 @@ class DecisionTable(PeriodicFlusher):
             self._queued.append(row)
 
     def flush(self) -> None:
+        """Append every queued row in one transaction; a failure drops and counts them."""
         with self._lock:
             batch, self._queued = self._queued, []
         if not batch:
@@ -63,7 +71,7 @@ class DecisionTable(PeriodicFlusher):
         self.engine.dispose()
 
 
-def _row(trace) -> dict:
+def _row(trace: DecisionTrace) -> dict:
     """A ``bandit_decisions`` row; lists as JSON text."""
     return {
         "decided_at": trace.decided_at,

@@ -9,9 +9,10 @@ stored values change (the serving state re-reads them every refresh), not per re
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 from openfeature import api
+from openfeature.client import OpenFeatureClient
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagResolutionDetails, Reason
@@ -19,11 +20,11 @@ from openfeature.provider import AbstractProvider, Metadata
 
 EXPLORATION_ENABLED = "bandit_exploration_enabled"
 EXPLORE_SLOTS = "bandit_explore_slots"
-FLAG_NAMES = (EXPLORATION_ENABLED, EXPLORE_SLOTS)
 
 
 class FlagsUnavailable(RuntimeError):
-    pass
+    """The stored flags could not be read: the evaluation fails, and serving does not
+    explore."""
 
 
 class StoreFlagProvider(AbstractProvider):
@@ -51,7 +52,12 @@ class StoreFlagProvider(AbstractProvider):
             return self.defaults[flag_key], Reason.DEFAULT
         raise KeyError(flag_key)
 
-    def resolve_boolean_details(self, flag_key, default_value, evaluation_context=None):
+    def resolve_boolean_details(
+        self,
+        flag_key: str,
+        default_value: bool,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[bool]:
         value, reason = self._raw(flag_key, evaluation_context)
         if isinstance(value, str):
             lowered = value.strip().lower()
@@ -63,7 +69,9 @@ class StoreFlagProvider(AbstractProvider):
             value = lowered in {"true", "1", "on"}
         return FlagResolutionDetails(bool(value), reason=reason)
 
-    def resolve_integer_details(self, flag_key, default_value, evaluation_context=None):
+    def resolve_integer_details(
+        self, flag_key: str, default_value: int, evaluation_context: EvaluationContext | None = None
+    ) -> FlagResolutionDetails[int]:
         value, reason = self._raw(flag_key, evaluation_context)
         try:
             return FlagResolutionDetails(int(value), reason=reason)
@@ -73,20 +81,32 @@ class StoreFlagProvider(AbstractProvider):
                 error_message=f"{flag_key}={value!r} is not an integer",
             )  # fmt: skip
 
-    def resolve_string_details(self, flag_key, default_value, evaluation_context=None):
+    def resolve_string_details(
+        self, flag_key: str, default_value: str, evaluation_context: EvaluationContext | None = None
+    ) -> FlagResolutionDetails[str]:
         value, reason = self._raw(flag_key, evaluation_context)
         return FlagResolutionDetails(str(value), reason=reason)
 
-    def resolve_float_details(self, flag_key, default_value, evaluation_context=None):
+    def resolve_float_details(
+        self,
+        flag_key: str,
+        default_value: float,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[float]:
         value, reason = self._raw(flag_key, evaluation_context)
         return FlagResolutionDetails(float(value), reason=reason)
 
-    def resolve_object_details(self, flag_key, default_value, evaluation_context=None):
+    def resolve_object_details(
+        self,
+        flag_key: str,
+        default_value: Sequence | Mapping,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[Sequence | Mapping]:
         value, reason = self._raw(flag_key, evaluation_context)
         return FlagResolutionDetails(value, reason=reason)
 
 
-def flag_client(provider: AbstractProvider, domain: str):
+def flag_client(provider: AbstractProvider, domain: str) -> OpenFeatureClient:
     """An OpenFeature client bound to ``provider`` under its own domain."""
     api.set_provider(provider, domain=domain)
     return api.get_client(domain)
@@ -99,7 +119,9 @@ def release_flag_client(domain: str) -> None:
     api.set_provider(api.provider_registry.get_default_provider(), domain=domain)
 
 
-def exploration_flags(client, namespace: str, user_id: str) -> tuple[bool, int, str | None]:
+def exploration_flags(
+    client: OpenFeatureClient, namespace: str, user_id: str
+) -> tuple[bool, int, str | None]:
     """(enabled, slots, problem): each flag evaluated once; a failed evaluation means no
     exploration and names the problem."""
     context = EvaluationContext(targeting_key=user_id, attributes={"namespace": namespace})
@@ -126,12 +148,15 @@ class ExplorationFlags:
     mapping on every refresh) are the same object. Valid for providers whose values do
     not depend on the user, as the built-in one; a failed read is never remembered."""
 
-    def __init__(self, client, read_flags: Callable[[str], dict[str, str] | None]) -> None:
+    def __init__(
+        self, client: OpenFeatureClient, read_flags: Callable[[str], dict[str, str] | None]
+    ) -> None:
         self.client = client
         self.read_flags = read_flags
         self._memo: dict[str, tuple[dict[str, str], tuple[bool, int, str | None]]] = {}
 
     def get(self, namespace: str, user_id: str) -> tuple[bool, int, str | None]:
+        """(enabled, slots, problem) for the namespace, as ``exploration_flags``."""
         stored = self.read_flags(namespace)
         memo = self._memo.get(namespace)
         if memo is not None and stored is not None and memo[0] is stored:

@@ -9,25 +9,19 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
 import numpy as np
 
-from bandit_pipeline.online_store import (
-    Exposure,
-    OnlineStore,
-    StoreRejected,
-    StoreUnavailable,
-    open_store,
-)
+from bandit_pipeline.online_store import OnlineStore, StoreRejected, StoreUnavailable, open_store
 from bandit_pipeline.policy.experiment import CONTROL, assign_variant
 from bandit_pipeline.policy.thompson import QuantileBounds, decision_rng
 from bandit_pipeline.serving import metrics
 from bandit_pipeline.serving.decision_log import DecisionTable
-from bandit_pipeline.serving.exposures import PendingExposures
+from bandit_pipeline.serving.exposure_guard import ExposureGuard, GuardedDecision
 from bandit_pipeline.serving.flags import (
     EXPLORATION_ENABLED,
     EXPLORE_SLOTS,
@@ -44,6 +38,9 @@ decision_log = logging.getLogger("bandit_pipeline.decisions")
 
 @dataclass(frozen=True)
 class DecisionRequest:
+    """One recommendation response to explore in: the ranker's ``items`` in order, and
+    the candidates to explore among (None: the surface's published pool)."""
+
     namespace: str
     surface: str
     user_id: str
@@ -104,6 +101,8 @@ class DecisionTrace:
 
 @dataclass(frozen=True)
 class DecisionResponse:
+    """The response's items (the ranker's length) and the decision's trace."""
+
     items: list[ResponseItem]
     trace: DecisionTrace
 
@@ -148,24 +147,25 @@ class ExplorationService:
         self._prior = QuantileBounds.build(
             np.array([settings.prior_alpha]), np.array([settings.prior_beta])
         )
-        self.exposures = PendingExposures(self.store)
+        self.exposure_guard = ExposureGuard(self.store)
         self.decisions = (
             DecisionTable.from_url(settings.warehouse_url) if settings.decisions_table else None
         )
         if background:
             self.state.start()
-            self.exposures.start()
+            self.exposure_guard.start()
             if self.decisions is not None:
                 self.decisions.start()
 
     def flush_exposures(self) -> None:
         """Write the queued exposures now (a thread does it every 0.2 s)."""
-        self.exposures.flush()
+        self.exposure_guard.flush()
 
     def close(self) -> None:
+        """Stop the threads, write what is queued, release the store."""
         release_flag_client(self._flag_domain)
         self.state.stop()
-        self.exposures.close()
+        self.exposure_guard.close()
         if self.decisions is not None:
             self.decisions.close()
         self.store.close()
@@ -186,6 +186,9 @@ class ExplorationService:
         return s.experiment_name, variant
 
     def decide(self, request: DecisionRequest) -> DecisionResponse:
+        """The response with the exploration items injected, or the ranker's items
+        unchanged when there is nothing to explore or the store fails (the trace says
+        why)."""
         experiment, variant = self._variant(request)
         trace = DecisionTrace(
             namespace=request.namespace,
@@ -248,11 +251,13 @@ class ExplorationService:
             trace.reason, trace.detail = "store_unavailable", "skipped: the store failed recently"
             return None
 
-        self.exposures.decision_started()
+        # The exposure read goes out now (with the queued writes it carries); the draws
+        # and the choice in ``_choose`` overlap its round trip.
+        guarded = self.exposure_guard.begin(request.namespace, request.user_id, trace.decided_at)
         try:
-            return self._choose(request, trace, snapshot, slots, positions)
+            return self._choose(request, trace, snapshot, slots, positions, guarded)
         finally:
-            self.exposures.decision_ended()
+            guarded.end()
 
     def _choose(
         self,
@@ -261,15 +266,13 @@ class ExplorationService:
         snapshot: ServingSnapshot,
         slots: int,
         positions: list[int],
+        guarded: GuardedDecision,
     ) -> list[ResponseItem] | None:
-        """Read the exposures, draw, choose, claim the choice, inject it."""
-        # The exposure read goes out first; the draws do not depend on its answer (the
-        # excluded items are drawn too and then cannot win), so they overlap its round
-        # trip, and so does the choice among the items not shown by the ranker: when the
-        # answer names none of that choice's items it is the choice without them too.
-        receive_recent = self._send_exposure_read(
-            request.namespace, request.user_id, trace.decided_at
-        )
+        """Draw, choose, take the exposure read's answer, claim the choice, inject it."""
+        # The draws do not depend on the exposure read's answer (the excluded items are
+        # drawn too and then cannot win), so they overlap its round trip, and so does
+        # the choice among the items not shown by the ranker: when the answer names none
+        # of that choice's items it is the choice without them too.
         try:
             names, position, bounds = self._candidates(request, snapshot)
             trace.seed = self._seed()
@@ -278,7 +281,7 @@ class ExplorationService:
             excluded = {position[n] for n in shown}
             chosen, scores = draws.top_k(len(positions), excluded)
         finally:
-            recent = receive_recent()
+            recent = guarded.recent()
         if shown:
             trace.skipped_shown = shown
         recent_positions = {position[n] for n in recent if n in position}
@@ -293,9 +296,7 @@ class ExplorationService:
             return None
         while True:
             trace.chosen = [names[i] for i in chosen]
-            taken = self.exposures.claim(
-                Exposure(request.namespace, request.user_id, tuple(trace.chosen), trace.decided_at)
-            )
+            taken = guarded.claim(tuple(trace.chosen))
             if not taken:
                 break
             # Another thread of this process has just explored some of these for the same
@@ -312,29 +313,6 @@ class ExplorationService:
         trace.explore_slots = positions[: len(trace.chosen)]
         trace.explored = True
         return _response(request.items, dict(zip(trace.explore_slots, trace.chosen, strict=True)))
-
-    def _send_exposure_read(
-        self, namespace: str, user_id: str, now: datetime
-    ) -> Callable[[], set[str]]:
-        """Send the queued exposure writes and this user's exposure read in one exchange;
-        the returned call waits for the answer, adding this process's unconfirmed ones."""
-        unconfirmed, writes = self.exposures.unwritten_and_queued(namespace, user_id)
-        try:
-            read = self.store.exchange_exposures(writes, namespace, user_id, now)
-        except BaseException as exc:  # whatever happens, the writes are accounted for
-            self.exposures.unsent(writes, exc)
-            raise
-
-        def receive() -> set[str]:
-            try:
-                recent = read.result()
-            except BaseException as exc:
-                self.exposures.unsent(writes, exc)
-                raise
-            self.exposures.finished(writes, read.write_errors)
-            return recent | unconfirmed
-
-        return receive
 
     def _candidates(
         self, request: DecisionRequest, snapshot: ServingSnapshot

@@ -120,6 +120,7 @@ class ServingState:
         return time.monotonic() < self._store_down_until
 
     def mark_store_down(self, exc: Exception) -> None:
+        """Open the breaker for ``store_backoff_seconds`` and record the failure."""
         self._store_down_until = time.monotonic() + self.store_backoff_seconds
         self._failed(exc)
 
@@ -129,6 +130,7 @@ class ServingState:
         log.warning("online store unavailable: %s", self.last_error)
 
     def start(self) -> None:
+        """Start the refresh thread (every ``refresh_seconds``)."""
         if self._refresher is None:
             self._refresher = Periodic("snapshot-refresh", self.refresh_seconds, self.refresh)
         self._refresher.start()

@@ -8,50 +8,12 @@ guard). Redis is the production store; SQLite the embedded default.
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from bandit_pipeline.online_store.snapshot import Snapshot
-
-
-class StoreUnavailable(RuntimeError):
-    """The online store cannot be reached or did not answer in time."""
-
-
-class StoreRejected(StoreUnavailable):
-    """The store answered this request with an error (bad data under one key, say):
-    this request cannot use the store, but the store itself is up."""
-
-
-@dataclass(frozen=True)
-class Exposure:
-    """Items explored for a user at a time (the duplicate-exposure guard's memory)."""
-
-    namespace: str
-    user_id: str
-    item_ids: tuple[str, ...]
-    at: datetime
-
-
-@dataclass(frozen=True)
-class KillSwitchState:
-    """Whether exploration is stopped on a surface, why, and since when."""
-
-    tripped: bool
-    reason: str
-    changed_at: datetime
-    changed_by: str = "unknown"
-
-    def to_json(self) -> str:
-        return json.dumps({**asdict(self), "changed_at": self.changed_at.isoformat()})
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> KillSwitchState:
-        data = json.loads(text)
-        return cls(**{**data, "changed_at": datetime.fromisoformat(data["changed_at"])})
+from bandit_pipeline.online_store.types import Exposure, KillSwitchState
 
 
 class ExposureRead:
@@ -63,7 +25,10 @@ class ExposureRead:
         self._outcome: tuple[set[str], dict[int, Exception]] | BaseException | None = None
 
     @classmethod
-    def ready(cls, items: set[str], write_errors: dict[int, Exception] | None = None):
+    def ready(
+        cls, items: set[str], write_errors: dict[int, Exception] | None = None
+    ) -> ExposureRead:
+        """A read whose answer is already known (stores that answer at once)."""
         return cls(lambda: (items, write_errors or {}))
 
     def result(self) -> set[str]:
@@ -126,7 +91,8 @@ class OnlineStore(ABC):
         """The kill-switch state of a surface; None means never tripped."""
 
     @abstractmethod
-    def set_killswitch(self, namespace: str, surface: str, state: KillSwitchState) -> None: ...
+    def set_killswitch(self, namespace: str, surface: str, state: KillSwitchState) -> None:
+        """Record the kill-switch state of a surface (tripped or reset)."""
 
     @abstractmethod
     def write_exposures(self, exposures: Sequence[Exposure]) -> dict[int, Exception]:
@@ -158,23 +124,3 @@ class OnlineStore(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional for implementations
         """Release connections."""
-
-
-def open_store(
-    url: str,
-    *,
-    prefix: str = "bandit",
-    timeout_seconds: float = 0.05,
-    spin_seconds: float | None = None,
-) -> OnlineStore:
-    """The store at ``url``: ``redis://``, ``rediss://``, ``unix://`` or ``sqlite:///``.
-    ``spin_seconds`` (Redis only): how long the exposure read polls for its answer before
-    blocking; None keeps the store's default."""
-    if url.startswith("sqlite:///"):
-        from bandit_pipeline.online_store.sqlite import SqliteStore
-
-        return SqliteStore(url.removeprefix("sqlite:///"))
-    from bandit_pipeline.online_store.redis import RedisStore
-
-    extra = {} if spin_seconds is None else {"spin_seconds": spin_seconds}
-    return RedisStore.from_url(url, prefix=prefix, timeout_seconds=timeout_seconds, **extra)
