@@ -24,7 +24,7 @@ from bandit_pipeline.online_store import (
 from bandit_pipeline.online_store import redis as redis_module
 from bandit_pipeline.online_store import sqlite as sqlite_module
 from bandit_pipeline.online_store.redis import RedisStore
-from bandit_pipeline_tests.conftest import REDIS_URL
+from bandit_pipeline_tests.helpers import REDIS_URL
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

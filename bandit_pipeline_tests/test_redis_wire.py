@@ -16,7 +16,7 @@ from redis.connection import AbstractConnection, UnixDomainSocketConnection
 
 from bandit_pipeline.online_store import StoreUnavailable, redis_wire
 from bandit_pipeline.online_store.redis_wire import pack_command
-from bandit_pipeline_tests.conftest import REDIS_URL
+from bandit_pipeline_tests.helpers import REDIS_URL
 
 PING = pack_command(("PING",))
 
