@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
+from dataclasses import fields as dataclass_fields
 from datetime import timedelta
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, get_args, get_origin, get_type_hints
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import PrivateAttr, create_model
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
@@ -46,7 +47,7 @@ def _from_environment(settings: Settings, name: str) -> str | dg.EnvVar | None:
 
 class ParametersConfig(dg.Config):
     """Dagster config that mirrors a frozen parameters dataclass field for field (lists
-    here are its tuples)."""
+    here are its tuples); made by :func:`parameters_config`."""
 
     parameters_class: ClassVar[type]
 
@@ -61,50 +62,25 @@ class ParametersConfig(dg.Config):
         )
 
 
-class PosteriorConfig(ParametersConfig):
-    """:class:`PosteriorParameters`: the settings the posterior numbers depend on."""
-
-    parameters_class: ClassVar[type] = PosteriorParameters
-
-    weight_click: float
-    weight_add_to_cart: float
-    weight_purchase: float
-    prior_alpha: float
-    prior_beta: float
-    half_life_days: float
-    attribution_window_hours: float
-    train_on_all_impressions: bool
-
-
-class PoolConfig(ParametersConfig):
-    """:class:`PoolParameters`: which items may be explored on which surfaces."""
-
-    parameters_class: ClassVar[type] = PoolParameters
-
-    surfaces: list[str]
-    min_freshness: float
-    min_availability: float
-    max_price_ratio: float
-    graduation_impressions: float
+def parameters_config(parameters_class: type, name: str) -> type[ParametersConfig]:
+    """The config class of a parameters dataclass, with its fields, types and docstring: the
+    dataclass stays the one definition of which parameters exist."""
+    hints = get_type_hints(parameters_class)
+    fields: dict[str, Any] = {}
+    for field in dataclass_fields(parameters_class):
+        kind = hints[field.name]
+        fields[field.name] = (list[get_args(kind)[0]] if get_origin(kind) is tuple else kind, ...)
+    config = create_model(
+        name, __base__=ParametersConfig, __doc__=parameters_class.__doc__, **fields
+    )
+    config.parameters_class = parameters_class
+    return config
 
 
-class AlertConfig(ParametersConfig):
-    """:class:`AlertThresholds`: when the exploration-CTR alert opens."""
-
-    parameters_class: ClassVar[type] = AlertThresholds
-
-    ctr_ratio: float
-    min_explore_impressions: int
-
-
-class KillSwitchConfig(ParametersConfig):
-    """:class:`KillSwitchPolicy`: when the kill switch trips."""
-
-    parameters_class: ClassVar[type] = KillSwitchPolicy
-
-    mode: str
-    threshold: float
-    min_explore_impressions: int
+PosteriorConfig = parameters_config(PosteriorParameters, "PosteriorConfig")
+PoolConfig = parameters_config(PoolParameters, "PoolConfig")
+AlertConfig = parameters_config(AlertThresholds, "AlertConfig")
+KillSwitchConfig = parameters_config(KillSwitchPolicy, "KillSwitchConfig")
 
 
 class WarehouseResource(dg.ConfigurableResource):
