@@ -190,6 +190,24 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
     )
 
 
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("process", type=click.Choice(["webserver", "daemon", "code-server", "dev"]))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@fails_cleanly
+def dagster(process: str, args: tuple[str, ...]) -> None:
+    """Run a Dagster process of the deployment (ARGS go to it, e.g. --host, --port).
+
+    webserver, daemon and code-server run on the instance in DAGSTER_HOME (the product's
+    PostgreSQL dagster.yaml is put there when it has none; DAGSTER_PG_HOST, _PORT, _USER,
+    _PASSWORD, _DB, _SSLMODE or DAGSTER_PG_URL say where). dev is Dagster's all-in-one
+    local server on the embedded default.
+    """
+    from bandit_pipeline.deploy import exec_dagster
+
+    load_settings()  # fail on bad BANDIT_* settings here, in one line
+    exec_dagster(process, args, announce=click.echo)
+
+
 @main.group()
 def flags() -> None:
     """Feature flags per namespace, in the online store."""

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import URL
 
 from bandit_pipeline.monitoring.alerts import AlertThresholds
 from bandit_pipeline.monitoring.killswitch import KillSwitchPolicy
@@ -273,6 +274,62 @@ class Settings(BaseSettings):
             if name == "alert_webhook_url":
                 value = redact_webhook(value)
             yield name, redact_url(value) if name and name.endswith("_url") else value
+
+
+class DagsterInstanceSettings(BaseSettings):
+    """Where the deployment's Dagster instance keeps runs, events and schedules: the
+    ``DAGSTER_PG_*`` variables, or the whole URL in ``DAGSTER_PG_URL``."""
+
+    model_config = SettingsConfigDict(env_prefix="DAGSTER_PG_", extra="ignore")
+
+    url: str | None = Field(default=None, description="The whole URL; wins over the parts.")
+    host: str | None = None
+    port: int = Field(default=5432, ge=1, le=65_535)
+    user: str | None = None
+    password: str = Field(default="", description="Empty for trust or peer authentication.")
+    db: str | None = None
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = (
+        None
+    )
+
+    def storage_url(self) -> str:
+        """The SQLAlchemy URL of the instance database (psycopg2, which Dagster's storage
+        needs); a missing part is named by its variable."""
+        if self.url:
+            return self.url
+        missing = [f"DAGSTER_PG_{name.upper()}" for name in ("host", "user", "db")
+                   if not getattr(self, name)]  # fmt: skip
+        if missing:
+            raise SettingsError(
+                f"the Dagster instance needs {', '.join(missing)} (or DAGSTER_PG_URL)"
+            )
+        url = URL.create(
+            "postgresql+psycopg2",
+            username=self.user,
+            password=self.password or None,
+            host=self.host,
+            port=self.port,
+            database=self.db,
+            query={"sslmode": self.sslmode} if self.sslmode else {},
+        )
+        return url.render_as_string(hide_password=False)
+
+    def __repr_args__(self):  # never show credentials in logs or tracebacks
+        for name, value in super().__repr_args__():
+            if name == "password" and value:
+                value = "***"
+            yield name, redact_url(value) if name == "url" else value
+
+
+def load_instance_settings() -> DagsterInstanceSettings:
+    """The ``DAGSTER_PG_*`` variables, with one message naming each offending one."""
+    try:
+        return DagsterInstanceSettings()
+    except ValidationError as exc:
+        problems = [
+            f"DAGSTER_PG_{str(error['loc'][0]).upper()}: {error['msg']}" for error in exc.errors()
+        ]
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems)) from None
 
 
 def load_settings(**overrides: object) -> Settings:

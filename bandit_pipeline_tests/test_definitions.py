@@ -15,6 +15,7 @@ from bandit_pipeline.definitions import build_definitions, defs
 from bandit_pipeline.defs.partitions import fifteen_minute_partitions, window_end
 from bandit_pipeline.defs.posteriors import posterior_definitions
 from bandit_pipeline.defs.schedule import posterior_update_schedule
+from bandit_pipeline.deploy import WORKSPACE_FILE
 from bandit_pipeline.settings import Settings, default_settings
 from bandit_pipeline_tests.helpers import (
     PARAMS,
@@ -27,8 +28,6 @@ from bandit_pipeline_tests.helpers import (
     traffic,
     warehouse_resource,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_definitions_pin_assets_jobs_and_schedules():
@@ -53,14 +52,14 @@ def test_definitions_pin_assets_jobs_and_schedules():
 
 
 def test_dagster_definitions_validate_passes_on_the_workspace(tmp_path):
-    # An empty DAGSTER_HOME: the production dagster.yaml needs DAGSTER_PG_* variables.
+    # An empty DAGSTER_HOME: the deployment's dagster.yaml needs a PostgreSQL instance.
     result = subprocess.run(
         [
             str(Path(sys.executable).parent / "dagster"),
             "definitions",
             "validate",
             "-w",
-            str(ROOT / "workspace.yaml"),
+            str(WORKSPACE_FILE),
         ],
         cwd=tmp_path,
         env={**os.environ, "DAGSTER_HOME": str(tmp_path)},

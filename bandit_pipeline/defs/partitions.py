@@ -9,6 +9,12 @@ import dagster as dg
 from bandit_pipeline.settings import Settings
 from bandit_pipeline.timing import PARTITION_CRON, PARTITION_FORMAT, WINDOW
 
+# Every asset of the 15-minute chain takes this concurrency pool. The instance limits it to
+# one run at a time (dagster.yaml: concurrency.pools, granularity run), so two windows
+# never run at once, however their runs were launched: schedule, backfill, by hand or
+# re-executed. Each window builds on the one before it.
+POSTERIOR_CHAIN_POOL = "bandit_posterior_chain"
+
 
 def fifteen_minute_partitions(settings: Settings) -> dg.TimeWindowPartitionsDefinition:
     """The partitions of every asset, from the first window on (BANDIT_PARTITIONS_START).

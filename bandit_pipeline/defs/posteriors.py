@@ -10,7 +10,11 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from bandit_pipeline.defs.partitions import fifteen_minute_partitions, window_end
+from bandit_pipeline.defs.partitions import (
+    POSTERIOR_CHAIN_POOL,
+    fifteen_minute_partitions,
+    window_end,
+)
 from bandit_pipeline.defs.resources import WarehouseResource, warehouse_kind
 from bandit_pipeline.run_metadata import aggregates_metadata, posteriors_metadata
 from bandit_pipeline.settings import Settings
@@ -68,6 +72,7 @@ def posterior_definitions(settings: Settings) -> dg.Definitions:
         ],
         partitions_def=fifteen_minute_partitions(settings),
         backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=POSTERIOR_CHAIN_POOL,
         can_subset=False,
     )(posterior_update)
     return dg.Definitions(assets=[bandit_rewards, update])

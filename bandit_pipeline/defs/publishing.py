@@ -3,7 +3,11 @@ publication to the online store."""
 
 import dagster as dg
 
-from bandit_pipeline.defs.partitions import fifteen_minute_partitions, window_end
+from bandit_pipeline.defs.partitions import (
+    POSTERIOR_CHAIN_POOL,
+    fifteen_minute_partitions,
+    window_end,
+)
 from bandit_pipeline.defs.posteriors import EXPLORATION_GROUP
 from bandit_pipeline.defs.resources import (
     CandidatePoolResource,
@@ -61,6 +65,7 @@ def publishing_definitions(settings: Settings) -> dg.Definitions:
     pool = dg.asset(
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=POSTERIOR_CHAIN_POOL,
         # reward_aggregates too: its blocking checks then gate the pool and the publish.
         deps=["bandit_posteriors", "reward_aggregates", item_catalog],
         group_name=EXPLORATION_GROUP,
@@ -71,6 +76,7 @@ def publishing_definitions(settings: Settings) -> dg.Definitions:
     published = dg.asset(
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=POSTERIOR_CHAIN_POOL,
         deps=[pool],
         group_name=EXPLORATION_GROUP,
         kinds={online_store_kind(settings)},

@@ -5,7 +5,11 @@ from datetime import datetime
 
 import dagster as dg
 
-from bandit_pipeline.defs.partitions import fifteen_minute_partitions, window_end
+from bandit_pipeline.defs.partitions import (
+    POSTERIOR_CHAIN_POOL,
+    fifteen_minute_partitions,
+    window_end,
+)
 from bandit_pipeline.defs.resources import (
     CandidatePoolResource,
     MonitoringResource,
@@ -140,6 +144,7 @@ def safeguard_definitions(settings: Settings) -> dg.Definitions:
     metrics = dg.asset(
         partitions_def=fifteen_minute_partitions(settings),
         backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=POSTERIOR_CHAIN_POOL,
         deps=["bandit_rewards"],
         group_name=MONITORING_GROUP,
         kinds={warehouse_kind(settings)},
