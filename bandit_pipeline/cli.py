@@ -209,6 +209,88 @@ def dagster(process: str, args: tuple[str, ...]) -> None:
 
 
 @main.group()
+def job() -> None:
+    """The 15-minute job, run in this process (the daemon runs it on schedule)."""
+
+
+@job.command("run")
+@click.option("--partition", "key", default=None, help="One window, e.g. 2026-12-01-10:15.")
+@click.option("--from", "first_key", default=None, help="First window of a range.")
+@click.option("--to", "last_key", default=None, help="Last window of a range (included).")
+@click.pass_obj
+@fails_cleanly
+def job_run(obj: Context, key: str | None, first_key: str | None, last_key: str | None) -> None:
+    """Run bandit_posterior_update over one window or a range, in order.
+
+    The runs go to the instance in DAGSTER_HOME when it is set (and show in its UI), else
+    to a throw-away one.
+    """
+    import os
+
+    import dagster as dg
+
+    from bandit_pipeline.local_runs import JobFailed, partition_keys, run_partitions
+
+    if (key is None) == (first_key is None and last_key is None) or (
+        key is None and None in (first_key, last_key)
+    ):
+        raise click.UsageError("give --partition KEY, or --from KEY and --to KEY")
+    first_key, last_key = (key, key) if key else (first_key, last_key)
+    try:
+        total = len(partition_keys(first_key, last_key))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+    with click.progressbar(length=total, label=f"{total} window(s)", file=sys.stderr) as bar:
+        try:
+            run_partitions(obj.settings, first_key, last_key, instance=instance,
+                           on_progress=bar.update)  # fmt: skip
+        except JobFailed as exc:
+            _fail(str(exc))
+    click.echo(f"ran {total} window(s) {first_key} .. {last_key}")
+
+
+@main.command()
+@click.option("--surface", required=True)
+@click.option("--user", "user_id", required=True)
+@click.option("--items", required=True, help="The ranker's items, comma-separated, in order.")
+@click.option("--namespace", default=None, help="Default: BANDIT_NAMESPACE.")
+@click.option("--request-id", default=None, help="Default: a new one.")
+@click.pass_obj
+@fails_cleanly
+def decide(
+    obj: Context,
+    surface: str,
+    user_id: str,
+    items: str,
+    namespace: str | None,
+    request_id: str | None,
+) -> None:
+    """One decision, as serving makes it, printed as JSON (a smoke test of a deployment)."""
+    import json
+    import uuid
+
+    from bandit_pipeline.serving import DecisionRequest, ExplorationService
+
+    settings = obj.settings
+    service = ExplorationService(settings, background=False)
+    try:
+        response = service.decide(
+            DecisionRequest(
+                namespace or settings.namespace,
+                surface,
+                user_id,
+                request_id or f"cli-{uuid.uuid4().hex[:12]}",
+                [item for item in items.split(",") if item],
+            )
+        )
+    finally:
+        service.close()
+    body = {"items": [item._asdict() for item in response.items], "trace": vars(response.trace)}
+    click.echo(json.dumps(body, default=str))
+
+
+@main.group()
 def flags() -> None:
     """Feature flags per namespace, in the online store."""
 

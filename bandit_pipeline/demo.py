@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from bandit_pipeline.ingest import ingest_events, load_catalog
+from bandit_pipeline.local_runs import run_partitions
 from bandit_pipeline.redact import redact_url
 from bandit_pipeline.settings import Settings
 from bandit_pipeline.simulate import generate_catalog, generate_events, write_jsonl
@@ -70,7 +71,7 @@ def run_demo(
     first_key = (now - timedelta(hours=2)).strftime(PARTITION_FORMAT)
     last_key = (now - WINDOW).strftime(PARTITION_FORMAT)
     echo(f"\nrunning job bandit_posterior_update for partitions {first_key} .. {last_key}")
-    run_posterior_job(settings, first_key, last_key)
+    run_partitions(settings, first_key, last_key)
     echo("\ntop posteriors per surface (bandit_posteriors_latest, by posterior mean):")
     with engine.connect() as connection:
         top = connection.execute(
@@ -128,22 +129,3 @@ def serve_examples(settings: Settings, now: datetime, echo: Callable[[str], None
                  f"version={trace.snapshot_version}")  # fmt: skip
     finally:
         service.close()
-
-
-def run_posterior_job(settings: Settings, first_key: str, last_key: str) -> None:
-    """Run the Dagster job over a partition range in one run, as a backfill would."""
-    import dagster as dg
-
-    from bandit_pipeline.definitions import build_definitions
-
-    job = build_definitions(settings).resolve_job_def("bandit_posterior_update")
-    with dg.DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            tags={
-                "dagster/asset_partition_range_start": first_key,
-                "dagster/asset_partition_range_end": last_key,
-            },
-        )
-    if not result.success:
-        raise RuntimeError("the posterior job failed; see the log above")
