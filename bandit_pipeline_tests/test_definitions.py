@@ -72,8 +72,11 @@ def test_dagster_definitions_validate_passes_on_the_workspace(tmp_path):
 
 def test_schedule_tick_runs_the_last_complete_window():
     tick = datetime(2026, 11, 28, 10, 30, 5, tzinfo=UTC)
-    context = dg.build_schedule_context(scheduled_execution_time=tick)
-    schedule = defs().resolve_schedule_def(posterior_update_schedule.name)
+    definitions = defs()
+    context = dg.build_schedule_context(
+        scheduled_execution_time=tick, repository_def=definitions.get_repository_def()
+    )
+    schedule = definitions.resolve_schedule_def(posterior_update_schedule.name)
     requests = list(schedule.evaluate_tick(context).run_requests)
     assert [r.partition_key for r in requests] == ["2026-11-28-10:15"]
     assert requests[0].run_key == "2026-11-28-10:15"

@@ -5,7 +5,11 @@ The job takes its partitions from its assets, so it is defined once, without set
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import dagster as dg
+
+from bandit_pipeline.timing import PARTITION_CRON, PARTITION_FORMAT, WINDOW, WINDOW_SECONDS
 
 posterior_update_job = dg.define_asset_job(
     "bandit_posterior_update",
@@ -21,12 +25,26 @@ posterior_update_job = dg.define_asset_job(
     "reruns.",
 )
 
-posterior_update_schedule = dg.build_schedule_from_partitioned_job(
-    posterior_update_job,
+
+@dg.schedule(
     name="bandit_posterior_update_every_15_minutes",
-    description="Runs the latest complete 15-minute window (run key = partition key).",
+    cron_schedule=PARTITION_CRON,
+    execution_timezone="UTC",
+    job=posterior_update_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Runs the latest complete 15-minute window (run key = partition key).",
 )
+def posterior_update_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """At each quarter hour, the window that just closed: its start is one window back."""
+    tick = context.scheduled_execution_time.astimezone(UTC)
+    key = last_complete_window(tick)
+    return dg.RunRequest(run_key=key, partition_key=key)
+
+
+def last_complete_window(moment: datetime) -> str:
+    """The partition key of the newest window that ended at or before ``moment``."""
+    seconds = int(moment.timestamp()) // int(WINDOW_SECONDS) * int(WINDOW_SECONDS)
+    return (datetime.fromtimestamp(seconds, UTC) - WINDOW).strftime(PARTITION_FORMAT)
 
 
 def schedule_definitions() -> dg.Definitions:
