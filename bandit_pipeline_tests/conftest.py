@@ -15,11 +15,18 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
+from bandit_pipeline.accepted_warnings import accept_known_warnings
 from bandit_pipeline.online_store import OnlineStore, open_store
 from bandit_pipeline.settings import Settings, load_settings
 from bandit_pipeline.warehouse import make_engine
 from bandit_pipeline.warehouse.migrate import upgrade
 from bandit_pipeline_tests.helpers import ADMIN_URL, REDIS_URL, WAREHOUSE_TABLES
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The accepted library warnings, as the product's processes filter them (pytest would
+    # undo filters installed while it collects the test modules).
+    accept_known_warnings()
 
 
 def _with_database(url: str, database: str) -> str:

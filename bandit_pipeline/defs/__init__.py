@@ -4,3 +4,7 @@ One module per domain (posteriors, publishing, safeguards, quality checks, the s
 each with a function that builds its ``Definitions`` from the settings;
 ``bandit_pipeline.definitions`` merges them when Dagster loads the code location.
 """
+
+from bandit_pipeline.accepted_warnings import accept_known_warnings
+
+accept_known_warnings()
