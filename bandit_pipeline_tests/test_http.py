@@ -3,6 +3,7 @@ API test generated from the OpenAPI schema (schemathesis)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import numpy as np
@@ -74,6 +75,21 @@ def test_bad_input_is_a_422_naming_the_field(client, change, field):
     response = client.post("/v1/decide", json={**GOOD, **change})
     assert response.status_code == 422
     assert any(field in error["loc"] for error in response.json()["detail"])
+
+
+def test_the_api_docs_load_without_the_internet(client):
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page.text)
+    assert any(a.endswith("swagger-ui-bundle.js") for a in assets)
+    assert any(a.endswith("swagger-ui.css") for a in assets)
+    for asset in assets:
+        assert asset.startswith("/"), f"/docs loads {asset} from elsewhere"
+        response = client.get(asset)
+        assert response.status_code == 200
+        assert len(response.content) > 100
+    assert "/openapi.json" in page.text
+    assert client.get("/openapi.json").json()["info"]["title"] == "bandit exploration"
 
 
 def test_health_and_metrics(client):

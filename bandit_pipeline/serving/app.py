@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import FastAPI, Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -63,7 +64,9 @@ def create_app(settings: Settings, service: ExplorationService | None = None) ->
         yield
         app.state.service.close()
 
-    app = FastAPI(
+    # /docs and /redoc serve Swagger UI and ReDoc from the package, not from a CDN: the
+    # service usually runs where the internet is out of reach.
+    app = FastAPIOffline(
         title="bandit exploration",
         version="1",
         description="Thompson-sampling exploration slots for recommendation responses.",
