@@ -441,13 +441,49 @@ def experiment_readout_command(obj: Context) -> None:
 @main.command()
 @click.option("--events", default=20_000, show_default=True, help="Impressions to generate.")
 @click.option("--items", default=500, show_default=True, help="Catalog size.")
+@click.option(
+    "--folder",
+    default=".bandit/demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the demo's own warehouse and online store are (recreated at each run).",
+)
+@click.option(
+    "--into-configured-stores",
+    is_flag=True,
+    help="Write into BANDIT_WAREHOUSE_URL and BANDIT_ONLINE_STORE_URL instead (staging).",
+)
+@click.option(
+    "--allow-existing-data",
+    is_flag=True,
+    help="With --into-configured-stores: go on although that warehouse holds data.",
+)
 @click.pass_obj
 @fails_cleanly
-def demo(obj: Context, events: int, items: int) -> None:
-    """End-to-end dry run on the configured warehouse (the embedded SQLite by default)."""
-    from bandit_pipeline.demo import run_demo
+def demo(
+    obj: Context,
+    events: int,
+    items: int,
+    folder: str,
+    into_configured_stores: bool,
+    allow_existing_data: bool,
+) -> None:
+    """End-to-end dry run on stores of its own (or, when told, the configured ones)."""
+    from pathlib import Path
 
-    run_demo(obj.engine, obj.settings, n_impressions=events, n_items=items, echo=click.echo)
+    from bandit_pipeline.demo import DemoRefused, demo_settings, refuse_existing_data, run_demo
+    from bandit_pipeline.warehouse import make_engine
+
+    settings = demo_settings(obj.settings, None if into_configured_stores else Path(folder))
+    engine = make_engine(settings.warehouse_url)
+    try:
+        if into_configured_stores and not allow_existing_data:
+            refuse_existing_data(engine)
+        run_demo(engine, settings, n_impressions=events, n_items=items, echo=click.echo)
+    except DemoRefused as exc:
+        _fail(str(exc))
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,11 @@
-"""``make demo``: schema, generated catalog and events, ingestion, and what landed."""
+"""``make demo``: schema, generated catalog and events, ingestion, the job, and served
+responses, on stores of its own.
+
+The demo never touches data it did not make: by default it works in a folder of its own
+(warehouse and online store recreated there at each run); told to use the configured
+stores, it refuses a warehouse that already holds events or a catalog unless allowed, and
+it never writes flags (its decisions take exploration from the demo's settings).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from bandit_pipeline.ingest import ingest_events, load_catalog
 from bandit_pipeline.local_runs import run_partitions
@@ -19,6 +26,38 @@ from bandit_pipeline.warehouse.migrate import upgrade
 from bandit_pipeline.warehouse.sql import sql_statement
 
 
+class DemoRefused(RuntimeError):
+    """The demo would write into data it did not make."""
+
+
+def demo_settings(settings: Settings, folder: Path | None) -> Settings:
+    """The settings the demo runs with: stores in ``folder`` (None: the configured ones),
+    exploration on with two slots, without writing a flag anywhere."""
+    update: dict[str, object] = {"exploration_enabled": True, "explore_slots": 2}
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("warehouse.db", "online_store.db"):
+            (folder / name).unlink(missing_ok=True)
+        update["warehouse_url"] = f"sqlite:///{folder.resolve() / 'warehouse.db'}"
+        update["online_store_url"] = f"sqlite:///{folder.resolve() / 'online_store.db'}"
+    return settings.model_copy(update=update)
+
+
+def refuse_existing_data(engine: Engine) -> None:
+    """Raise :class:`DemoRefused` when the warehouse holds events or a catalog."""
+    tables = set(inspect(engine).get_table_names())
+    if not {"bandit_rewards", "item_catalog"} <= tables:
+        return
+    with engine.connect() as connection:
+        held = connection.execute(sql_statement("reports/holds_data")).scalar()
+    if held:
+        raise DemoRefused(
+            "the warehouse already holds events or a catalog; the demo writes only into "
+            "a warehouse of its own (leave out --into-configured-stores), or pass "
+            "--allow-existing-data to add its synthetic data to this one"
+        )
+
+
 def run_demo(
     engine: Engine,
     settings: Settings,
@@ -27,6 +66,7 @@ def run_demo(
     n_items: int,
     echo: Callable[[str], None] = print,
 ) -> None:
+    """The dry run on ``engine``/``settings`` as they are (see :func:`demo_settings`)."""
     echo(f"warehouse: {redact_url(settings.warehouse_url)}")
     before, after = upgrade(engine)
     echo(f"schema: {before or 'empty'} -> {after}")
@@ -100,13 +140,11 @@ def run_demo(
 
 
 def serve_examples(settings: Settings, now: datetime, echo: Callable[[str], None]) -> None:
-    """Turn exploration on and ask the serving module for a few responses."""
+    """Ask the serving module for a few responses (exploration on by the demo's settings)."""
     from bandit_pipeline.online_store import open_store
     from bandit_pipeline.serving import DecisionRequest, ExplorationService
 
     store = open_store(settings.online_store_url, prefix=settings.online_store_prefix)
-    store.set_flag(settings.namespace, "bandit_exploration_enabled", "true")
-    store.set_flag(settings.namespace, "bandit_explore_slots", "2")
     for surface in settings.surfaces:
         snapshot = store.load(settings.namespace, surface)
         size = len(snapshot) if snapshot else 0

@@ -1,20 +1,51 @@
-"""`make demo` end to end, small: ingest, the Dagster job, publish, served responses."""
+"""`make demo` end to end, small: ingest, the Dagster job, publish, served responses; and
+that it never touches data it did not make."""
 
 from __future__ import annotations
+
+import hashlib
 
 from click.testing import CliRunner
 
 from bandit_pipeline.cli import main
+from bandit_pipeline.online_store import open_store
+from bandit_pipeline.warehouse import make_engine
+from bandit_pipeline.warehouse.migrate import upgrade
+from bandit_pipeline_tests.helpers import scalar
+
+SMALL = ["demo", "--events", "3000", "--items", "80"]
 
 
-def test_demo_runs_end_to_end(tmp_path):
-    env = {
-        "BANDIT_WAREHOUSE_URL": f"sqlite:///{tmp_path}/warehouse.db",
-        "BANDIT_ONLINE_STORE_URL": f"sqlite:///{tmp_path}/online.db",
+def _configured(tmp_path) -> dict[str, str]:
+    """Stores that stand for real ones: a warehouse holding an event, a store of its own."""
+    warehouse = f"sqlite:///{tmp_path}/real_warehouse.db"
+    engine = make_engine(warehouse)
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO bandit_rewards (event_id, event_type, occurred_at, namespace, surface,"
+            " user_id, request_id, item_id, explore) VALUES ('real-1', 'impression',"
+            " '2026-12-01 10:00:00.000000', 'default', 'home', 'u', 'r', 'i', 1)"
+        )
+    engine.dispose()
+    return {
+        "BANDIT_WAREHOUSE_URL": warehouse,
+        "BANDIT_ONLINE_STORE_URL": f"sqlite:///{tmp_path}/real_store.db",
     }
-    result = CliRunner().invoke(main, ["demo", "--events", "3000", "--items", "80"], env=env)
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_demo_runs_end_to_end_on_stores_of_its_own(tmp_path):
+    env = _configured(tmp_path)
+    before = _digest(tmp_path / "real_warehouse.db")
+    folder = tmp_path / "demo"
+    result = CliRunner().invoke(main, [*SMALL, "--folder", str(folder)], env=env)
     assert result.exit_code == 0, result.output
     output = result.output
+    assert f"warehouse: sqlite:///{folder}/warehouse.db" in output
     assert "rejected=2" in output
     assert "top posteriors per surface" in output
     for surface in ("home", "pdp", "cart"):
@@ -22,4 +53,44 @@ def test_demo_runs_end_to_end(tmp_path):
     served = [line for line in output.splitlines() if line.startswith("  ") and "*" in line]
     assert len(served) == 6  # every served response got exploration items
     assert output.count("reason=explored") == 6
+    assert output.count("slots=[2, 5]") == 6  # two slots, from the demo's settings
     assert "metric rollups of the last two hours" in output
+    # The configured stores are untouched; the demo's own hold its data and no flags.
+    assert _digest(tmp_path / "real_warehouse.db") == before
+    assert not (tmp_path / "real_store.db").exists()
+    assert open_store(f"sqlite:///{folder}/online_store.db").flags("default") == {}
+    # A second run starts again from empty stores.
+    again = CliRunner().invoke(main, [*SMALL, "--folder", str(folder)], env=env)
+    assert again.exit_code == 0, again.output
+    assert "schema: empty ->" in again.output
+
+
+def test_demo_refuses_a_configured_warehouse_that_holds_data(tmp_path):
+    env = _configured(tmp_path)
+    before = _digest(tmp_path / "real_warehouse.db")
+    refused = CliRunner().invoke(main, [*SMALL, "--into-configured-stores"], env=env)
+    assert refused.exit_code == 2
+    assert "already holds events or a catalog" in refused.output
+    assert "--allow-existing-data" in refused.output
+    assert _digest(tmp_path / "real_warehouse.db") == before
+
+    allowed = CliRunner().invoke(
+        main, [*SMALL, "--into-configured-stores", "--allow-existing-data"], env=env
+    )
+    assert allowed.exit_code == 0, allowed.output
+    engine = make_engine(env["BANDIT_WAREHOUSE_URL"])
+    assert scalar(engine, "SELECT COUNT(*) FROM bandit_rewards WHERE event_id = 'real-1'") == 1
+    assert scalar(engine, "SELECT COUNT(*) FROM bandit_rewards") > 1000
+    engine.dispose()
+    store = open_store(env["BANDIT_ONLINE_STORE_URL"])
+    assert store.load("default", "home") is not None  # staging: the snapshot is published
+    assert store.flags("default") == {}  # and no flag is left behind
+
+
+def test_demo_goes_ahead_on_an_empty_configured_warehouse(tmp_path):
+    env = {
+        "BANDIT_WAREHOUSE_URL": f"sqlite:///{tmp_path}/empty.db",
+        "BANDIT_ONLINE_STORE_URL": f"sqlite:///{tmp_path}/store.db",
+    }
+    result = CliRunner().invoke(main, [*SMALL, "--into-configured-stores"], env=env)
+    assert result.exit_code == 0, result.output
