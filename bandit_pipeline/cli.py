@@ -204,7 +204,7 @@ def dagster(process: str, args: tuple[str, ...]) -> None:
     """
     from bandit_pipeline.deploy import exec_dagster
 
-    load_settings()  # fail on bad BANDIT_* settings here, in one line
+    load_settings().first_partition()  # fail on bad BANDIT_* settings here, in one line
     exec_dagster(process, args, announce=click.echo)
 
 

@@ -8,7 +8,7 @@ name in upper case (``BANDIT_HALF_LIFE_DAYS=7``). Invalid values fail at start-u
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -63,9 +63,11 @@ class Settings(BaseSettings):
     )
 
     # The Dagster project.
-    partitions_start: str = Field(
-        default="2026-11-01-00:00",
-        description="First 15-minute partition (UTC), format YYYY-MM-DD-HH:MM.",
+    partitions_start: str | None = Field(
+        default=None,
+        description="First 15-minute partition (UTC), format YYYY-MM-DD-HH:MM: the first "
+        "window the deployment processes. Required with a PostgreSQL warehouse; unset on the "
+        "embedded SQLite default, the start of yesterday (UTC).",
     )
 
     # Ingestion.
@@ -163,7 +165,9 @@ class Settings(BaseSettings):
 
     @field_validator("partitions_start")
     @classmethod
-    def _partition_key(cls, value: str) -> str:
+    def _partition_key(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             moment = datetime.strptime(value, PARTITION_FORMAT)
         except ValueError:
@@ -257,6 +261,24 @@ class Settings(BaseSettings):
         return KillSwitchPolicy(
             self.killswitch_mode, self.killswitch_threshold, self.killswitch_min_explore_impressions
         )
+
+    def first_partition(self, now: datetime | None = None) -> str:
+        """The key of the first 15-minute partition (``BANDIT_PARTITIONS_START``).
+
+        A deployment sets it to the first window it means to process, so the UI shows no
+        month of "missing" partitions before the install; the embedded default, for trying
+        the product out, starts at yesterday's midnight (UTC), which holds the demo's
+        windows."""
+        if self.partitions_start is not None:
+            return self.partitions_start
+        if not self.warehouse_url.startswith("sqlite"):
+            raise SettingsError(
+                "BANDIT_PARTITIONS_START: required with a PostgreSQL warehouse; set it to the "
+                "first 15-minute window to process (YYYY-MM-DD-HH:MM, UTC), for example the "
+                "day of the installation: earlier windows would show as missing work"
+            )
+        today = (now or datetime.now(UTC)).date()
+        return (datetime.combine(today, time(), UTC) - timedelta(days=1)).strftime(PARTITION_FORMAT)
 
     @property
     def max_clock_skew(self) -> timedelta:

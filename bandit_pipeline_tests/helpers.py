@@ -73,6 +73,8 @@ def rows(engine: Engine, sql: str, **params: Any) -> list[Any]:
 
 # --- Settings: the documented defaults, whatever the environment of the test run holds.
 
+# The partitions of the tests' windows (November 2026); a deployment sets its own.
+PARTITIONS_START = "2026-11-01-00:00"
 DEFAULTS = default_settings()
 DEFAULT_PARAMS = DEFAULTS.posterior_parameters()
 FUTURE_SCAN = DEFAULTS.max_clock_skew

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from bandit_pipeline.definitions import build_definitions
 from bandit_pipeline.defs.resources import resources_from_settings
 from bandit_pipeline.settings import default_settings, load_settings
+from bandit_pipeline_tests.helpers import PARTITIONS_START
 
 PASSWORD = "s3cret-XYZ"
 TOKEN = "tok3n-QRS"
@@ -50,6 +51,7 @@ def test_a_run_stores_and_shows_no_password_or_webhook_token(
     events, nor in any file of the instance."""
     url = make_url(postgres_url).set(password=PASSWORD).render_as_string(hide_password=False)
     monkeypatch.setenv("BANDIT_WAREHOUSE_URL", url)  # trust auth accepts any password
+    monkeypatch.setenv("BANDIT_PARTITIONS_START", PARTITIONS_START)
     monkeypatch.setenv("BANDIT_ONLINE_STORE_URL", f"sqlite:///{tmp_path}/online.db")
     monkeypatch.setenv("BANDIT_ALERT_WEBHOOK_URL", WEBHOOK)
     definitions = build_definitions(load_settings())

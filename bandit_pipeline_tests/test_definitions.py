@@ -19,6 +19,7 @@ from bandit_pipeline.deploy import WORKSPACE_FILE
 from bandit_pipeline.settings import Settings, default_settings
 from bandit_pipeline_tests.helpers import (
     PARAMS,
+    PARTITIONS_START,
     as_of,
     load_events,
     reset,
@@ -72,7 +73,7 @@ def test_dagster_definitions_validate_passes_on_the_workspace(tmp_path):
 
 def test_schedule_tick_runs_the_last_complete_window():
     tick = datetime(2026, 11, 28, 10, 30, 5, tzinfo=UTC)
-    definitions = defs()
+    definitions = build_definitions(default_settings(partitions_start=PARTITIONS_START))
     context = dg.build_schedule_context(
         scheduled_execution_time=tick, repository_def=definitions.get_repository_def()
     )
@@ -88,6 +89,7 @@ def _settings(tmp_path, **overrides) -> Settings:
     store of the test's own."""
     return default_settings(
         online_store_url=f"sqlite:///{tmp_path}/online.db",
+        partitions_start=PARTITIONS_START,
         half_life_days=PARAMS.half_life_days,
         attribution_window_hours=PARAMS.attribution_window_hours,
         **overrides,
@@ -217,7 +219,9 @@ def test_importing_the_code_location_reads_no_settings(tmp_path):
 def test_groups_and_kinds_name_what_the_assets_are_and_where_they_live(
     warehouse_url, store_url, warehouse_kind, store_kind
 ):
-    settings = default_settings(warehouse_url=warehouse_url, online_store_url=store_url)
+    settings = default_settings(
+        warehouse_url=warehouse_url, online_store_url=store_url, partitions_start=PARTITIONS_START
+    )
     graph = build_definitions(settings).resolve_asset_graph()
     nodes = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
     assert {name: node.group_name for name, node in nodes.items()} == {

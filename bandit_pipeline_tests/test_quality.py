@@ -16,6 +16,7 @@ from bandit_pipeline.settings import load_settings
 from bandit_pipeline_tests.helpers import (
     DEFAULTS,
     PARAMS,
+    PARTITIONS_START,
     START,
     load_events,
     logged_event,
@@ -53,6 +54,7 @@ def run_job(engine, tmp_path, monkeypatch=None):
     settings = load_settings(
         online_store_url=store_url,
         surfaces="home",
+        partitions_start=PARTITIONS_START,
         half_life_days=PARAMS.half_life_days,
         attribution_window_hours=PARAMS.attribution_window_hours,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from bandit_pipeline.redact import redact_url
@@ -103,3 +105,17 @@ def test_passwords_never_show(monkeypatch):
 )
 def test_redact_url(url, shown):
     assert redact_url(url) == shown
+
+
+def test_the_first_partition_is_chosen_at_installation():
+    moment = datetime(2026, 12, 3, 6, 40, tzinfo=UTC)
+    embedded = default_settings()
+    assert embedded.partitions_start is None
+    assert embedded.first_partition(moment) == "2026-12-02-00:00"  # yesterday, UTC
+    production = default_settings(warehouse_url="postgresql+psycopg://u@db/bandit")
+    with pytest.raises(SettingsError, match="BANDIT_PARTITIONS_START: required with a Postgre"):
+        production.first_partition(moment)
+    chosen = default_settings(
+        warehouse_url="postgresql+psycopg://u@db/bandit", partitions_start="2026-12-01-09:15"
+    )
+    assert chosen.first_partition(moment) == "2026-12-01-09:15"

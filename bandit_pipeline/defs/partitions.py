@@ -17,11 +17,11 @@ POSTERIOR_CHAIN_POOL = "bandit_posterior_chain"
 
 
 def fifteen_minute_partitions(settings: Settings) -> dg.TimeWindowPartitionsDefinition:
-    """The partitions of every asset, from the first window on (BANDIT_PARTITIONS_START).
+    """The partitions of every asset, from the first window on (``first_partition``).
 
     Built from the settings, so that importing the project reads no environment."""
     return dg.TimeWindowPartitionsDefinition(
-        start=settings.partitions_start,
+        start=settings.first_partition(),
         fmt=PARTITION_FORMAT,
         cron_schedule=PARTITION_CRON,
         timezone="UTC",
