@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from sqlalchemy import Engine
@@ -15,6 +15,7 @@ from bandit_pipeline.redact import redact_url
 from bandit_pipeline.settings import Settings, SettingsError, load_settings
 
 EXIT_FAILED = 2
+T = TypeVar("T")
 
 
 class Context:
@@ -137,12 +138,31 @@ def ingest(
     Bad rows go to bandit_rewards_rejected with their reason; the exit status is non-zero
     only when the input or the warehouse could not be used at all.
     """
-    from bandit_pipeline.ingest import ingest_events
+    from bandit_pipeline.ingest import ingest_records
+    from bandit_pipeline.ingest.readers import count_records, read_records
 
-    report = ingest_events(
-        obj.engine, path, obj.settings, historical=historical, fmt=fmt, batch_size=batch_size
-    )
+    settings = obj.settings
+    total = count_records(path, fmt) if sys.stderr.isatty() else None
+    records = read_records(path, fmt)
+    if total is None:
+        report = ingest_records(obj.engine, records, settings, historical=historical,
+                                batch_size=batch_size, source=path)  # fmt: skip
+    else:
+        with click.progressbar(length=total, label="rows read", file=sys.stderr) as bar:
+            report = ingest_records(obj.engine, _counted(records, bar.update), settings,
+                                    historical=historical, batch_size=batch_size,
+                                    source=path)  # fmt: skip
     click.echo(report.summary())
+
+
+def _counted(items: Iterable[T], advance: Callable[[int], object], every: int = 10_000):
+    """``items`` as they are, telling ``advance`` how many went by, every so often."""
+    seen = 0
+    for seen, item in enumerate(items, start=1):
+        yield item
+        if seen % every == 0:
+            advance(every)
+    advance(seen % every)
 
 
 @main.group()

@@ -148,3 +148,11 @@ def test_experiment_readout_without_traffic(engine, settings):
     result = run(["experiment", "readout"], settings)
     assert result.exit_code == 0, result.output
     assert "no experiment traffic" in result.output
+
+
+def test_the_ingest_progress_counts_every_row_once():
+    from bandit_pipeline.cli import _counted
+
+    heard: list[int] = []
+    assert list(_counted(iter(range(25)), heard.append, every=10)) == list(range(25))
+    assert heard == [10, 10, 5]

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bandit_pipeline.ingest import ingest_events, ingest_records
-from bandit_pipeline.ingest.readers import read_records
+from bandit_pipeline.ingest.readers import SourceError, count_records, read_records
 from bandit_pipeline.simulate import generate_events, write_jsonl
 from bandit_pipeline_tests.helpers import event, rows, scalar
 
@@ -293,3 +293,24 @@ def test_two_racing_ingests_insert_each_event_once(engine, settings, tmp_path):
     inserted = sum(int(out.split("inserted=")[1].split()[0]) for out in outputs)
     assert inserted == len(events)
     assert scalar(engine, "SELECT COUNT(*) FROM bandit_rewards") == len(events)
+
+
+def test_records_are_counted_for_the_progress_bar(tmp_path):
+    rows_ = [event(f"c{i}") for i in range(5)]
+    jsonl = tmp_path / "e.jsonl"
+    write_jsonl(jsonl, rows_)
+    assert count_records(str(jsonl)) == len(list(read_records(str(jsonl)))) == 5
+    jsonl.write_bytes(jsonl.read_bytes().rstrip(b"\n"))  # no newline after the last line
+    assert count_records(str(jsonl)) == 5
+    table = tmp_path / "e.csv"
+    with open(table, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=sorted(rows_[0]))
+        writer.writeheader()
+        writer.writerows(rows_)
+    assert count_records(str(table)) == 5
+    parquet = tmp_path / "e.parquet"
+    pq.write_table(pa.Table.from_pylist(rows_), parquet)
+    assert count_records(str(parquet)) == 5
+    assert count_records("-") is None
+    with pytest.raises(SourceError, match="cannot read"):
+        count_records(str(tmp_path / "missing.jsonl"))

@@ -7,6 +7,7 @@ fails validation can be kept aside exactly as it arrived.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import sys
 from collections.abc import Iterator
@@ -69,13 +70,34 @@ def read_records(path: str, fmt: str | None = None) -> Iterator[SourceRecord]:
             yield from _csv_records(handle)
 
 
+def count_records(path: str, fmt: str | None = None) -> int | None:
+    """How many records ``path`` holds, cheaply (for a progress bar): Parquet's row count,
+    the lines of a text file (less a CSV header). None for stdin."""
+    if path == "-":
+        return None
+    fmt = detect_format(path, fmt)
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(path).metadata.num_rows
+        opener = gzip.open if path.endswith(".gz") else open
+        lines = last = 0
+        with opener(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                lines += chunk.count(b"\n")
+                last = chunk[-1]
+        lines += bool(last) and last != ord("\n")  # a last line without its newline
+    except OSError as exc:
+        raise SourceError(f"cannot read {path!r}: {exc.strerror or exc}") from exc
+    return max(0, lines - 1) if fmt == "csv" else lines
+
+
 def _open_text(path: str) -> IO[str]:
     if path == "-":
         return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline="")
     try:
         if path.endswith(".gz"):
-            import gzip
-
             return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="")
         return open(path, encoding="utf-8", errors="replace", newline="")
     except OSError as exc:
