@@ -149,13 +149,13 @@ def ingest(
                                 batch_size=batch_size, source=path)  # fmt: skip
     else:
         with click.progressbar(length=total, label="rows read", file=sys.stderr) as bar:
-            report = ingest_records(obj.engine, _counted(records, bar.update), settings,
+            report = ingest_records(obj.engine, counted(records, bar.update), settings,
                                     historical=historical, batch_size=batch_size,
                                     source=path)  # fmt: skip
     click.echo(report.summary())
 
 
-def _counted(items: Iterable[T], advance: Callable[[int], object], every: int = 10_000):
+def counted(items: Iterable[T], advance: Callable[[int], object], every: int = 10_000):
     """``items`` as they are, telling ``advance`` how many went by, every so often."""
     seen = 0
     for seen, item in enumerate(items, start=1):

@@ -151,8 +151,8 @@ def test_experiment_readout_without_traffic(engine, settings):
 
 
 def test_the_ingest_progress_counts_every_row_once():
-    from bandit_pipeline.cli import _counted
+    from bandit_pipeline.cli import counted
 
     heard: list[int] = []
-    assert list(_counted(iter(range(25)), heard.append, every=10)) == list(range(25))
+    assert list(counted(iter(range(25)), heard.append, every=10)) == list(range(25))
     assert heard == [10, 10, 5]
