@@ -182,3 +182,55 @@ def test_serve_command_answers_over_http(tmp_path):
     trace_lines = [line for line in errors.splitlines() if '"bandit decision"' in line]
     assert trace_lines, errors
     assert '"bandit_snapshot_version": "v7"' in trace_lines[0]
+
+
+def test_the_serve_command_answers_and_stops(tmp_path):
+    """``bandit-pipeline serve`` as an operator starts it: a real uvicorn on a free port."""
+    import json
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    build_app(tmp_path)  # publishes the snapshot into tmp_path/online.db
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "BANDIT_ONLINE_STORE_URL": f"sqlite:///{tmp_path}/online.db",
+           "BANDIT_EXPLORATION_ENABLED": "true"}  # fmt: skip
+    command = [str(Path(sys.executable).parent / "bandit-pipeline"), "serve", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as answer:
+                    assert json.load(answer)["status"] == "ok"
+                    break
+            except OSError:
+                assert server.poll() is None, server.stdout.read().decode()
+                assert time.monotonic() < deadline, "bandit-pipeline serve did not answer"
+                time.sleep(0.2)
+        request = urllib.request.Request(
+            f"{base}/v1/decide", data=json.dumps(GOOD).encode(),
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            body = json.load(answer)
+        explored = [item["item_id"] for item in body["items"] if item["explore"]]
+        assert len(explored) == 1
+        assert explored[0] in {"n1", "n2", "n3"}
+        assert body["trace"]["reason"] == "explored"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    assert server.returncode in (0, -signal.SIGTERM)
