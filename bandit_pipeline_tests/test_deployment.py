@@ -147,3 +147,22 @@ def test_the_wrapper_runs_the_product_workspace_unless_told_otherwise():
     server = dagster_command("code-server", ["--port", "4000"])
     code = ["-m", "bandit_pipeline.definitions", "-a", "defs", "--location-name", "bandit_pipeline"]
     assert server[1:] == ["code-server", "start", *code, "--port", "4000"]
+
+
+def test_the_readme_runs_only_real_commands():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Running it for real", 1)[1].split("\n## ", 1)[0]
+    lines = [line.split("#")[0].rstrip(" &") for line in section.splitlines()
+             if line.startswith(".venv/bin/bandit-pipeline ")]  # fmt: skip
+    assert len(lines) >= 8
+    for line in lines:
+        words = shlex.split(line)[1:]
+        command = main.commands[words[0]]
+        while isinstance(command, click.Group):
+            words = words[1:]
+            command = command.commands[words[0]]
+        if command.name == "dagster":
+            assert words[1] in command.params[0].type.choices
+            continue
+        options = {opt for p in command.params if isinstance(p, click.Option) for opt in p.opts}
+        assert {w for w in words if w.startswith("--")} <= options, line
