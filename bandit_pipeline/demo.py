@@ -9,15 +9,17 @@ it never writes flags (its decisions take exploration from the demo's settings).
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import click
 from sqlalchemy import Engine, inspect
 
 from bandit_pipeline.ingest import ingest_events, load_catalog
-from bandit_pipeline.local_runs import run_partitions
+from bandit_pipeline.local_runs import partition_keys, run_partitions
 from bandit_pipeline.redact import redact_url
 from bandit_pipeline.settings import Settings
 from bandit_pipeline.simulate import generate_catalog, generate_events, write_jsonl
@@ -111,7 +113,9 @@ def run_demo(
     first_key = (now - timedelta(hours=2)).strftime(PARTITION_FORMAT)
     last_key = (now - WINDOW).strftime(PARTITION_FORMAT)
     echo(f"\nrunning job bandit_posterior_update for partitions {first_key} .. {last_key}")
-    run_partitions(settings, first_key, last_key)
+    windows = len(partition_keys(first_key, last_key))
+    with click.progressbar(length=windows, label="windows", file=sys.stderr) as bar:
+        run_partitions(settings, first_key, last_key, on_progress=bar.update)
     echo("\ntop posteriors per surface (bandit_posteriors_latest, by posterior mean):")
     with engine.connect() as connection:
         top = connection.execute(
