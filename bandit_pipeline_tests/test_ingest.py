@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bandit_pipeline.ingest import ingest_events, ingest_records
-from bandit_pipeline.ingest.readers import SourceError, count_records, read_records
+from bandit_pipeline.ingest.readers import SourceError, SourceRecord, count_records, read_records
 from bandit_pipeline.simulate import generate_events, write_jsonl
 from bandit_pipeline_tests.helpers import event, rows, scalar
 
@@ -314,3 +314,33 @@ def test_records_are_counted_for_the_progress_bar(tmp_path):
     assert count_records("-") is None
     with pytest.raises(SourceError, match="cannot read"):
         count_records(str(tmp_path / "missing.jsonl"))
+
+
+def test_any_bytes_end_up_inserted_or_rejected_never_a_failed_batch(engine, settings, tmp_path):
+    """NUL, invalid UTF-8 and escaped lone surrogates: PostgreSQL refuses NUL and lone
+    surrogates in text, so the raw line is stored with them escaped."""
+    good = [orjson.dumps(event(f"g{i}")) for i in range(4)]
+    hostile = [
+        b'{"event_id": "n1", "event_type": "impr\x00ession"}',  # a raw NUL byte
+        b"\x00\x00\x00",
+        b'{"event_id": "b1", "user_id": "\xff\xfe"}',  # not UTF-8
+        b'{"event_id": "s1", "event_type": "click", "user_id": "\\ud800"}',
+        orjson.dumps(event("nul-id", user_id="u\x00")),
+    ]
+    path = tmp_path / "hostile.jsonl"
+    path.write_bytes(b"\n".join([good[0], *hostile, *good[1:]]) + b"\n")
+    report = ingest_events(engine, str(path), settings, batch_size=3)
+    assert (report.read, report.inserted, report.rejected) == (9, 4, 5)
+    assert scalar(engine, "SELECT COUNT(*) FROM bandit_rewards") == 4
+    stored = [r[0] for r in rows(engine, "SELECT raw FROM bandit_rewards_rejected ORDER BY 1")]
+    assert len(stored) == 5
+    assert "\\x00\\x00\\x00" in stored
+    assert not any("\x00" in raw for raw in stored)
+    again = ingest_events(engine, str(path), settings, batch_size=3)
+    assert (again.inserted, again.duplicate) == (0, 4)
+    assert scalar(engine, "SELECT COUNT(*) FROM bandit_rewards_rejected") == 5
+
+    # A producer inside Python can hand over any str, lone surrogates included.
+    records = [SourceRecord(1, '{"event_id": "\ud800"}', {"event_id": "\ud800"})]
+    assert ingest_records(engine, records, settings).rejected == 1
+    assert scalar(engine, "SELECT COUNT(*) FROM bandit_rewards_rejected") == 6

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from bandit_pipeline.identifiers import is_id, is_name
 from bandit_pipeline.ingest.validation import (
-    MAX_ID_LENGTH,
-    NAME_PATTERN,
     Rejected,
     boolean,
     clean_id,
@@ -103,10 +102,10 @@ class EventValidator:
         if type(explore) is not bool:
             explore = boolean(fields, "explore", False)
         namespace = get("namespace")
-        if type(namespace) is not str or not NAME_PATTERN.match(namespace):
+        if not is_name(namespace):
             namespace = name_value(fields, "namespace", self.default_namespace)
         surface = get("surface")
-        if type(surface) is not str or not NAME_PATTERN.match(surface):
+        if not is_name(surface):
             surface = name_value(fields, "surface")
         return (
             _id(get("event_id"), "event_id"),
@@ -136,12 +135,7 @@ class EventValidator:
 
 def _id(value: Any, name: str) -> str:
     """A required id; the common well-formed case returns without further calls."""
-    if (
-        type(value) is str
-        and 0 < len(value) <= MAX_ID_LENGTH
-        and value.isprintable()
-        and value.strip()
-    ):
+    if is_id(value):
         return value
     if value is None or value == "":
         raise Rejected(f"{name}: missing")

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from bandit_pipeline.identifiers import storable_text
 from bandit_pipeline.ingest.readers import SourceRecord
 from bandit_pipeline.ingest.validation import Rejected
 from bandit_pipeline.warehouse.sql import sql_file, sql_statement
@@ -88,9 +89,10 @@ def split_batches(
             raw = record.raw.rstrip("\r\n")
             rejects.append(
                 {
-                    "raw_hash": hashlib.sha256(raw.encode()).hexdigest(),
-                    "raw": raw,
-                    "reason": reason,
+                    "raw_hash": hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest(),
+                    # NUL and lone surrogates as escapes: whatever the input, the row lands.
+                    "raw": storable_text(raw),
+                    "reason": storable_text(reason),
                     "source": source,
                     "line_number": record.line_number,
                 }

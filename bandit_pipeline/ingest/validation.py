@@ -7,12 +7,11 @@ operator can act on ("slot: must be >= 0, got -1").
 from __future__ import annotations
 
 import math
-import re
 from datetime import UTC, datetime
 from typing import Any
 
-MAX_ID_LENGTH = 256
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+from bandit_pipeline.identifiers import NAME_RULE, id_problem, is_name
+
 EARLIEST_PLAUSIBLE = datetime(2000, 1, 1, tzinfo=UTC)
 _TRUE = {"true", "t", "1", "yes", "y"}
 _FALSE = {"false", "f", "0", "no", "n"}
@@ -34,12 +33,9 @@ def clean_id(name: str, value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise Rejected(f"{name}: expected a string, got {type(value).__name__}")
     text = str(value)
-    if not text.strip():
-        raise Rejected(f"{name}: blank")
-    if len(text) > MAX_ID_LENGTH:
-        raise Rejected(f"{name}: longer than {MAX_ID_LENGTH} characters")
-    if not text.isprintable():
-        raise Rejected(f"{name}: contains control characters")
+    problem = id_problem(text)
+    if problem is not None:
+        raise Rejected(f"{name}: {problem}")
     return text
 
 
@@ -56,8 +52,8 @@ def name_value(fields: dict[str, Any], name: str, default: str | None = None) ->
         if default is None:
             raise Rejected(f"{name}: missing")
         return default
-    if not isinstance(value, str) or not NAME_PATTERN.match(value):
-        raise Rejected(f"{name}: expected 1-64 letters, digits, '_', '.' or '-', got {value!r:.80}")
+    if not is_name(value):
+        raise Rejected(f"{name}: expected {NAME_RULE}, got {value!r:.80}")
     return value
 
 
