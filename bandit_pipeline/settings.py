@@ -7,7 +7,6 @@ name in upper case (``BANDIT_HALF_LIFE_DAYS=7``). Invalid values fail at start-u
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +16,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL
 
+from bandit_pipeline.identifiers import NAME_RULE, is_name
 from bandit_pipeline.monitoring.alerts import AlertThresholds
 from bandit_pipeline.monitoring.killswitch import KillSwitchPolicy
 from bandit_pipeline.policy import PosteriorParameters
@@ -26,7 +26,6 @@ from bandit_pipeline.timing import PARTITION_FORMAT
 
 ENV_PREFIX = "BANDIT_"
 DEFAULT_HOME = Path(".bandit")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 
 class SettingsError(ValueError):
@@ -128,6 +127,12 @@ class Settings(BaseSettings):
     )
     policy_id: str = Field(default="thompson-beta-v3", description="Stamped on every decision.")
     max_request_items: int = Field(default=500, ge=1, le=10_000)
+    max_request_bytes: int = Field(
+        default=1_048_576,
+        ge=1_024,
+        le=67_108_864,
+        description="Request bodies above this size are refused with 413 before parsing.",
+    )
 
     # Monitoring and controls (docs/monitoring.md).
     alert_ctr_ratio: float = Field(
@@ -159,8 +164,8 @@ class Settings(BaseSettings):
     @field_validator("namespace", "experiment_name", "online_store_prefix", "policy_id")
     @classmethod
     def _plain_name(cls, value: str) -> str:
-        if not NAME_PATTERN.match(value):
-            raise ValueError("use 1-64 letters, digits, '_', '.' or '-'")
+        if not is_name(value):
+            raise ValueError(f"use {NAME_RULE}")
         return value
 
     @field_validator("partitions_start")
@@ -179,7 +184,7 @@ class Settings(BaseSettings):
     @field_validator("surfaces")
     @classmethod
     def _surface_names(cls, value: list[str]) -> list[str]:
-        if not value or any(not NAME_PATTERN.match(name) for name in value):
+        if not value or any(not is_name(name) for name in value):
             raise ValueError("give one or more surface names, e.g. home,pdp,cart")
         return value
 
