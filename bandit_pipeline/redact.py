@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:@/]*)(?::[^@/]*)?@")
+# Whatever comes before "://" (even a malformed scheme), then user[:password]@.
+_USERINFO = re.compile(r"^(?P<scheme>[^/@]*?://)(?P<user>[^:@/]*)(?::[^@/]*)?@")
 
 
 def redact_url(url: object) -> object:

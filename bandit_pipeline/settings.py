@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL
 
@@ -35,7 +36,10 @@ class SettingsError(ValueError):
 class Settings(BaseSettings):
     """Configuration of the pipeline, the online store and serving."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    # Every number finite (no inf or nan) and inside the range its field states.
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, allow_inf_nan=False
+    )
 
     # Where things live.
     warehouse_url: str = Field(
@@ -49,13 +53,13 @@ class Settings(BaseSettings):
     namespace: str = Field(default="default", description="Tenant scope of this deployment.")
 
     # Rewards and posteriors (docs/posterior.md).
-    reward_weight_click: float = Field(default=1.0, ge=0)
-    reward_weight_add_to_cart: float = Field(default=3.0, ge=0)
-    reward_weight_purchase: float = Field(default=5.0, ge=0)
-    prior_alpha: float = Field(default=1.0, gt=0)
-    prior_beta: float = Field(default=1.0, gt=0)
-    half_life_days: float = Field(default=14.0, gt=0)
-    attribution_window_hours: float = Field(default=24.0, gt=0)
+    reward_weight_click: float = Field(default=1.0, ge=0, le=1_000)
+    reward_weight_add_to_cart: float = Field(default=3.0, ge=0, le=1_000)
+    reward_weight_purchase: float = Field(default=5.0, ge=0, le=1_000)
+    prior_alpha: float = Field(default=1.0, gt=0, le=1_000_000)
+    prior_beta: float = Field(default=1.0, gt=0, le=1_000_000)
+    half_life_days: float = Field(default=14.0, gt=0, le=3_650)
+    attribution_window_hours: float = Field(default=24.0, gt=0, le=720)
     train_on_all_impressions: bool = Field(
         default=False,
         description="Train on every treatment impression of an item, not only explore=true.",
@@ -88,11 +92,15 @@ class Settings(BaseSettings):
     pool_min_freshness: float = Field(default=0.5, ge=0, le=1)
     pool_min_availability: float = Field(default=0.2, ge=0, le=1)
     pool_max_price_ratio: float = Field(
-        default=5.0, gt=1, description="Price above this multiple of the category median: absurd."
+        default=5.0,
+        gt=1,
+        le=1_000,
+        description="Price above this multiple of the category median: absurd.",
     )
     pool_graduation_impressions: float = Field(
         default=500.0,
         gt=0,
+        le=1_000_000_000,
         description="Decayed trained impressions after which an item leaves exploration.",
     )
 
@@ -149,7 +157,7 @@ class Settings(BaseSettings):
         description="relative: explore reward per impression against baseline's; absolute: alone.",
     )
     killswitch_threshold: float = Field(
-        default=0.25, ge=0, description="Trip below this (share of baseline, or reward)."
+        default=0.25, ge=0, le=1_000, description="Trip below this (share of baseline, or reward)."
     )
     killswitch_min_explore_impressions: int = Field(
         default=500, ge=1, description="Explore impressions an hour needs before it can trip."
@@ -365,15 +373,22 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else ""
-            variable = f"{ENV_PREFIX}{field.upper()}" if field else "BANDIT_* settings"
-            shown = error.get("input")
-            if field.endswith("_url") and isinstance(shown, str):  # never show credentials
-                shown = redact_webhook(shown) if field == "alert_webhook_url" else redact_url(shown)
-            problems.append(f"{variable}: {error['msg']} (got {shown!r})")
+        problems = [_problem(error) for error in exc.errors()]
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One line naming the variable, quoting its value only when that can hold no secret:
+    URLs redacted, an error of the whole object (all weights 0, say) without the input."""
+    field = str(error["loc"][0]) if error["loc"] else ""
+    if not field:
+        return f"BANDIT_* settings: {error['msg']}"
+    shown = error.get("input")
+    if field.endswith("_url") and isinstance(shown, str):  # never show credentials
+        shown = redact_webhook(shown) if field == "alert_webhook_url" else redact_url(shown)
+    excerpt = ascii(shown)
+    excerpt = excerpt if len(excerpt) <= 80 else excerpt[:77] + "..."
+    return f"{ENV_PREFIX}{field.upper()}: {error['msg']} (got {excerpt})"
 
 
 def default_settings(**overrides: object) -> Settings:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bandit_pipeline.redact import redact_url
-from bandit_pipeline.settings import SettingsError, default_settings, load_settings
+from bandit_pipeline.settings import Settings, SettingsError, default_settings, load_settings
 
 
 def test_defaults_match_the_design(monkeypatch):
@@ -119,3 +119,76 @@ def test_the_first_partition_is_chosen_at_installation():
         warehouse_url="postgresql+psycopg://u@db/bandit", partitions_start="2026-12-01-09:15"
     )
     assert chosen.first_partition(moment) == "2026-12-01-09:15"
+
+
+SECRETS = {
+    "BANDIT_WAREHOUSE_URL": ("postgresql+psycopg://bob:wh-s3cret@db:5432/w", "wh-s3cret"),
+    "BANDIT_ONLINE_STORE_URL": ("redis://:redis-s3cret@cache:6379/0", "redis-s3cret"),
+    "BANDIT_ALERT_WEBHOOK_URL": ("https://hooks.example.com/T000/B000/hook-s3cret", "hook-s3cret"),
+}
+
+
+@pytest.mark.parametrize("field", sorted(Settings.model_fields))
+@pytest.mark.parametrize("bad", ["inf", "nan", "1e400", "-1", "x\n", "{}"])
+def test_no_validation_error_shows_a_secret(monkeypatch, field, bad):
+    for variable, (value, _) in SECRETS.items():
+        monkeypatch.setenv(variable, value)
+    variable = f"BANDIT_{field.upper()}"
+    monkeypatch.setenv(variable, bad if variable not in SECRETS else bad + "://u:hunter2@h/d")
+    try:
+        load_settings()
+    except SettingsError as exc:
+        message = str(exc)
+        assert variable in message
+        for secret in [s for _, s in SECRETS.values()] + ["hunter2"]:
+            assert secret not in message
+
+
+def test_all_weights_zero_names_the_rule_not_the_input(monkeypatch):
+    for variable, (value, _) in SECRETS.items():
+        monkeypatch.setenv(variable, value)
+    for kind in ("CLICK", "ADD_TO_CART", "PURCHASE"):
+        monkeypatch.setenv(f"BANDIT_REWARD_WEIGHT_{kind}", "0")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert "at least one BANDIT_REWARD_WEIGHT_* must be positive" in str(error.value)
+    assert not any(secret in str(error.value) for _, secret in SECRETS.values())
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("BANDIT_HALF_LIFE_DAYS", "inf"),
+        ("BANDIT_REWARD_WEIGHT_PURCHASE", "inf"),
+        ("BANDIT_REWARD_WEIGHT_CLICK", "nan"),
+        ("BANDIT_ATTRIBUTION_WINDOW_HOURS", "1e400"),
+        ("BANDIT_PRIOR_ALPHA", "1e300"),
+        ("BANDIT_POOL_MAX_PRICE_RATIO", "inf"),
+        ("BANDIT_KILLSWITCH_THRESHOLD", "inf"),
+        ("BANDIT_NAMESPACE", "default\n"),
+        ("BANDIT_SURFACES", "home,p\ndp"),
+    ],
+)
+def test_numbers_are_finite_and_in_range_and_names_match_in_full(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=variable):
+        load_settings()
+
+
+def test_serve_prints_no_secret_on_bad_settings(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, **{v: value for v, (value, _) in SECRETS.items()},
+           "BANDIT_REWARD_WEIGHT_CLICK": "0", "BANDIT_REWARD_WEIGHT_ADD_TO_CART": "0",
+           "BANDIT_REWARD_WEIGHT_PURCHASE": "0"}  # fmt: skip
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "bandit-pipeline"), "serve", "--port", "1"],
+        env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "must be positive" in result.stderr
+    for _, secret in SECRETS.values():
+        assert secret not in result.stdout + result.stderr
