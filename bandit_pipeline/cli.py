@@ -65,6 +65,29 @@ def fails_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A namespace or surface, by the rule ingestion and serving apply."""
+    from bandit_pipeline.identifiers import NAME_RULE, is_name
+
+    if value is not None and not is_name(value):
+        raise click.BadParameter(f"expected {NAME_RULE}, got {value!r:.80}")
+    return value
+
+
+def _id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A user, request or item id, by the rule ingestion and serving apply."""
+    from bandit_pipeline.identifiers import id_problem
+
+    problem = None if value is None else id_problem(value)
+    if problem is not None:
+        raise click.BadParameter(f"{problem}: {value!r:.80}")
+    return value
+
+
+def _ids(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
+    return [_id(ctx, param, item) for item in value.split(",") if item]
+
+
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_FAILED)
@@ -271,18 +294,20 @@ def job_run(obj: Context, key: str | None, first_key: str | None, last_key: str 
 
 
 @main.command()
-@click.option("--surface", required=True)
-@click.option("--user", "user_id", required=True)
-@click.option("--items", required=True, help="The ranker's items, comma-separated, in order.")
-@click.option("--namespace", default=None, help="Default: BANDIT_NAMESPACE.")
-@click.option("--request-id", default=None, help="Default: a new one.")
+@click.option("--surface", required=True, callback=_name)
+@click.option("--user", "user_id", required=True, callback=_id)
+@click.option(
+    "--items", required=True, callback=_ids, help="The ranker's items, comma-separated, in order."
+)
+@click.option("--namespace", default=None, callback=_name, help="Default: BANDIT_NAMESPACE.")
+@click.option("--request-id", default=None, callback=_id, help="Default: a new one.")
 @click.pass_obj
 @fails_cleanly
 def decide(
     obj: Context,
     surface: str,
     user_id: str,
-    items: str,
+    items: list[str],
     namespace: str | None,
     request_id: str | None,
 ) -> None:
@@ -301,7 +326,7 @@ def decide(
                 surface,
                 user_id,
                 request_id or f"cli-{uuid.uuid4().hex[:12]}",
-                [item for item in items.split(",") if item],
+                items,
             )
         )
     finally:
@@ -325,7 +350,7 @@ def _store(obj: Context):
 
 
 @flags.command("get")
-@click.option("--namespace", default=None, help="Default: BANDIT_NAMESPACE.")
+@click.option("--namespace", default=None, callback=_name, help="Default: BANDIT_NAMESPACE.")
 @click.pass_obj
 @fails_cleanly
 def flags_get(obj: Context, namespace: str | None) -> None:
@@ -346,7 +371,7 @@ def flags_get(obj: Context, namespace: str | None) -> None:
 @flags.command("set")
 @click.argument("name", type=click.Choice(["bandit_exploration_enabled", "bandit_explore_slots"]))
 @click.argument("value")
-@click.option("--namespace", default=None, help="Default: BANDIT_NAMESPACE.")
+@click.option("--namespace", default=None, callback=_name, help="Default: BANDIT_NAMESPACE.")
 @click.pass_obj
 @fails_cleanly
 def flags_set(obj: Context, name: str, value: str, namespace: str | None) -> None:
@@ -364,7 +389,7 @@ def flags_set(obj: Context, name: str, value: str, namespace: str | None) -> Non
 
 @flags.command("unset")
 @click.argument("name", type=click.Choice(["bandit_exploration_enabled", "bandit_explore_slots"]))
-@click.option("--namespace", default=None, help="Default: BANDIT_NAMESPACE.")
+@click.option("--namespace", default=None, callback=_name, help="Default: BANDIT_NAMESPACE.")
 @click.pass_obj
 @fails_cleanly
 def flags_unset(obj: Context, name: str, namespace: str | None) -> None:
@@ -380,7 +405,7 @@ def killswitch() -> None:
 
 
 @killswitch.command("status")
-@click.option("--namespace", default=None, help="Default: BANDIT_NAMESPACE.")
+@click.option("--namespace", default=None, callback=_name, help="Default: BANDIT_NAMESPACE.")
 @click.pass_obj
 @fails_cleanly
 def killswitch_status(obj: Context, namespace: str | None) -> None:
@@ -409,8 +434,8 @@ def killswitch_status(obj: Context, namespace: str | None) -> None:
 
 
 @killswitch.command("reset")
-@click.option("--namespace", default=None, help="Default: BANDIT_NAMESPACE.")
-@click.option("--surface", required=True)
+@click.option("--namespace", default=None, callback=_name, help="Default: BANDIT_NAMESPACE.")
+@click.option("--surface", required=True, callback=_name)
 @click.option("--reason", required=True, help="Why exploration may resume (recorded).")
 @click.pass_obj
 @fails_cleanly

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 from click.testing import CliRunner
 
 from bandit_pipeline.cli import main
@@ -156,3 +157,21 @@ def test_the_ingest_progress_counts_every_row_once():
     heard: list[int] = []
     assert list(counted(iter(range(25)), heard.append, every=10)) == list(range(25))
     assert heard == [10, 10, 5]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["flags", "get", "--namespace", "default\n"],
+        ["killswitch", "reset", "--surface", "home\n", "--reason", "r"],
+        ["decide", "--surface", "home", "--user", "u\x00", "--items", "a,b"],
+        ["decide", "--surface", "home", "--user", "u1", "--items", "a,b\u202ec"],
+    ],
+)
+def test_the_cli_applies_the_shared_rule_for_names_and_ids(tmp_path, args):
+    env = {"BANDIT_ONLINE_STORE_URL": f"sqlite:///{tmp_path}/s.db",
+           "BANDIT_WAREHOUSE_URL": f"sqlite:///{tmp_path}/w.db"}  # fmt: skip
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 2
+    assert "Invalid value for '--" in result.output
+    assert not (tmp_path / "s.db").exists()
