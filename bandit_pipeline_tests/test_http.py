@@ -246,3 +246,11 @@ def test_the_namespace_of_a_request_defaults_to_the_settings(tmp_path):
     with TestClient(build_app(tmp_path, namespace="shop-eu")) as eu:
         trace = eu.post("/v1/decide", json=GOOD).json()["trace"]
     assert trace["namespace"] == "shop-eu"
+
+
+def test_the_decision_time_is_an_optional_input(client):
+    body = client.post("/v1/decide", json={**GOOD, "decided_at": "2026-01-05T09:00:00Z"}).json()
+    assert body["trace"]["decided_at"].startswith("2026-01-05T09:00:00")
+    naive = client.post("/v1/decide", json={**GOOD, "decided_at": "2026-01-05T09:00:00"})
+    assert naive.status_code == 422
+    assert any("decided_at" in error["loc"] for error in naive.json()["detail"])

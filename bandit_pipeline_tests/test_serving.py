@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -133,6 +133,33 @@ def test_recently_explored_items_are_skipped_for_that_user(enabled):
     assert (trace.explored, trace.reason) == (False, "no_eligible_candidates")
     # another user is not affected
     assert service.decide(request(user="u2")).trace.explored
+
+
+def test_the_guard_counts_its_hour_on_the_decision_clock(enabled):
+    """A replay or a simulation passes its own time: the hour runs on that clock, not
+    on the wall clock, so a user returning 61 simulated minutes later is served again."""
+    service = make_service(enabled)
+    start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+    def decide(minutes: float, number: int):
+        at = start + timedelta(minutes=minutes)
+        return service.decide(DecisionRequest("default", "home", "u1", f"s{number}",
+                                              list(RANKED), None, at)).trace  # fmt: skip
+
+    seen: set[str] = set()
+    for number in range(10):
+        trace = decide(number, number)
+        assert trace.decided_at == start + timedelta(minutes=number)
+        seen.update(trace.chosen)
+    assert seen == set(POOL)
+    service.flush_exposures()
+    assert decide(59, 10).reason == "no_eligible_candidates"  # every item within the hour
+    again = decide(70, 11)  # the first decisions are more than an hour behind
+    assert again.explored
+    assert set(again.chosen) <= seen
+    naive = service.decide(DecisionRequest("default", "home", "u2", "s12", list(RANKED), None,
+                                           datetime(2026, 1, 5, 9, 0))).trace  # fmt: skip
+    assert naive.decided_at == start  # naive means UTC
 
 
 def test_the_trace_replays_the_decision_with_its_exclusions(enabled):

@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from bandit_pipeline.identifiers import MAX_ID_LENGTH, NAME_REGEX, NAME_RULE, id_problem, is_name
 from bandit_pipeline.online_store import StoreUnavailable
@@ -133,6 +133,10 @@ def create_app(settings: Settings, service: ExplorationService | None = None) ->
         request_id: Id
         items: Annotated[list[Id], Field(max_length=settings.max_request_items)]
         candidates: Annotated[list[Id], Field(max_length=MAX_CANDIDATES)] | None = None
+        decided_at: AwareDatetime | None = Field(
+            default=None,
+            description="When the decision happens (replays, simulations); default: now.",
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -47,6 +47,9 @@ class DecisionRequest:
     request_id: str
     items: list[str]
     candidates: list[str] | None = None
+    # When the decision happens: the exposure guard's hour and the trace count from it.
+    # None is now; a replay or a simulation passes its own clock (naive means UTC).
+    decided_at: datetime | None = None
 
 
 class ResponseItem(NamedTuple):
@@ -200,7 +203,7 @@ class ExplorationService:
             policy_id=self.settings.policy_id,
             experiment=experiment,
             variant=variant,
-            decided_at=_now(),
+            decided_at=_decision_time(request.decided_at),
         )
         try:
             items = self._explore(request, trace)
@@ -347,8 +350,10 @@ class ExplorationService:
             self.decisions.add(trace)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _decision_time(given: datetime | None) -> datetime:
+    if given is None:
+        return datetime.now(UTC)
+    return given.replace(tzinfo=UTC) if given.tzinfo is None else given.astimezone(UTC)
 
 
 _item = ResponseItem._make  # tuple.__new__: half the cost of the NamedTuple's own __new__
