@@ -47,6 +47,7 @@ def fails_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from bandit_pipeline.ingest import SourceError
         from bandit_pipeline.online_store import StoreUnavailable
+        from bandit_pipeline.warehouse.engine import warehouse_failure
 
         try:
             return command(*args, **kwargs)
@@ -59,8 +60,7 @@ def fails_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
         except (OperationalError, DBAPIError) as exc:
             context = click.get_current_context().find_object(Context)
             where = redact_url(context.settings.warehouse_url) if context else "the warehouse"
-            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-            _fail(f"warehouse error at {where}: {reason}")
+            _fail(f"warehouse error at {where}: {warehouse_failure(exc)}")
 
     return wrapper
 

@@ -72,10 +72,20 @@ def run_partitions(
                 },
             )
             if not result.success:
-                failed = [e.step_key for e in result.all_events if e.is_step_failure]
+                causes = [_cause(e) for e in result.all_events if e.is_step_failure]
                 raise JobFailed(
-                    f"the run of windows {chunk[0]} .. {chunk[-1]} failed"
-                    f" (steps: {', '.join(failed) or 'none started'}; run {result.run_id})"
+                    f"the run of windows {chunk[0]} .. {chunk[-1]} failed (run {result.run_id}): "
+                    + ("; ".join(causes) or "no step started")
                 )
             on_progress(len(chunk))
     return len(keys)
+
+
+def _cause(event: dg.DagsterEvent) -> str:
+    """A failed step's one-line cause: its Failure's description, else the error's."""
+    data = event.step_failure_data
+    user = data.user_failure_data
+    if user is not None and user.description:
+        return user.description
+    message = data.error.message.strip().splitlines() if data.error else []
+    return f"{event.step_key}: {message[0] if message else 'failed'}"

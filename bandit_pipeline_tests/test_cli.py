@@ -175,3 +175,17 @@ def test_the_cli_applies_the_shared_rule_for_names_and_ids(tmp_path, args):
     assert result.exit_code == 2
     assert "Invalid value for '--" in result.output
     assert not (tmp_path / "s.db").exists()
+
+
+def test_a_failed_job_step_names_its_cause_in_one_line(tmp_path):
+    env = {
+        "BANDIT_WAREHOUSE_URL": "postgresql+psycopg://bob:pw-s3cret@127.0.0.1:1/nowhere",
+        "BANDIT_ONLINE_STORE_URL": f"sqlite:///{tmp_path}/s.db",
+        "BANDIT_PARTITIONS_START": "2026-12-01-00:00",
+    }
+    result = CliRunner().invoke(main, ["job", "run", "--partition", "2026-12-01-10:00"], env=env)
+    assert result.exit_code == 2
+    (line,) = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert "failed (run " in line
+    assert "posterior_update: warehouse unreachable: connection failed" in line
+    assert "pw-s3cret" not in result.output

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from bandit_pipeline.defs.failures import explain_failures
 from bandit_pipeline.defs.partitions import (
     POSTERIOR_CHAIN_POOL,
     fifteen_minute_partitions,
@@ -24,6 +25,7 @@ from bandit_pipeline.window_update import materialise_window
 EXPLORATION_GROUP = "bandit_exploration"
 
 
+@explain_failures
 def posterior_update(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> Iterator[dg.MaterializeResult]:

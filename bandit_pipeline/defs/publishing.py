@@ -3,6 +3,7 @@ publication to the online store."""
 
 import dagster as dg
 
+from bandit_pipeline.defs.failures import explain_failures
 from bandit_pipeline.defs.partitions import (
     POSTERIOR_CHAIN_POOL,
     fifteen_minute_partitions,
@@ -21,6 +22,7 @@ from bandit_pipeline.run_metadata import pool_metadata, publish_metadata
 from bandit_pipeline.settings import Settings
 
 
+@explain_failures
 def explore_candidate_pool(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -35,6 +37,7 @@ def explore_candidate_pool(
     return dg.MaterializeResult(metadata=pool_metadata(result))
 
 
+@explain_failures
 def online_posteriors(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,

@@ -5,6 +5,7 @@ from datetime import datetime
 
 import dagster as dg
 
+from bandit_pipeline.defs.failures import explain_failures
 from bandit_pipeline.defs.partitions import (
     POSTERIOR_CHAIN_POOL,
     fifteen_minute_partitions,
@@ -26,6 +27,7 @@ from bandit_pipeline.settings import Settings
 MONITORING_GROUP = "bandit_monitoring"
 
 
+@explain_failures
 def bandit_explore_metrics(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -116,6 +118,7 @@ class KillSwitchResetConfig(dg.Config):
 
 
 @dg.op(description="Re-arm exploration on a surface, recording who and why.")
+@explain_failures
 def reset_killswitch_op(
     context: dg.OpExecutionContext,
     config: KillSwitchResetConfig,

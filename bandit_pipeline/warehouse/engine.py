@@ -98,3 +98,24 @@ def _power(base: float | None, exponent: float | None) -> float | None:
     if base is None or exponent is None:
         return None
     return math.pow(base, exponent)
+
+
+_LOST = ("terminating connection", "server closed the connection", "connection already closed",
+         "consuming input failed", "ssl connection has been closed")  # fmt: skip
+_UNREACHABLE = ("connection failed", "could not connect", "connection refused",
+                "connection timed out", "name or service not known", "unable to open")  # fmt: skip
+
+
+def warehouse_failure(exc: BaseException) -> str:
+    """What went wrong with the warehouse, in one line: "unreachable", "connection lost"
+    or "error", then the driver's first line (which names no password)."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    first = reason[0] if reason else type(exc).__name__
+    lowered = first.lower()
+    if getattr(exc, "connection_invalidated", False) or any(m in lowered for m in _LOST):
+        kind = "connection lost"
+    elif any(m in lowered for m in _UNREACHABLE):
+        kind = "unreachable"
+    else:
+        kind = "error"
+    return f"{kind}: {first}"
