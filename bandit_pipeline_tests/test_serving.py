@@ -446,6 +446,35 @@ def test_store_killed_mid_traffic_falls_back_and_recovers(private_redis):
     assert (trace.explored, trace.snapshot_version) == (True, "v2")
 
 
+def test_an_emptied_store_leaves_the_last_snapshot_in_service(private_redis, caplog):
+    """Redis restarted without persistence comes back empty: exploration goes on with
+    the snapshot this process holds (its version in every trace) until the next publish,
+    instead of stopping for up to a window."""
+    store = open_store(private_redis["url"], timeout_seconds=0.2)
+    publish(store, version="v1")
+    service = make_service(store, exploration_enabled=True)  # the flag from the settings
+    service.state.store_backoff_seconds = 0.1
+    assert service.decide(request()).trace.snapshot_version == "v1"
+
+    private_redis["process"].kill()
+    private_redis["process"].wait()
+    private_redis["process"] = private_redis["start"]()  # empty
+    deadline = time.monotonic() + 10
+    traces = []
+    while time.monotonic() < deadline and len(traces) < 20:
+        service.state.refresh()
+        traces.append(service.decide(request(user=f"u{len(traces)}")).trace)
+        time.sleep(0.05)
+    served = [t for t in traces if t.reason != "store_unavailable"]
+    assert served, [t.reason for t in traces]
+    assert all(t.explored and t.snapshot_version == "v1" for t in served[-5:])
+    assert "holds no snapshot of default/home any more" in caplog.text
+
+    publish(store, version="v2")  # the next run's publish takes over
+    service.state.refresh()
+    assert service.decide(request(user="u-next")).trace.snapshot_version == "v2"
+
+
 def test_short_responses_use_only_the_slots_they_have(enabled):
     service = make_service(enabled)
     response = service.decide(request(items=RANKED[:3]))

@@ -44,6 +44,7 @@ class _Surface:
     snapshot: ServingSnapshot | None = None
     killswitch: KillSwitchState | None = None
     loaded: bool = False  # the first load has been tried
+    store_emptied: bool = False  # the store lost the snapshot this process still serves
     first_load: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -101,9 +102,19 @@ class ServingState:
                 if loaded is not None:
                     entry.snapshot = ServingSnapshot.build(loaded)
                     metrics.track_snapshot_age(namespace, surface, loaded.published_at.timestamp())
-            elif version is None:
-                entry.snapshot = None
+            elif version is None and entry.snapshot is not None:
+                # The store lost what it held (a Redis restarted without persistence):
+                # keep serving the last good snapshot until the next publish replaces it;
+                # its age keeps growing in bandit_snapshot_age_seconds.
+                if not entry.store_emptied:
+                    entry.store_emptied = True
+                    log.warning("the online store holds no snapshot of %s/%s any more; "
+                                "serving the last one, %s, until the next publish",
+                                namespace, surface, current)  # fmt: skip
+            elif version is None and entry.snapshot is None:
                 metrics.track_snapshot_age(namespace, surface, None)
+            if version is not None:
+                entry.store_emptied = False
             entry.killswitch = self.store.killswitch(namespace, surface)
             self.last_error = None
         except StoreUnavailable as exc:
