@@ -110,6 +110,29 @@ def test_publish_puts_the_pool_in_the_store_and_never_goes_back(warehouse, store
     assert store.current_version("default", "home") == snapshot_version(later)
 
 
+def test_a_publish_cut_short_leaves_each_surface_whole_and_a_rerun_completes_it(
+    warehouse, store
+):
+    """A publish is atomic per surface, not across surfaces: a publisher that dies after
+    home leaves home on the new version and cart on the old, each whole; the rerun of
+    the window publishes the rest."""
+    build_candidate_pool(warehouse, AS_OF, "default", POOL, POSTERIOR)
+    publish_pools(warehouse, store, AS_OF, "default", POOL.surfaces)
+    later = AS_OF + timedelta(minutes=15)
+    build_candidate_pool(warehouse, later, "default", POOL, POSTERIOR)
+    publish_pools(warehouse, store, later, "default", ("home",))  # then the publisher died
+    home, cart = store.load("default", "home"), store.load("default", "cart")
+    assert (home.version, cart.version) == (snapshot_version(later), snapshot_version(AS_OF))
+    assert len(home.item_ids) == len(home.alpha) == len(home.beta) == 3
+    assert len(cart.item_ids) == len(cart.alpha) == len(cart.beta) == 4
+    assert publish_pools(warehouse, store, later, "default", POOL.surfaces) == {
+        "home": 3, "cart": 4,
+    }  # fmt: skip
+    assert {store.current_version("default", s) for s in POOL.surfaces} == {
+        snapshot_version(later)
+    }
+
+
 def test_a_rerun_of_an_older_window_never_publishes(warehouse, store):
     later = AS_OF + timedelta(minutes=15)
     build_candidate_pool(warehouse, later, "default", POOL, POSTERIOR)
