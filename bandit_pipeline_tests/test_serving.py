@@ -724,3 +724,29 @@ def test_threads_deciding_for_one_user_at_once_never_pick_the_same_item(enabled)
             snapshot.alpha, snapshot.beta, len(trace.chosen), decision_rng(trace.seed), excluded
         )
         assert [POOL[i] for i in replay] == trace.chosen
+
+
+HOSTILE_IDS = [
+    "a}", "{x}", "}{", "u|default", "'; DROP TABLE bandit_rewards; --", '"quoted"',
+    "*3\\r\\n$3\\r\\nSET", "$-1", "ключ-😀", "x" * 256, "a b", "default:u1",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("user", HOSTILE_IDS)
+def test_hostile_user_ids_keep_their_own_exposures(redis_store, user):
+    """Ids that look like SQL, Redis protocol or Cluster hash tags are keys' data only:
+    each user's exposures stay theirs, in any namespace."""
+    enable(redis_store)
+    publish(redis_store, items=POOL[:4])
+    service = make_service(redis_store)
+    first = service.decide(request(user=user, request_id="h1")).trace
+    second = service.decide(request(user=user, request_id="h2")).trace
+    assert first.explored
+    assert second.explored
+    assert set(first.chosen).isdisjoint(second.chosen)  # the guard read this user back
+    service.flush_exposures()
+    assert redis_store.recent_exposures("default", user, datetime.now(UTC)) == set(POOL[:4])
+    for neighbour in (user + "x", "u1", user.strip("{}") or "y"):
+        if neighbour != user:
+            assert redis_store.recent_exposures("default", neighbour, datetime.now(UTC)) == set()
+    assert redis_store.recent_exposures("other", user, datetime.now(UTC)) == set()
