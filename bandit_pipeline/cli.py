@@ -11,6 +11,7 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from bandit_pipeline.flag_values import FLAGS, flag_problem
 from bandit_pipeline.redact import redact_url
 from bandit_pipeline.settings import Settings, SettingsError, load_settings
 
@@ -369,26 +370,23 @@ def flags_get(obj: Context, namespace: str | None) -> None:
 
 
 @flags.command("set")
-@click.argument("name", type=click.Choice(["bandit_exploration_enabled", "bandit_explore_slots"]))
+@click.argument("name", type=click.Choice(FLAGS))
 @click.argument("value")
 @click.option("--namespace", default=None, callback=_name, help="Default: BANDIT_NAMESPACE.")
 @click.pass_obj
 @fails_cleanly
 def flags_set(obj: Context, name: str, value: str, namespace: str | None) -> None:
     """Set a flag for a namespace (serving picks it up within one refresh)."""
-    allowed = {
-        "bandit_exploration_enabled": {"true", "false"},
-        "bandit_explore_slots": {"1", "2"},
-    }[name]
-    if value.lower() not in allowed:
-        raise click.BadParameter(f"{name} takes one of {sorted(allowed)}", param_hint="VALUE")
+    problem = flag_problem(name, value.lower())
+    if problem is not None:
+        raise click.BadParameter(f"{name} {problem}", param_hint="VALUE")
     namespace = namespace or obj.settings.namespace
     _store(obj).set_flag(namespace, name, value.lower())
     click.echo(f"{namespace} {name}={value.lower()}")
 
 
 @flags.command("unset")
-@click.argument("name", type=click.Choice(["bandit_exploration_enabled", "bandit_explore_slots"]))
+@click.argument("name", type=click.Choice(FLAGS))
 @click.option("--namespace", default=None, callback=_name, help="Default: BANDIT_NAMESPACE.")
 @click.pass_obj
 @fails_cleanly

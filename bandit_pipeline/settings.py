@@ -125,6 +125,13 @@ class Settings(BaseSettings):
     explore_slots: int = Field(
         default=1, ge=1, le=2, description="Fallback of the bandit_explore_slots flag."
     )
+    explore_traffic_percent: float = Field(
+        default=100.0,
+        ge=0,
+        le=100,
+        description="Fallback of the bandit_explore_traffic_percent flag: the share of users "
+        "(by a stable hash) that get exploration, for a rollout in steps.",
+    )
     explore_slot_positions: Annotated[list[int], NoDecode] = Field(
         default_factory=lambda: [2, 5],
         description="Zero-based positions of the exploration slots in the response.",

@@ -189,3 +189,16 @@ def test_a_failed_job_step_names_its_cause_in_one_line(tmp_path):
     assert "failed (run " in line
     assert "posterior_update: warehouse unreachable: connection failed" in line
     assert "pw-s3cret" not in result.output
+
+
+def test_flags_set_takes_a_rollout_share_and_refuses_a_bad_one(tmp_path):
+    env = {"BANDIT_ONLINE_STORE_URL": f"sqlite:///{tmp_path}/s.db"}
+    ok = CliRunner().invoke(main, ["flags", "set", "bandit_explore_traffic_percent", "10"], env=env)
+    assert ok.exit_code == 0, ok.output
+    assert "bandit_explore_traffic_percent=10" in ok.output
+    for bad in ("150", "100.5", "ten", "nan"):
+        refused = CliRunner().invoke(
+            main, ["flags", "set", "bandit_explore_traffic_percent", bad], env=env
+        )
+        assert refused.exit_code == 2
+        assert "takes a share of users from 0 to 100" in refused.output

@@ -110,9 +110,7 @@ def test_publish_puts_the_pool_in_the_store_and_never_goes_back(warehouse, store
     assert store.current_version("default", "home") == snapshot_version(later)
 
 
-def test_a_publish_cut_short_leaves_each_surface_whole_and_a_rerun_completes_it(
-    warehouse, store
-):
+def test_a_publish_cut_short_leaves_each_surface_whole_and_a_rerun_completes_it(warehouse, store):
     """A publish is atomic per surface, not across surfaces: a publisher that dies after
     home leaves home on the new version and cart on the old, each whole; the rerun of
     the window publishes the rest."""
@@ -128,9 +126,7 @@ def test_a_publish_cut_short_leaves_each_surface_whole_and_a_rerun_completes_it(
     assert publish_pools(warehouse, store, later, "default", POOL.surfaces) == {
         "home": 3, "cart": 4,
     }  # fmt: skip
-    assert {store.current_version("default", s) for s in POOL.surfaces} == {
-        snapshot_version(later)
-    }
+    assert {store.current_version("default", s) for s in POOL.surfaces} == {snapshot_version(later)}
 
 
 def test_a_rerun_of_an_older_window_never_publishes(warehouse, store):

@@ -247,11 +247,33 @@ def test_flags_are_evaluated_through_openfeature_once_per_stored_version(enabled
     service.flag_client.add_hooks([Counting()])
     for number in range(5):
         assert service.decide(request(request_id=f"r{number}", user=f"u{number}")).trace.slots == 2
-    assert Counting.evaluations == 2  # one per flag
+    assert Counting.evaluations == 3  # one per flag
     enabled.set_flag("default", "bandit_explore_slots", "1")
     service.state.refresh()  # a new read of the stored values: evaluated again
     assert service.decide(request(user="u9")).trace.slots == 1
-    assert Counting.evaluations == 4
+    assert Counting.evaluations == 6
+
+
+def test_the_rollout_share_is_stable_per_user_and_near_its_percent(enabled):
+    enabled.set_flag("default", "bandit_explore_traffic_percent", "10")
+    service = make_service(enabled)
+    users = [f"user-{n}" for n in range(2_000)]
+    served = {u: service.decide(request(user=u, request_id=f"a-{u}")).trace for u in users}
+    inside = [u for u, t in served.items() if t.explored]
+    outside = [t for t in served.values() if not t.explored]
+    # 2,000 users at 10%: 200 expected, sd about 13; 4.5 sd either side.
+    assert 140 <= len(inside) <= 260
+    assert {(t.reason, t.detail) for t in outside} == {("outside_rollout", "rollout share 10%")}
+    again = [service.decide(request(user=u, request_id=f"b-{u}")).trace for u in users[:300]]
+    assert [t.reason != "outside_rollout" for t in again] == [u in inside for u in users[:300]]
+    # Independent of the experiment's hash: the holdout splits the rollout share too.
+    variants = {assign_variant("bandit_exploration", u, 50.0) for u in inside}
+    assert variants == {"treatment", CONTROL}
+    enabled.set_flag("default", "bandit_explore_traffic_percent", "abc")
+    service.state.refresh()
+    trace = service.decide(request(user=inside[0], request_id="c")).trace
+    assert (trace.reason, trace.explored) == ("flags_unavailable", False)
+    assert "bandit_explore_traffic_percent" in trace.detail
 
 
 def test_explicit_candidates_without_posterior_use_the_prior(enabled):

@@ -1,6 +1,7 @@
 """Feature flags through the OpenFeature SDK, with a provider backed by the online store.
 
-``bandit_exploration_enabled`` (boolean) and ``bandit_explore_slots`` (1 or 2) are read per
+``bandit_exploration_enabled`` (boolean), ``bandit_explore_slots`` (1 or 2) and
+``bandit_explore_traffic_percent`` (0-100: the rollout share of users) are read per
 namespace from the store (``bandit-pipeline flags set``), falling back to the settings.
 The built-in provider's answer depends only on the namespace and the stored values, so
 ``ExplorationFlags`` evaluates each flag through the SDK once per namespace each time the
@@ -18,8 +19,21 @@ from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagResolutionDetails, Reason
 from openfeature.provider import AbstractProvider, Metadata
 
-EXPLORATION_ENABLED = "bandit_exploration_enabled"
-EXPLORE_SLOTS = "bandit_explore_slots"
+from bandit_pipeline.flag_values import (
+    EXPLORATION_ENABLED,
+    EXPLORE_SLOTS,
+    EXPLORE_TRAFFIC_PERCENT,
+    FLAGS,
+    flag_problem,
+)
+
+__all__ = [
+    "EXPLORATION_ENABLED",
+    "EXPLORE_SLOTS",
+    "EXPLORE_TRAFFIC_PERCENT",
+    "FLAGS",
+    "flag_problem",
+]
 
 
 class FlagsUnavailable(RuntimeError):
@@ -94,7 +108,13 @@ class StoreFlagProvider(AbstractProvider):
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[float]:
         value, reason = self._raw(flag_key, evaluation_context)
-        return FlagResolutionDetails(float(value), reason=reason)
+        try:
+            return FlagResolutionDetails(float(value), reason=reason)
+        except (TypeError, ValueError):
+            return FlagResolutionDetails(
+                default_value, error_code=ErrorCode.PARSE_ERROR, reason=Reason.ERROR,
+                error_message=f"{flag_key}={value!r} is not a number",
+            )  # fmt: skip
 
     def resolve_object_details(
         self,
@@ -121,25 +141,32 @@ def release_flag_client(domain: str) -> None:
 
 def exploration_flags(
     client: OpenFeatureClient, namespace: str, user_id: str
-) -> tuple[bool, int, str | None]:
-    """(enabled, slots, problem): each flag evaluated once; a failed evaluation means no
-    exploration and names the problem."""
+) -> tuple[bool, int, float, str | None]:
+    """(enabled, slots, traffic percent, problem): each flag evaluated once; a failed
+    evaluation means no exploration and names the problem."""
     context = EvaluationContext(targeting_key=user_id, attributes={"namespace": namespace})
     enabled = client.get_boolean_details(EXPLORATION_ENABLED, False, context)
     if enabled.error_code is not None:
         return (
             False,
             0,
+            0.0,
             f"flag {EXPLORATION_ENABLED}: {enabled.error_message or enabled.error_code}",
         )
     if not enabled.value:
-        return False, 0, None
+        return False, 0, 0.0, None
     slots = client.get_integer_details(EXPLORE_SLOTS, 1, context)
     if slots.error_code is not None:
-        return False, 0, f"flag {EXPLORE_SLOTS}: {slots.error_message or slots.error_code}"
+        return False, 0, 0.0, f"flag {EXPLORE_SLOTS}: {slots.error_message or slots.error_code}"
     if slots.value not in (1, 2):
-        return False, 0, f"flag {EXPLORE_SLOTS}: must be 1 or 2, got {slots.value}"
-    return True, slots.value, None
+        return False, 0, 0.0, f"flag {EXPLORE_SLOTS}: must be 1 or 2, got {slots.value}"
+    share = client.get_float_details(EXPLORE_TRAFFIC_PERCENT, 100.0, context)
+    if share.error_code is not None:
+        problem = share.error_message or share.error_code
+        return False, 0, 0.0, f"flag {EXPLORE_TRAFFIC_PERCENT}: {problem}"
+    if not 0 <= share.value <= 100:
+        return False, 0, 0.0, f"flag {EXPLORE_TRAFFIC_PERCENT}: must be 0-100, got {share.value}"
+    return True, slots.value, share.value, None
 
 
 class ExplorationFlags:
@@ -153,15 +180,15 @@ class ExplorationFlags:
     ) -> None:
         self.client = client
         self.read_flags = read_flags
-        self._memo: dict[str, tuple[dict[str, str], tuple[bool, int, str | None]]] = {}
+        self._memo: dict[str, tuple[dict[str, str], tuple[bool, int, float, str | None]]] = {}
 
-    def get(self, namespace: str, user_id: str) -> tuple[bool, int, str | None]:
-        """(enabled, slots, problem) for the namespace, as ``exploration_flags``."""
+    def get(self, namespace: str, user_id: str) -> tuple[bool, int, float, str | None]:
+        """(enabled, slots, traffic percent, problem), as ``exploration_flags``."""
         stored = self.read_flags(namespace)
         memo = self._memo.get(namespace)
         if memo is not None and stored is not None and memo[0] is stored:
             return memo[1]
         result = exploration_flags(self.client, namespace, user_id)
-        if stored is not None and result[2] is None:
+        if stored is not None and result[3] is None:
             self._memo[namespace] = (stored, result)
         return result

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from bandit_pipeline.online_store import OnlineStore, StoreRejected, StoreUnavailable, open_store
-from bandit_pipeline.policy.experiment import CONTROL, assign_variant
+from bandit_pipeline.policy.experiment import CONTROL, assign_variant, in_rollout
 from bandit_pipeline.policy.thompson import QuantileBounds, decision_rng
 from bandit_pipeline.serving import metrics
 from bandit_pipeline.serving.decision_log import DecisionTable
@@ -25,6 +25,7 @@ from bandit_pipeline.serving.exposure_guard import ExposureGuard, GuardedDecisio
 from bandit_pipeline.serving.flags import (
     EXPLORATION_ENABLED,
     EXPLORE_SLOTS,
+    EXPLORE_TRAFFIC_PERCENT,
     ExplorationFlags,
     StoreFlagProvider,
     flag_client,
@@ -141,6 +142,7 @@ class ExplorationService:
             {
                 EXPLORATION_ENABLED: settings.exploration_enabled,
                 EXPLORE_SLOTS: settings.explore_slots,
+                EXPLORE_TRAFFIC_PERCENT: settings.explore_traffic_percent,
             },
         )
         self._flag_domain = f"bandit-{id(self)}"
@@ -226,12 +228,15 @@ class ExplorationService:
         if trace.variant == CONTROL:
             trace.reason = "control_group"
             return None
-        enabled, slots, problem = self.flags.get(request.namespace, request.user_id)
+        enabled, slots, share, problem = self.flags.get(request.namespace, request.user_id)
         if problem is not None:
             trace.reason, trace.detail = "flags_unavailable", problem
             return None
         if not enabled:
             trace.reason = "exploration_disabled"
+            return None
+        if not in_rollout(request.user_id, share):
+            trace.reason, trace.detail = "outside_rollout", f"rollout share {share:g}%"
             return None
         snapshot, killswitch = self.state.surface(request.namespace, request.surface)
         if killswitch is not None and killswitch.tripped:
