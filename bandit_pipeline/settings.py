@@ -141,6 +141,11 @@ class Settings(BaseSettings):
         description="Also append every decision trace to the warehouse table bandit_decisions.",
     )
     policy_id: str = Field(default="thompson-beta-v3", description="Stamped on every decision.")
+    metric_namespaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Namespaces besides BANDIT_NAMESPACE that label serving metrics; "
+        "requests for any other namespace are counted under 'other'.",
+    )
     max_request_items: int = Field(default=500, ge=1, le=10_000)
     max_request_bytes: int = Field(
         default=1_048_576,
@@ -217,7 +222,14 @@ class Settings(BaseSettings):
             raise ValueError("give two or more distinct positions >= 0, e.g. 2,5")
         return sorted(value)
 
-    @field_validator("experiment_surfaces", "surfaces", mode="before")
+    @field_validator("experiment_surfaces", "metric_namespaces")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        if any(not is_name(name) for name in value):
+            raise ValueError(f"each name must be {NAME_RULE}")
+        return value
+
+    @field_validator("experiment_surfaces", "surfaces", "metric_namespaces", mode="before")
     @classmethod
     def _split_surfaces(cls, value: object) -> object:
         if isinstance(value, str):

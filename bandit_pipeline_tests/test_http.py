@@ -254,3 +254,19 @@ def test_the_decision_time_is_an_optional_input(client):
     naive = client.post("/v1/decide", json={**GOOD, "decided_at": "2026-01-05T09:00:00"})
     assert naive.status_code == 422
     assert any("decided_at" in error["loc"] for error in naive.json()["detail"])
+
+
+def test_metric_labels_are_bounded_to_the_configured_names(tmp_path):
+    """Namespaces and surfaces come from the request: only the configured ones become
+    label values, so 50 random requests add no series."""
+    with TestClient(build_app(tmp_path, metric_namespaces="shop-eu")) as bounded:
+        before = bounded.get("/metrics").text.count("\n")
+        for n in range(50):
+            bounded.post("/v1/decide", json={**GOOD, "namespace": f"ns{n}", "surface": f"s{n}"})
+        bounded.post("/v1/decide", json={**GOOD, "namespace": "shop-eu"})
+        text = bounded.get("/metrics").text
+    assert 'namespace="ns7"' not in text
+    assert 'surface="s7"' not in text
+    assert 'bandit_decisions_total{namespace="other",outcome="not_explored",' in text
+    assert 'namespace="shop-eu",outcome="not_explored",reason="no_snapshot",surface="home"' in text
+    assert text.count("\n") - before < 12  # a handful of new series, not a hundred

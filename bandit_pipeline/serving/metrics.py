@@ -2,6 +2,10 @@
 
 The names match the warehouse rollups and the Dagster metadata: ``bandit_explore_impressions``
 counts exploration items served (exported as ``bandit_explore_impressions_total``).
+
+Label values are bounded: a namespace or surface that the settings do not name is
+counted under ``other``, so a client cannot create series at will (request values come
+from outside). The reasons are the decision path's fixed set.
 """
 
 from __future__ import annotations
@@ -47,6 +51,22 @@ DECISION_ROWS_DROPPED = Counter(
     "Decision traces not written to bandit_decisions (warehouse down or queue full).",
     registry=REGISTRY,
 )
+
+
+OTHER = "other"
+
+
+class LabelBounds:
+    """The namespaces and surfaces that may become label values; any other is ``other``."""
+
+    def __init__(self, namespaces: frozenset[str], surfaces: frozenset[str]) -> None:
+        self.namespaces, self.surfaces = namespaces, surfaces
+
+    def __call__(self, namespace: str, surface: str) -> tuple[str, str]:
+        return (
+            namespace if namespace in self.namespaces else OTHER,
+            surface if surface in self.surfaces else OTHER,
+        )
 
 
 # Looking a labelled child up costs a few microseconds a call; a decision needs two, so

@@ -136,7 +136,13 @@ class ExplorationService:
             timeout_seconds=settings.online_store_timeout_ms / 1000,
             spin_seconds=settings.online_store_spin_us / 1e6,
         )
-        self.state = ServingState(self.store, refresh_seconds=settings.snapshot_refresh_seconds)
+        self.labels = metrics.LabelBounds(
+            frozenset({settings.namespace, *settings.metric_namespaces}),
+            frozenset({*settings.surfaces, *settings.experiment_surfaces}),
+        )
+        self.state = ServingState(
+            self.store, refresh_seconds=settings.snapshot_refresh_seconds, labels=self.labels
+        )
         provider = StoreFlagProvider(
             self.state.flags,
             {
@@ -338,11 +344,10 @@ class ExplorationService:
 
     def _record(self, trace: DecisionTrace) -> None:
         outcome = "explored" if trace.explored else "not_explored"
-        metrics.decisions(trace.namespace, trace.surface, outcome, trace.reason).inc()
+        namespace, surface = self.labels(trace.namespace, trace.surface)
+        metrics.decisions(namespace, surface, outcome, trace.reason).inc()
         if trace.explored:
-            metrics.explore_impressions(trace.namespace, trace.surface).inc(
-                len(trace.explore_slots)
-            )
+            metrics.explore_impressions(namespace, surface).inc(len(trace.explore_slots))
         if decision_log.isEnabledFor(logging.INFO):
             # makeRecord + handle is logger.info without the caller lookup, which walks
             # the stack: a third of the cost of logging the trace.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bandit_pipeline.online_store import KillSwitchState, OnlineStore, Snapshot, StoreUnavailable
@@ -63,6 +64,11 @@ class ServingState:
     # outage costs each request nothing instead of a timeout (a circuit breaker).
     store_backoff_seconds: float = 1.0
     _store_down_until: float = 0.0
+    # Which (namespace, surface) may label the snapshot-age gauge (others: "other").
+    labels: Callable[[str, str], tuple[str, str]] = lambda namespace, surface: (
+        namespace,
+        surface,
+    )
 
     def surface(
         self, namespace: str, surface: str
@@ -101,7 +107,9 @@ class ServingState:
                 loaded = self.store.load(namespace, surface)
                 if loaded is not None:
                     entry.snapshot = ServingSnapshot.build(loaded)
-                    metrics.track_snapshot_age(namespace, surface, loaded.published_at.timestamp())
+                    metrics.track_snapshot_age(
+                        *self.labels(namespace, surface), loaded.published_at.timestamp()
+                    )
             elif version is None and entry.snapshot is not None:
                 # The store lost what it held (a Redis restarted without persistence):
                 # keep serving the last good snapshot until the next publish replaces it;
@@ -112,7 +120,7 @@ class ServingState:
                                 "serving the last one, %s, until the next publish",
                                 namespace, surface, current)  # fmt: skip
             elif version is None and entry.snapshot is None:
-                metrics.track_snapshot_age(namespace, surface, None)
+                metrics.track_snapshot_age(*self.labels(namespace, surface), None)
             if version is not None:
                 entry.store_emptied = False
             entry.killswitch = self.store.killswitch(namespace, surface)
