@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from bandit_pipeline.monitoring.quality import SuiteResult
 from bandit_pipeline.monitoring.rollups import SurfaceFigures
 from bandit_pipeline.pool import PoolResult, snapshot_version
 from bandit_pipeline.window_update import WindowResult
@@ -89,16 +88,3 @@ def metrics_metadata(partitions: int, newest: Sequence[SurfaceFigures]) -> dict[
             if value is not None:
                 metadata[f"{name}/{surface.surface}"] = float(value)
     return metadata
-
-
-def suites_metadata(results: Sequence[SuiteResult]) -> dict[str, Any]:
-    """One check over the windows of a run: how many failed, and the first failed
-    window's expectations (the newest window's when none failed)."""
-    failed = [r for r in results if not r.success]
-    worst = failed[0] if failed else results[-1]
-    return {
-        "windows_checked": len(results),
-        "windows_failed": len(failed),
-        "rows": sum(r.rows for r in results),
-        **{k: v for k, v in worst.metadata().items() if k != "rows"},
-    }

@@ -7,11 +7,8 @@ BANDIT_TEST_POSTGRES_URL / BANDIT_TEST_REDIS_URL (``make test`` makes sure they 
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
@@ -20,7 +17,13 @@ from bandit_pipeline.online_store import OnlineStore, open_store
 from bandit_pipeline.settings import Settings, load_settings
 from bandit_pipeline.warehouse import make_engine
 from bandit_pipeline.warehouse.migrate import upgrade
-from bandit_pipeline_tests.helpers import ADMIN_URL, REDIS_URL, WAREHOUSE_TABLES
+from bandit_pipeline_tests.helpers import (
+    REDIS_URL,
+    WAREHOUSE_TABLES,
+    delete_redis_keys,
+    fresh_database,
+    unique_name,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -29,26 +32,21 @@ def pytest_configure(config: pytest.Config) -> None:
     accept_known_warnings()
 
 
-def _with_database(url: str, database: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{database}"
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so that a fixture can tell whether its
+    test failed (the Dagster process tests then print the processes' logs)."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A SQLAlchemy URL of a new, migrated database on the test server."""
-    name = f"bandit_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(ADMIN_URL, name).replace("postgresql://", "postgresql+psycopg://", 1)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    try:
+    with fresh_database() as url:
         yield url
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -91,15 +89,9 @@ def settings(engine: Engine) -> Settings:
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
     """A key prefix of this test alone on the test Redis; its keys are deleted afterwards."""
-    import redis
-
-    prefix = f"bandit_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    prefix = unique_name()
     yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    delete_redis_keys(prefix)
 
 
 @pytest.fixture

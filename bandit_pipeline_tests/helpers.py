@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import psycopg
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -18,6 +22,8 @@ from bandit_pipeline.ingest.validation import warehouse_time
 from bandit_pipeline.policy import LoggedEvent
 from bandit_pipeline.settings import Settings, default_settings
 from bandit_pipeline.timing import WINDOW
+from bandit_pipeline.warehouse import make_engine
+from bandit_pipeline.warehouse.migrate import upgrade
 
 # --- The test servers (``make test`` makes sure they answer) and the warehouse tables.
 
@@ -40,6 +46,47 @@ WAREHOUSE_TABLES = (
     "bandit_killswitch_events",
     "bandit_decisions",
 )
+
+
+def unique_name(prefix: str = "bandit_test") -> str:
+    """A name of this test run alone: a database, a Redis key prefix."""
+    return f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+
+def with_database(url: str, database: str) -> str:
+    """``url`` with its database replaced."""
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{database}"
+
+
+@contextmanager
+def fresh_database(*, migrated: bool = True, prefix: str = "bandit_test") -> Iterator[str]:
+    """A new database on the test server, dropped afterwards; yields its SQLAlchemy URL
+    (psycopg 3), with the warehouse schema when ``migrated``."""
+    name = unique_name(prefix)
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(ADMIN_URL, name).replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        if migrated:
+            engine = make_engine(url)
+            upgrade(engine)
+            engine.dispose()
+        yield url
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def delete_redis_keys(prefix: str) -> None:
+    """Delete every key under ``prefix`` on the test Redis."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 def event(event_id: str, **overrides: Any) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bandit_pipeline.monitoring.quality import SuiteResult
 from bandit_pipeline.monitoring.rollups import SurfaceFigures
 from bandit_pipeline.pool import PoolResult
 from bandit_pipeline.run_metadata import (
@@ -13,7 +12,6 @@ from bandit_pipeline.run_metadata import (
     pool_metadata,
     posteriors_metadata,
     publish_metadata,
-    suites_metadata,
 )
 from bandit_pipeline.window_update import WindowResult
 
@@ -97,26 +95,3 @@ def test_metrics_report_the_newest_figures_per_surface_as_floats():
         "ctr/home": 0.05,
     }
     assert all(isinstance(v, float) for k, v in metadata.items() if k != "partitions")
-
-
-def test_a_check_reports_its_first_failed_window_else_its_newest():
-    passed = [SuiteResult("s", True, 3), SuiteResult("s", True, 4)]
-    assert suites_metadata(passed) == {
-        "windows_checked": 2,
-        "windows_failed": 0,
-        "rows": 7,
-        "failed_expectations": 0,
-        "failures": "none",
-    }
-    failed = [
-        SuiteResult("s", True, 3),
-        SuiteResult("s", False, 4, ["a"]),
-        SuiteResult("s", False, 1, ["b", "c"]),
-    ]
-    assert suites_metadata(failed) == {
-        "windows_checked": 3,
-        "windows_failed": 2,
-        "rows": 8,
-        "failed_expectations": 1,
-        "failures": "a",
-    }

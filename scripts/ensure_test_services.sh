@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Make sure the PostgreSQL and Redis servers the tests use answer.
+# Make sure the PostgreSQL and Redis servers the tests use answer, and that the browser the
+# Dagster UI test drives is installed.
 #
 # Uses BANDIT_TEST_POSTGRES_URL / BANDIT_TEST_REDIS_URL (defaults: local PostgreSQL on
 # 5432 as user postgres, Redis on 6379). When a local server does not answer it is
 # started if installed, and installed from Debian packages (apt-get) when missing.
-# Every action taken is printed.
+# Headless Chromium (/usr/bin/chromium) is installed from Debian's package `chromium`
+# when missing. Every action taken is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -77,5 +79,12 @@ ensure_redis() {
   echo "redis: started"
 }
 
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ]; then echo "chromium: installed"; return; fi
+  apt_install chromium
+  echo "chromium: installed $(/usr/bin/chromium --version 2>/dev/null || echo '(version unknown)')"
+}
+
 ensure_postgres
 ensure_redis
+ensure_chromium
