@@ -32,7 +32,6 @@ def pytest_configure(config: pytest.Config) -> None:
     accept_known_warnings()
 
 
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     """Keep each phase's report on the test item, so that a fixture can tell whether its

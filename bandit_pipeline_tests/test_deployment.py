@@ -87,6 +87,7 @@ def test_the_instance_file_reads_its_database_from_the_environment():
     assert instance["storage"]["postgres"]["postgres_url"] == {"env": "DAGSTER_PG_URL"}
     assert instance["concurrency"]["pools"] == {"granularity": "run", "default_limit": 1}
     assert instance["run_retries"]["enabled"] is True
+    assert instance["run_monitoring"]["enabled"] is True  # a dead run frees the pool
     workspace = yaml.safe_load(WORKSPACE_FILE.read_text())
     assert workspace["load_from"][0]["python_module"]["location_name"] == "bandit_pipeline"
 
