@@ -4,7 +4,9 @@ API test generated from the OpenAPI schema (schemathesis)."""
 from __future__ import annotations
 
 import json
+import logging
 import re
+import socket
 from datetime import UTC, datetime
 
 import numpy as np
@@ -270,3 +272,27 @@ def test_metric_labels_are_bounded_to_the_configured_names(tmp_path):
     assert 'bandit_decisions_total{namespace="other",outcome="not_explored",' in text
     assert 'namespace="shop-eu",outcome="not_explored",reason="no_snapshot",surface="home"' in text
     assert text.count("\n") - before < 12  # a handful of new series, not a hundred
+
+
+def test_no_answer_or_log_line_carries_the_store_password(tmp_path, caplog):
+    """With the store down, the reason travels in traces, /healthz and the logs: the
+    URL's password never does."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    secret = "st0re-s3cret"
+    settings = load_settings(
+        online_store_url=f"redis://:{secret}@127.0.0.1:{closed}/0",
+        online_store_timeout_ms=200,
+        exploration_enabled=True,
+    )
+    caplog.set_level(logging.DEBUG)
+    with TestClient(create_app(settings, ExplorationService(settings, background=False))) as c:
+        decided = c.post("/v1/decide", json=GOOD)
+        health = c.get("/healthz")
+        metrics_text = c.get("/metrics").text
+    assert decided.status_code == 200
+    assert decided.json()["trace"]["reason"] in {"store_unavailable", "flags_unavailable"}
+    assert health.json()["status"] == "degraded"
+    for text in (decided.text, health.text, metrics_text, caplog.text):
+        assert secret not in text
