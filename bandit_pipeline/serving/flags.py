@@ -83,17 +83,21 @@ class StoreFlagProvider(AbstractProvider):
             value = lowered in {"true", "1", "on"}
         return FlagResolutionDetails(bool(value), reason=reason)
 
-    def resolve_integer_details(
-        self, flag_key: str, default_value: int, evaluation_context: EvaluationContext | None = None
-    ) -> FlagResolutionDetails[int]:
+    def _number(self, flag_key, default_value, evaluation_context, convert, kind):
+        """The stored value as a number, or a parse error that names the flag."""
         value, reason = self._raw(flag_key, evaluation_context)
         try:
-            return FlagResolutionDetails(int(value), reason=reason)
+            return FlagResolutionDetails(convert(value), reason=reason)
         except (TypeError, ValueError):
             return FlagResolutionDetails(
                 default_value, error_code=ErrorCode.PARSE_ERROR, reason=Reason.ERROR,
-                error_message=f"{flag_key}={value!r} is not an integer",
+                error_message=f"{flag_key}={value!r} is not {kind}",
             )  # fmt: skip
+
+    def resolve_integer_details(
+        self, flag_key: str, default_value: int, evaluation_context: EvaluationContext | None = None
+    ) -> FlagResolutionDetails[int]:
+        return self._number(flag_key, default_value, evaluation_context, int, "an integer")
 
     def resolve_string_details(
         self, flag_key: str, default_value: str, evaluation_context: EvaluationContext | None = None
@@ -107,14 +111,7 @@ class StoreFlagProvider(AbstractProvider):
         default_value: float,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[float]:
-        value, reason = self._raw(flag_key, evaluation_context)
-        try:
-            return FlagResolutionDetails(float(value), reason=reason)
-        except (TypeError, ValueError):
-            return FlagResolutionDetails(
-                default_value, error_code=ErrorCode.PARSE_ERROR, reason=Reason.ERROR,
-                error_message=f"{flag_key}={value!r} is not a number",
-            )  # fmt: skip
+        return self._number(flag_key, default_value, evaluation_context, float, "a number")
 
     def resolve_object_details(
         self,
