@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,6 +47,13 @@ WAREHOUSE_TABLES = (
     "bandit_killswitch_events",
     "bandit_decisions",
 )
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def unique_name(prefix: str = "bandit_test") -> str:

@@ -45,7 +45,6 @@ from bandit_pipeline_tests.dagster_ui import (
     GraphQL,
     GraphQLError,
     Process,
-    free_port,
     wait_until,
 )
 from bandit_pipeline_tests.helpers import (
@@ -53,6 +52,7 @@ from bandit_pipeline_tests.helpers import (
     POSTERIOR_TABLES,
     REDIS_URL,
     delete_redis_keys,
+    free_port,
     fresh_database,
     rows,
     unique_name,

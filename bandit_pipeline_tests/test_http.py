@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
 from datetime import UTC, datetime
 
 import numpy as np
@@ -23,6 +22,7 @@ from bandit_pipeline.online_store import Snapshot, open_store
 from bandit_pipeline.serving import ExplorationService
 from bandit_pipeline.serving.app import create_app
 from bandit_pipeline.settings import load_settings
+from bandit_pipeline_tests.helpers import free_port
 
 GOOD = {
     "surface": "home",
@@ -158,16 +158,13 @@ def test_api_conforms_to_its_schema_and_never_fails(tmp_path, mode):
 def test_serve_command_answers_over_http(tmp_path):
     """`bandit-pipeline serve` on a loopback port: health, a decision, JSON trace lines."""
     import os
-    import socket
     import subprocess
     import sys
     import time
 
     import httpx
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     url = f"sqlite:///{tmp_path}/online.db"
     open_store(url).publish(
         Snapshot("default", "home", "v7", datetime.now(UTC), None, ("n1",), np.ones(1), np.ones(1))
@@ -277,9 +274,7 @@ def test_metric_labels_are_bounded_to_the_configured_names(tmp_path):
 def test_no_answer_or_log_line_carries_the_store_password(tmp_path, caplog):
     """With the store down, the reason travels in traces, /healthz and the logs: the
     URL's password never does."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
+    closed = free_port()
     secret = "st0re-s3cret"
     settings = load_settings(
         online_store_url=f"redis://:{secret}@127.0.0.1:{closed}/0",

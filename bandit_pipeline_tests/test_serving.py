@@ -32,6 +32,7 @@ from bandit_pipeline.serving.exposure_guard import ExposureGuard
 from bandit_pipeline.serving.flags import StoreFlagProvider
 from bandit_pipeline.serving.metrics import REGISTRY
 from bandit_pipeline.settings import load_settings
+from bandit_pipeline_tests.helpers import free_port
 
 RANKED = [f"ranked-{i}" for i in range(8)]
 POOL = tuple(f"new-{i}" for i in range(20))
@@ -369,19 +370,13 @@ def test_every_decision_logs_a_structured_trace(enabled, caplog):
     assert record.bandit["scores"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def private_redis(tmp_path):
     """A redis-server of this test alone (TCP and a unix socket), so that it can be
     killed mid-test."""
     binary = shutil.which("redis-server")
     assert binary, "redis-server is needed (make test installs it)"
-    port = _free_port()
+    port = free_port()
     unix_socket = tmp_path / "redis.sock"
 
     def start():
