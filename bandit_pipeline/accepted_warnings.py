@@ -1,4 +1,4 @@
-"""The library warnings the product knowingly accepts, silenced once, here.
+"""The library warnings and log lines the product knowingly accepts, silenced once, here.
 
 Each is a feature the product relies on and that its library still marks as not final;
 the tests pin down the behaviour the product needs from it, so an upgrade that changes
@@ -7,6 +7,7 @@ it fails there. Anything else still warns.
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 ACCEPTED = (
@@ -27,3 +28,18 @@ def accept_known_warnings() -> None:
         warnings.filterwarnings(
             "ignore", message=message, category=getattr(dagster_warnings, category)
         )
+
+
+class _ExpectedNoise(logging.Filter):
+    """psycopg logs "error ignored terminating <Copy>" when a connection drops in the middle
+    of a COPY: the ingest then fails with its own one-line error, which says the same."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error ignored terminating")
+
+
+def quiet_library_logs() -> None:
+    """Install the log filters (idempotent)."""
+    logger = logging.getLogger("psycopg")
+    if not any(isinstance(f, _ExpectedNoise) for f in logger.filters):
+        logger.addFilter(_ExpectedNoise())

@@ -98,6 +98,9 @@ def _fail(message: str) -> None:
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Thompson-sampling exploration pipeline: warehouse, ingestion and jobs."""
+    from bandit_pipeline.accepted_warnings import quiet_library_logs
+
+    quiet_library_logs()
     ctx.obj = Context()
 
 

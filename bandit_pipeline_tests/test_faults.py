@@ -1,0 +1,216 @@
+"""Faults against a PostgreSQL server of these tests alone, restarted on purpose (never
+the shared one): what an ingest leaves when the warehouse goes away under it, and that
+running it again completes the load exactly once."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bandit_pipeline.simulate import generate_events, write_jsonl
+from bandit_pipeline.warehouse import make_engine
+from bandit_pipeline.warehouse.migrate import upgrade
+from bandit_pipeline_tests.helpers import free_port, scalar
+
+PG_BINARIES = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+
+
+class PrivatePostgres:
+    """initdb'd into a folder of the test, on a free loopback port; stopped by its pid."""
+
+    def __init__(self, folder: Path) -> None:
+        self.bin = PG_BINARIES[-1]
+        self.data, self.port = folder / "data", free_port()
+        self.as_owner: list[str] = []
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            owner = pwd.getpwnam("postgres")
+            os.chown(folder, owner.pw_uid, owner.pw_gid)
+            self.as_owner = ["runuser", "-u", "postgres", "--"]
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, program: str, *args: str) -> None:
+        command = [*self.as_owner, str(self.bin / program), *args]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def _ctl(self, action: str, *args: str) -> None:
+        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-w", *args, action)
+
+    def start(self) -> None:
+        self._ctl("start", "-l", str(self.data / "server.log"))
+
+    def restart(self) -> None:
+        self._ctl("restart", "-m", "fast", "-l", str(self.data / "server.log"))
+
+    def stop(self) -> None:
+        pid_file = self.data / "postmaster.pid"
+        if pid_file.exists():
+            pid = int(pid_file.read_text().split()[0])
+            try:
+                self._ctl("stop", "-m", "immediate")
+            except subprocess.CalledProcessError:
+                os.kill(pid, 9)
+
+
+@pytest.fixture(scope="module")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    assert PG_BINARIES, "PostgreSQL's server binaries are needed (make test installs them)"
+    # Not under pytest's folder: that is private to its user, and the server runs as postgres.
+    folder = Path(tempfile.mkdtemp(prefix="bandit_test_postgres_"))
+    server = PrivatePostgres(folder)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _ingest(path: Path, url: str, batch_size: int) -> subprocess.Popen:
+    env = {**os.environ, "BANDIT_WAREHOUSE_URL": url, "BANDIT_INGEST_BATCH_SIZE": str(batch_size)}
+    command = [str(Path(sys.executable).parent / "bandit-pipeline"), "ingest", str(path)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+
+
+def test_postgres_restarted_mid_ingest_leaves_whole_batches_and_a_rerun_completes(
+    private_postgres, tmp_path
+):
+    engine = make_engine(private_postgres.url)
+    upgrade(engine)
+    events = list(generate_events([f"item-{i}" for i in range(500)], 150_000,
+                                  start=_hours_ago(2), end=_hours_ago(0)))  # fmt: skip
+    path = tmp_path / "events.jsonl"
+    write_jsonl(path, events)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.writelines("not json\n" for _ in range(7))
+    batch = 5_000
+
+    loading = _ingest(path, private_postgres.url, batch)
+    deadline = time.monotonic() + 120
+    while scalar(engine, "SELECT COUNT(*) FROM bandit_rewards") == 0:
+        assert loading.poll() is None, loading.communicate()
+        assert time.monotonic() < deadline, "the ingest wrote nothing"
+        time.sleep(0.05)
+    engine.dispose()
+    private_postgres.restart()  # the server goes away under the running ingest
+    out, err = loading.communicate(timeout=120)
+    assert loading.returncode == 2, (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err  # one clear line, no traceback
+    assert lines[0].startswith("error: warehouse error at postgresql+psycopg://postgres@127.0")
+    assert any(kind in lines[0] for kind in ("connection lost", "unreachable")), lines[0]
+
+    landed = scalar(engine, "SELECT COUNT(*) FROM bandit_rewards")
+    rejected = scalar(engine, "SELECT COUNT(*) FROM bandit_rewards_rejected")
+    assert 0 < landed < len(events)
+    assert (landed + rejected) % batch == 0  # whole batches only
+
+    rerun = _ingest(path, private_postgres.url, batch)
+    out, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err
+    assert f"duplicate={landed}" in out
+    assert scalar(engine, "SELECT COUNT(*) FROM bandit_rewards") == len(events)
+    assert scalar(engine, "SELECT COUNT(DISTINCT event_id) FROM bandit_rewards") == len(events)
+    assert scalar(engine, "SELECT COUNT(*) FROM bandit_rewards_rejected") == 1  # kept once
+    engine.dispose()
+
+
+def _hours_ago(hours: float):
+    from datetime import UTC, datetime, timedelta
+
+    return datetime.now(UTC) - timedelta(hours=hours)
+
+
+def _job_run(url: str, first: str, last: str, start: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "BANDIT_WAREHOUSE_URL": url, "BANDIT_PARTITIONS_START": start,
+           "BANDIT_ONLINE_STORE_URL": f"sqlite:///{tempfile.mkdtemp()}/store.db"}  # fmt: skip
+    env.pop("DAGSTER_HOME", None)
+    command = [str(Path(sys.executable).parent / "bandit-pipeline"), "job", "run",
+               "--from", first, "--to", last]  # fmt: skip
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+
+
+POSTERIOR_TABLES = ("bandit_reward_aggregates", "bandit_posteriors")
+WINDOWS = 40  # ten hours of windows, two Dagster runs: the restart lands inside the first
+
+
+def test_postgres_restarted_mid_job_leaves_whole_windows_and_a_rerun_equals_a_clean_run(
+    private_postgres, tmp_path
+):
+    from datetime import UTC, datetime, timedelta
+
+    from bandit_pipeline.timing import PARTITION_FORMAT, WINDOW
+    from bandit_pipeline_tests.helpers import rows
+
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    end = now - timedelta(minutes=now.minute % 15) - WINDOW * 4
+    start = end - WINDOW * WINDOWS
+    events = list(generate_events([f"item-{i}" for i in range(300)], 25_000, start=start,
+                                  end=end))  # fmt: skip
+    path = tmp_path / "events.jsonl"
+    write_jsonl(path, events)
+    first, last = start.strftime(PARTITION_FORMAT), (end - WINDOW).strftime(PARTITION_FORMAT)
+    urls = {}
+    for name in ("faulted", "clean"):
+        admin = make_engine(private_postgres.url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"CREATE DATABASE {name}")
+        admin.dispose()
+        urls[name] = private_postgres.url.rsplit("/", 1)[0] + f"/{name}"
+        engine = make_engine(urls[name])
+        upgrade(engine)
+        engine.dispose()
+        env = {**os.environ, "BANDIT_WAREHOUSE_URL": urls[name]}
+        subprocess.run([str(Path(sys.executable).parent / "bandit-pipeline"), "ingest",
+                        "--historical", str(path)], env=env, check=True,
+                       capture_output=True)  # fmt: skip
+
+    faulted = _job_run(urls["faulted"], first, last, first)
+    engine = make_engine(urls["faulted"])
+    deadline = time.monotonic() + 180
+    while scalar(engine, "SELECT COUNT(*) FROM bandit_posterior_runs") < 3:
+        assert faulted.poll() is None, faulted.communicate()
+        assert time.monotonic() < deadline, "the job materialised nothing"
+        time.sleep(0.05)
+    engine.dispose()
+    private_postgres.restart()
+    out, err = faulted.communicate(timeout=300)
+    clean = _job_run(urls["clean"], first, last, first)  # the same windows, undisturbed
+    assert clean.wait(timeout=300) == 0, clean.communicate()
+    assert faulted.returncode == 2, (out, err)
+    lines = [line for line in err.strip().splitlines() if not line.startswith("  ")]
+    assert lines[-1].startswith("error: the run of windows"), err
+    assert "posterior_update: warehouse" in lines[-1]
+    assert any(kind in lines[-1] for kind in ("connection lost", "unreachable")), lines[-1]
+    assert "Traceback" not in err
+
+    # Every window that landed landed whole: its run row, its aggregates and posteriors.
+    for as_of, posterior_rows in rows(
+        engine, "SELECT as_of, posterior_rows FROM bandit_posterior_runs ORDER BY as_of"
+    ):
+        stored = scalar(engine, "SELECT COUNT(*) FROM bandit_posteriors WHERE as_of = :t",
+                        t=as_of)  # fmt: skip
+        assert stored == posterior_rows, as_of
+    assert scalar(engine, "SELECT COUNT(*) FROM bandit_posterior_runs") < WINDOWS
+
+    rerun = _job_run(urls["faulted"], first, last, first)
+    assert rerun.wait(timeout=300) == 0, rerun.communicate()
+    clean_engine = make_engine(urls["clean"])
+    for table in POSTERIOR_TABLES:
+        query = f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4"
+        assert rows(engine, query) == rows(clean_engine, query), table
+    assert scalar(engine, "SELECT COUNT(*) FROM bandit_posterior_runs") == WINDOWS
+    engine.dispose()
+    clean_engine.dispose()
