@@ -85,6 +85,13 @@ ensure_chromium() {
   echo "chromium: installed $(/usr/bin/chromium --version 2>/dev/null || echo '(version unknown)')"
 }
 
+ensure_postgres_binaries() {  # the fault tests start a PostgreSQL server of their own
+  if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then echo "postgres binaries: installed"; return; fi
+  apt_install postgresql
+  echo "postgres binaries: installed"
+}
+
 ensure_postgres
+ensure_postgres_binaries
 ensure_redis
 ensure_chromium
