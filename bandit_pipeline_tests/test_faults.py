@@ -308,3 +308,46 @@ def _publish_quietly(store, snapshots) -> None:
 
     with contextlib.suppress(StoreUnavailable, OSError):
         store.publish_many(snapshots)
+
+
+def test_ingest_killed_three_times_mid_file_then_completed(tmp_path):
+    """SIGKILL of the ingest process at three moments of a 200,000-row file: whole batches
+    at each kill, and the last run leaves every valid event once and every malformed row
+    rejected once."""
+    import signal
+
+    from bandit_pipeline_tests.helpers import fresh_database
+
+    events = list(generate_events([f"item-{i}" for i in range(500)], 185_000,
+                                  start=_hours_ago(3), end=_hours_ago(0), seed=3))  # fmt: skip
+    path = tmp_path / "events.jsonl"
+    write_jsonl(path, events)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.writelines(f"not json {n}\n" for n in range(25))
+    batch = 10_000
+    with fresh_database() as url:
+        engine = make_engine(url)
+
+        def stored() -> int:
+            return scalar(engine, "SELECT (SELECT COUNT(*) FROM bandit_rewards) +"
+                                  " (SELECT COUNT(*) FROM bandit_rewards_rejected)")  # fmt: skip
+
+        previous = 0
+        for _ in range(3):
+            loading = _ingest(path, url, batch)
+            deadline = time.monotonic() + 120
+            while stored() <= previous and loading.poll() is None:
+                assert time.monotonic() < deadline, "the ingest wrote nothing"
+                time.sleep(0.02)
+            loading.send_signal(signal.SIGKILL)
+            loading.communicate()
+            now = stored()
+            assert now % batch == 0 or now == len(events) + 25, now  # whole batches only
+            previous = now
+        finished = _ingest(path, url, batch)
+        _, err = finished.communicate(timeout=300)
+        assert finished.returncode == 0, err
+        assert scalar(engine, "SELECT COUNT(*) FROM bandit_rewards") == len(events)
+        assert scalar(engine, "SELECT COUNT(DISTINCT event_id) FROM bandit_rewards") == len(events)
+        assert scalar(engine, "SELECT COUNT(*) FROM bandit_rewards_rejected") == 25
+        engine.dispose()
