@@ -91,7 +91,16 @@ ensure_postgres_binaries() {  # the fault tests start a PostgreSQL server of the
   echo "postgres binaries: installed"
 }
 
+ensure_prometheus() {  # promtool for the alerting rules, a Prometheus for the scrape test
+  if command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; then
+    echo "prometheus: installed"; return
+  fi
+  apt_install prometheus
+  echo "prometheus: installed $(prometheus --version 2>&1 | head -n 1)"
+}
+
 ensure_postgres
 ensure_postgres_binaries
+ensure_prometheus
 ensure_redis
 ensure_chromium
