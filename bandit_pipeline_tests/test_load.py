@@ -6,7 +6,6 @@ and on Redis. Every answer is a 200, and the server's memory does not grow over 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -20,7 +19,13 @@ import numpy as np
 import pytest
 
 from bandit_pipeline.online_store import Snapshot, open_store
-from bandit_pipeline_tests.helpers import REDIS_URL, delete_redis_keys, free_port, unique_name
+from bandit_pipeline_tests.helpers import (
+    REDIS_URL,
+    delete_redis_keys,
+    free_port,
+    stop_process,
+    unique_name,
+)
 
 REQUESTS_PER_LEVEL = 400
 LEVELS = (1, 8, 64)
@@ -91,12 +96,7 @@ def test_bounded_load_at_three_concurrencies_all_200_and_flat_memory(tmp_path, k
         assert {"v1", "v2"} <= versions  # the new snapshot was picked up under load
         assert memory[1] - memory[0] < 20 * 1024, memory  # no growth from a second round
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
         store.close()
         if kind == "redis":
             delete_redis_keys(prefix)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ import pytest
 
 from bandit_pipeline.deploy import DEPLOY_DIR
 from bandit_pipeline.online_store import Snapshot, open_store
-from bandit_pipeline_tests.helpers import free_port
+from bandit_pipeline_tests.helpers import free_port, stop_process
 
 RULES = DEPLOY_DIR / "prometheus" / "alerts.yml"
 RULE_TESTS = DEPLOY_DIR / "prometheus" / "alerts_test.yml"
@@ -39,15 +38,6 @@ def test_the_rules_are_valid_and_their_unit_tests_pass():
     tested = subprocess.run([_binary("promtool"), "test", "rules", str(RULE_TESTS)],
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert tested.returncode == 0, tested.stdout + tested.stderr
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def _wait(check, what: str, seconds: float = 60):
@@ -82,7 +72,7 @@ def serving(tmp_path) -> Iterator[str]:
         _wait(lambda: httpx.get(f"{base}/healthz", timeout=2).status_code == 200, "serve")
         yield base
     finally:
-        _stop(server)
+        stop_process(server)
 
 
 def test_prometheus_scrapes_serving_and_loads_the_rules(serving, tmp_path):
@@ -120,4 +110,4 @@ def test_prometheus_scrapes_serving_and_loads_the_rules(serving, tmp_path):
             "BanditServingFallingBack", "BanditSnapshotStale", "BanditExplorationStopped",
         }  # fmt: skip
     finally:
-        _stop(prometheus)
+        stop_process(prometheus)
