@@ -43,6 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=positive_int, default=10)
     parser.add_argument("--clients", type=positive_int, default=8)
+    parser.add_argument("--workers", type=positive_int, default=1, help="uvicorn workers")
     parser.add_argument(
         "--redis-url", default=os.environ.get("BANDIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     )
@@ -64,7 +65,16 @@ def main() -> None:
         "BANDIT_ONLINE_STORE_PREFIX": prefix,
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "bandit_pipeline.cli", "serve", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "bandit_pipeline.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,  # the decision log lines; not part of the measurement
@@ -114,14 +124,19 @@ def main() -> None:
             client_redis.delete(*keys)
     samples = np.array([x for per_client in latencies for x in per_client]) * 1000
     count = len(samples)
-    p50, p99 = np.percentile(samples, 50), np.percentile(samples, 99)
-    print(f"HTTP load, {args.clients} clients on loopback for {elapsed:.1f}s (1 uvicorn worker)")
+    p50, p99, p999 = (np.percentile(samples, q) for q in (50, 99, 99.9))
+    workers = f"{args.workers} uvicorn worker{'s' if args.workers > 1 else ''}"
+    print(f"HTTP load, {args.clients} clients on loopback for {elapsed:.1f}s ({workers})")
     print(f"  machine   {machine_description()}; load generator on the same machine")
     print(f"  requests  {count:,} ({count / elapsed:,.0f}/s), statuses {statuses}")
     print(
-        f"  latency   p50 {p50:.2f} ms, p99 {p99:.2f} ms, mean {statistics.fmean(samples):.2f} ms"
+        f"  latency   p50 {p50:.2f} ms, p99 {p99:.2f} ms, p99.9 {p999:.2f} ms,"
+        f" mean {statistics.fmean(samples):.2f} ms"
     )
-    print(f"RESULT requests={count} rps={count / elapsed:.0f} p50_ms={p50:.2f} p99_ms={p99:.2f}")
+    print(
+        f"RESULT clients={args.clients} workers={args.workers} requests={count}"
+        f" rps={count / elapsed:.0f} p50_ms={p50:.2f} p99_ms={p99:.2f} p999_ms={p999:.2f}"
+    )
 
 
 if __name__ == "__main__":
