@@ -5,8 +5,9 @@ webserver's GraphQL API (what its UI sends) and through headless Chromium.
 One webserver and one daemon serve every test here (starting them takes seconds), on 8
 complete 15-minute windows of generated traffic ending at the last quarter hour. The
 schedule is on, as in production, so at any quarter hour the daemon may start a run of
-the newest window beside a test: each test compares only the older windows it ran, and
-waits for the runs of the job to finish before it empties the tables.
+the newest window beside a test: each test compares only the older windows it ran, waits
+for the runs of the job to finish before it empties the tables, and the tests that compare
+tables with a clean run stop the schedule meanwhile (``schedule_paused``).
 """
 
 from __future__ import annotations
@@ -388,6 +389,31 @@ def clean_run(deployment: Deployment, keys: Sequence[str]) -> dict[str, list[tup
     return clean
 
 
+SCHEDULE_STATE = """query($selector: ScheduleSelector!) {
+  scheduleOrError(scheduleSelector: $selector) { ... on Schedule { scheduleState { id } } } }"""
+STOP_SCHEDULE = """mutation($id: String) { stopRunningSchedule(id: $id) { __typename } }"""
+RESET_SCHEDULE = """mutation($selector: ScheduleSelector!) {
+  resetSchedule(scheduleSelector: $selector) { __typename } }"""
+
+
+@pytest.fixture
+def schedule_paused(deployment: Deployment) -> Iterator[None]:
+    """The schedule stopped from the UI for the test, and reset to its default (running)
+    afterwards, as an operator does around a repair. A quarter-hour run of the newest
+    window in the middle of a comparison would build the newest pool, after which the
+    older windows of the repair rightly skip theirs, and the tables would differ from the
+    clean run's for that reason alone."""
+    selector = {**REPOSITORY, "scheduleName": SCHEDULE}
+    state = deployment.graphql(SCHEDULE_STATE, selector=selector)["scheduleOrError"]
+    stopped = deployment.graphql(STOP_SCHEDULE, id=state["scheduleState"]["id"])
+    assert stopped["stopRunningSchedule"]["__typename"] == "ScheduleStateResult", stopped
+    try:
+        yield
+    finally:
+        reset = deployment.graphql(RESET_SCHEDULE, selector=selector)["resetSchedule"]
+        assert reset["__typename"] == "ScheduleStateResult", reset
+
+
 def prepare(deployment: Deployment) -> None:
     """Wait for the job's runs, then empty what the job derives from the events."""
     deployment.wait_idle()
@@ -472,7 +498,7 @@ def test_a_schedule_tick_runs_the_latest_complete_window_and_publishes_it(
 
 
 def test_a_backfill_with_a_bad_window_fails_its_check_and_a_fixed_reexecution_is_clean(
-    deployment: Deployment,
+    deployment: Deployment, schedule_paused: None
 ):
     prepare(deployment)
     clean = clean_run(deployment, RANGE)
@@ -558,7 +584,7 @@ def test_a_backfill_with_a_bad_window_fails_its_check_and_a_fixed_reexecution_is
 
 
 def test_a_run_that_loses_its_warehouse_connection_is_retried_and_is_clean(
-    deployment: Deployment,
+    deployment: Deployment, schedule_paused: None
 ):
     """The first attempt's connection is killed while it writes the first window: the test
     holds an uncommitted row of that window's aggregates, so the run's insert waits on it,
