@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -130,9 +130,7 @@ def test_postgres_restarted_mid_ingest_leaves_whole_batches_and_a_rerun_complete
     engine.dispose()
 
 
-def _hours_ago(hours: float):
-    from datetime import UTC, datetime, timedelta
-
+def _hours_ago(hours: float) -> datetime:
     return datetime.now(UTC) - timedelta(hours=hours)
 
 
@@ -153,8 +151,6 @@ WINDOWS = 40  # ten hours of windows, two Dagster runs: the restart lands inside
 def test_postgres_restarted_mid_job_leaves_whole_windows_and_a_rerun_equals_a_clean_run(
     private_postgres, tmp_path
 ):
-    from datetime import UTC, datetime, timedelta
-
     from bandit_pipeline.timing import PARTITION_FORMAT, WINDOW
     from bandit_pipeline_tests.helpers import rows
 

@@ -136,12 +136,12 @@ def test_no_validation_error_shows_a_secret(monkeypatch, field, bad):
     variable = f"BANDIT_{field.upper()}"
     monkeypatch.setenv(variable, bad if variable not in SECRETS else bad + "://u:hunter2@h/d")
     try:
-        load_settings()
+        shown = repr(load_settings())  # a value the field accepts: the repr must not leak
     except SettingsError as exc:
-        message = str(exc)
-        assert variable in message
-        for secret in [s for _, s in SECRETS.values()] + ["hunter2"]:
-            assert secret not in message
+        shown = str(exc)
+        assert variable in shown
+    for secret in [s for _, s in SECRETS.values()] + ["hunter2"]:
+        assert secret not in shown
 
 
 def test_all_weights_zero_names_the_rule_not_the_input(monkeypatch):

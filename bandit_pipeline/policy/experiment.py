@@ -9,17 +9,21 @@ TREATMENT = "treatment"
 CONTROL = "control"
 
 
+def _percentile(key: str) -> float:
+    """A stable, uniform number in [0, 100) from ``key``."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * 100.0
+
+
 def bucket(experiment: str, user_id: str) -> float:
     """A stable number in [0, 100) from (experiment, user_id): same user, same bucket."""
-    digest = hashlib.sha256(f"{experiment}\x1f{user_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 * 100.0
+    return _percentile(f"{experiment}\x1f{user_id}")
 
 
 def rollout_bucket(user_id: str) -> float:
     """A stable number in [0, 100) from the user alone, independent of every experiment's
     bucket (its own separator, which no experiment name can hold)."""
-    digest = hashlib.sha256(f"rollout\x1e{user_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 * 100.0
+    return _percentile(f"rollout\x1e{user_id}")
 
 
 def in_rollout(user_id: str, percent: float) -> bool:
