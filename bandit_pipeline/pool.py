@@ -8,11 +8,12 @@ and only the newest few pools are kept.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from bandit_pipeline.online_store import OnlineStore, Snapshot
 from bandit_pipeline.policy import PosteriorParameters
@@ -102,25 +103,63 @@ def publish_pools(
             # A rerun of an older window: its pool was superseded (maybe pruned).
             return dict.fromkeys(surfaces)
         for surface in surfaces:
-            current = store.current_version(namespace, surface)
-            if current is not None and current > version:
+            if is_newer(store.current_version(namespace, surface), version):
                 published[surface] = None
                 continue
-            rows = connection.execute(
-                sql_statement("pool/read_pool"),
-                {"as_of": as_of, "namespace": namespace, "surface": surface},
-            ).all()
-            snapshot = Snapshot(
-                namespace=namespace,
-                surface=surface,
-                version=version,
-                published_at=published_at or datetime.now(UTC),
-                as_of=as_of,
-                item_ids=tuple(row[0] for row in rows),
-                alpha=np.fromiter((row[1] for row in rows), float, len(rows)),
-                beta=np.fromiter((row[2] for row in rows), float, len(rows)),
-            )
+            snapshot = pool_snapshot(connection, as_of, namespace, surface, published_at)
             snapshots.append(snapshot)
             published[surface] = len(snapshot)
-    store.publish_many(snapshots)
+    publish_snapshots(engine, store, snapshots)
     return published
+
+
+def is_newer(current: str | None, version: str) -> bool:
+    """Whether the store's ``current`` version is newer than ``version``: a publish never
+    replaces a newer snapshot."""
+    return current is not None and current > version
+
+
+def pool_snapshot(
+    connection: Connection,
+    as_of: datetime,
+    namespace: str,
+    surface: str,
+    published_at: datetime | None = None,
+) -> Snapshot:
+    """The snapshot of a surface's stored pool as of ``as_of`` (empty when none is stored)."""
+    rows = connection.execute(
+        sql_statement("pool/read_pool"),
+        {"as_of": as_of, "namespace": namespace, "surface": surface},
+    ).all()
+    return Snapshot(
+        namespace=namespace,
+        surface=surface,
+        version=snapshot_version(as_of),
+        published_at=published_at or datetime.now(UTC),
+        as_of=as_of,
+        item_ids=tuple(row[0] for row in rows),
+        alpha=np.fromiter((row[1] for row in rows), float, len(rows)),
+        beta=np.fromiter((row[2] for row in rows), float, len(rows)),
+    )
+
+
+def publish_snapshots(engine: Engine, store: OnlineStore, snapshots: Sequence[Snapshot]) -> None:
+    """Write the snapshots to the store and record them in ``bandit_publications``, in
+    one warehouse transaction: the record never names a snapshot the store did not get,
+    so an emptied store can be restored from it (``store_record.restore``)."""
+    if not snapshots:
+        return
+    with engine.begin() as connection:
+        for snapshot in snapshots:
+            connection.execute(
+                sql_statement("pool/record_publication"),
+                {
+                    "namespace": snapshot.namespace,
+                    "surface": snapshot.surface,
+                    "version": snapshot.version,
+                    "as_of": snapshot.as_of,
+                    "items": len(snapshot),
+                    "published_at": snapshot.published_at,
+                },
+            )
+        store.publish_many(snapshots)

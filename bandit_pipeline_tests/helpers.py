@@ -48,6 +48,8 @@ WAREHOUSE_TABLES = (
     "bandit_alerts",
     "bandit_killswitch_events",
     "bandit_decisions",
+    "bandit_flag_events",
+    "bandit_publications",
 )
 
 
