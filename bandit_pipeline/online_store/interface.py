@@ -3,7 +3,9 @@
 Per (namespace, surface): the current snapshot (candidate pool + posteriors), published
 atomically behind a version pointer. Per namespace: feature flags and the kill-switch
 state of each surface. Per user: the items explored for them recently (duplicate-exposure
-guard). Redis is the production store; SQLite the embedded default.
+guard). Per namespace, too, the restore marker: when the store was last seeded from the
+warehouse's record, gone with everything else when the store loses its data. Redis is
+the production store; SQLite the embedded default.
 """
 
 from __future__ import annotations
@@ -93,6 +95,15 @@ class OnlineStore(ABC):
     @abstractmethod
     def set_killswitch(self, namespace: str, surface: str, state: KillSwitchState) -> None:
         """Record the kill-switch state of a surface (tripped or reset)."""
+
+    @abstractmethod
+    def restore_marker(self, namespace: str) -> datetime | None:
+        """When the namespace was last seeded from the warehouse's record; None for a
+        store that is new or has lost its data since (``store_record.restore``)."""
+
+    @abstractmethod
+    def set_restore_marker(self, namespace: str, at: datetime) -> None:
+        """Record that the namespace was seeded from the warehouse's record at ``at``."""
 
     @abstractmethod
     def write_exposures(self, exposures: Sequence[Exposure]) -> dict[int, Exception]:

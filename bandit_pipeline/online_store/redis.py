@@ -7,16 +7,17 @@ Cluster hash tag, so each snapshot's keys share one slot:
 - ``{prefix}:{ns|surface}:snapshot:{version}``  the encoded snapshot (one blob)
 - ``{prefix}:{ns}:flags``                       hash: flag name -> value
 - ``{prefix}:{ns}:killswitch``                  hash: surface -> state as JSON
+- ``{prefix}:{ns}:restored``                    when the store was seeded from the warehouse
 - ``{prefix}:{ns|user}:exposed``                sorted set: item -> exposure time, TTL 1 h
 
 A publish writes the new blob, then flips the pointer (the blob exists before the pointer
 names it), then gives the replaced blob an expiry: a reader gets the pointer, then the
 blob it names, which is still there for an hour after it was replaced.
 
-The methods ``snapshot_key``, ``flags_key``, ``killswitch_key`` and ``exposure_key``
-name the keys. Ordinary commands go through redis-py's client; the two that must be
-fast (a decision's exposure exchange, the blobs of a publish) go below it, through
-``redis_wire``, the one module that relies on how redis-py works inside.
+The methods ``snapshot_key``, ``flags_key``, ``killswitch_key``, ``restore_marker_key``
+and ``exposure_key`` name the keys. Ordinary commands go through redis-py's client; the
+two that must be fast (a decision's exposure exchange, the blobs of a publish) go below
+it, through ``redis_wire``, the one module that relies on how redis-py works inside.
 """
 
 from __future__ import annotations
@@ -98,6 +99,10 @@ class RedisStore(OnlineStore):
     def killswitch_key(self, namespace: str) -> str:
         """The hash of the namespace's kill switches (surface -> state as JSON)."""
         return f"{self.prefix}:{{{namespace}}}:killswitch"
+
+    def restore_marker_key(self, namespace: str) -> str:
+        """The time (ISO 8601) the namespace was seeded from the warehouse's record."""
+        return f"{self.prefix}:{{{namespace}}}:restored"
 
     def exposure_key(self, namespace: str, user_id: str) -> str:
         """The sorted set of the user's exposures (item -> time explored)."""
@@ -189,6 +194,19 @@ class RedisStore(OnlineStore):
     def set_killswitch(self, namespace: str, surface: str, state: KillSwitchState) -> None:
         try:
             self.client.hset(self.killswitch_key(namespace), surface, state.to_json())
+        except FAILURES as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def restore_marker(self, namespace: str) -> datetime | None:
+        try:
+            raw = self.client.get(self.restore_marker_key(namespace))
+        except FAILURES as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return datetime.fromisoformat(raw.decode()) if raw else None
+
+    def set_restore_marker(self, namespace: str, at: datetime) -> None:
+        try:
+            self.client.set(self.restore_marker_key(namespace), at.isoformat())
         except FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
 

@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bandit_pipeline.online_store.interface import OnlineStore
@@ -133,6 +133,15 @@ class SqliteStore(OnlineStore):
         parameters = {"namespace": namespace, "surface": surface, "state": state.to_json()}
         with self._transaction() as connection:
             connection.execute(_sql("set_killswitch"), parameters)
+
+    def restore_marker(self, namespace: str) -> datetime | None:
+        rows = self._query("restore_marker", {"namespace": namespace})
+        return datetime.fromtimestamp(rows[0][0], UTC) if rows else None
+
+    def set_restore_marker(self, namespace: str, at: datetime) -> None:
+        parameters = {"namespace": namespace, "restored_at": at.timestamp()}
+        with self._transaction() as connection:
+            connection.execute(_sql("set_restore_marker"), parameters)
 
     def write_exposures(self, exposures: Sequence[Exposure]) -> dict[int, Exception]:
         """All in one transaction: every write is made, or StoreUnavailable. Every

@@ -27,6 +27,11 @@ CREATE TABLE IF NOT EXISTS killswitch (
     state     TEXT NOT NULL,
     PRIMARY KEY (namespace, surface)
 );
+-- When each namespace was last seeded from the warehouse's record (the restore marker).
+CREATE TABLE IF NOT EXISTS restore_marker (
+    namespace   TEXT NOT NULL PRIMARY KEY,
+    restored_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS exposures (
     namespace  TEXT NOT NULL,
     user_id    TEXT NOT NULL,
