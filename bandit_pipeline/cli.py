@@ -341,7 +341,7 @@ def decide(
 
 @main.group()
 def flags() -> None:
-    """Feature flags per namespace, in the online store."""
+    """Feature flags per namespace, in the online store (recorded in the warehouse)."""
 
 
 def _store(obj: Context):
@@ -379,12 +379,13 @@ def flags_get(obj: Context, namespace: str | None) -> None:
 @click.pass_obj
 @fails_cleanly
 def flags_set(obj: Context, name: str, value: str, namespace: str | None) -> None:
-    """Set a flag for a namespace (serving picks it up within one refresh)."""
+    """Set a flag for a namespace (serving picks it up within one refresh); recorded in the
+    warehouse, which restores it to an emptied store."""
     problem = flag_problem(name, value.lower())
     if problem is not None:
         raise click.BadParameter(f"{name} {problem}", param_hint="VALUE")
     namespace = namespace or obj.settings.namespace
-    _store(obj).set_flag(namespace, name, value.lower())
+    _record_flag(obj, namespace, name, value.lower())
     click.echo(f"{namespace} {name}={value.lower()}")
 
 
@@ -396,8 +397,18 @@ def flags_set(obj: Context, name: str, value: str, namespace: str | None) -> Non
 def flags_unset(obj: Context, name: str, namespace: str | None) -> None:
     """Remove a stored flag: the settings' fallback applies again."""
     namespace = namespace or obj.settings.namespace
-    _store(obj).set_flag(namespace, name, None)
+    _record_flag(obj, namespace, name, None)
     click.echo(f"{namespace} {name} unset")
+
+
+def _record_flag(obj: Context, namespace: str, name: str, value: str | None) -> None:
+    """Set or unset the flag in the store and record it in the warehouse (bandit_flag_events),
+    from which an emptied store gets it back."""
+    import getpass
+
+    from bandit_pipeline.store_record import set_flag
+
+    set_flag(obj.engine, _store(obj), namespace, name, value, actor=getpass.getuser())
 
 
 @main.group()

@@ -423,12 +423,12 @@ def prepare(deployment: Deployment) -> None:
 # --- The tests.
 
 
-def test_the_schedule_and_both_sensors_run_by_default(deployment: Deployment):
+def test_the_schedule_and_the_sensors_run_by_default(deployment: Deployment):
     repository = deployment.graphql(INSTIGATORS, selector=REPOSITORY)["repositoryOrError"]
     schedules = {s["name"]: s for s in repository["schedules"]}
     sensors = {s["name"]: s for s in repository["sensors"]}
     assert set(schedules) == {SCHEDULE}
-    assert set(sensors) == {"explore_ctr_alert", "exploration_killswitch"}
+    assert set(sensors) == {"explore_ctr_alert", "exploration_killswitch", "online_store_restore"}
     for instigator in [*schedules.values(), *sensors.values()]:
         state = instigator.get("scheduleState") or instigator.get("sensorState")
         assert state["status"] == "RUNNING", instigator["name"]

@@ -44,7 +44,11 @@ def test_definitions_pin_assets_jobs_and_schedules():
         "online_posteriors",
         "bandit_explore_metrics",
     }
-    assert {s.name for s in definitions.sensors} == {"explore_ctr_alert", "exploration_killswitch"}
+    assert {s.name for s in definitions.sensors} == {
+        "explore_ctr_alert",
+        "exploration_killswitch",
+        "online_store_restore",
+    }
     assert definitions.resolve_job_def("killswitch_reset").name == "killswitch_reset"
     assert definitions.resolve_job_def("bandit_posterior_update").name == "bandit_posterior_update"
     schedule = definitions.resolve_schedule_def("bandit_posterior_update_every_15_minutes")

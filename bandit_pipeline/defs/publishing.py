@@ -17,6 +17,7 @@ from bandit_pipeline.defs.resources import (
     online_store_kind,
     warehouse_kind,
 )
+from bandit_pipeline.defs.restore import restore_store
 from bandit_pipeline.pool import build_candidate_pool, publish_pools
 from bandit_pipeline.run_metadata import pool_metadata, publish_metadata
 from bandit_pipeline.settings import Settings
@@ -53,7 +54,14 @@ def online_posteriors(
         )  # fmt: skip
     finally:
         store.close()
-    return dg.MaterializeResult(metadata=publish_metadata(as_of, published))
+    # An emptied store gets its flags and kill switches back with this publish, without
+    # waiting for the restore sensor's next tick (a few reads when nothing was lost).
+    restored = restore_store(warehouse, candidate_pool, online_store)
+    if restored.restored or restored.unavailable:
+        context.log.warning("online store restored: %s", restored.summary())
+    return dg.MaterializeResult(
+        metadata={**publish_metadata(as_of, published), "restore": restored.summary()}
+    )
 
 
 def publishing_definitions(settings: Settings) -> dg.Definitions:
