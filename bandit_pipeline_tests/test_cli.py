@@ -191,8 +191,9 @@ def test_a_failed_job_step_names_its_cause_in_one_line(tmp_path):
     assert "pw-s3cret" not in result.output
 
 
-def test_flags_set_takes_a_rollout_share_and_refuses_a_bad_one(tmp_path):
-    env = {"BANDIT_ONLINE_STORE_URL": f"sqlite:///{tmp_path}/s.db"}
+def test_flags_set_takes_a_rollout_share_and_refuses_a_bad_one(sqlite_engine, tmp_path):
+    env = {"BANDIT_ONLINE_STORE_URL": f"sqlite:///{tmp_path}/s.db",
+           "BANDIT_WAREHOUSE_URL": sqlite_engine.url.render_as_string()}  # fmt: skip
     ok = CliRunner().invoke(main, ["flags", "set", "bandit_explore_traffic_percent", "10"], env=env)
     assert ok.exit_code == 0, ok.output
     assert "bandit_explore_traffic_percent=10" in ok.output
@@ -202,3 +203,51 @@ def test_flags_set_takes_a_rollout_share_and_refuses_a_bad_one(tmp_path):
         )
         assert refused.exit_code == 2
         assert "takes a share of users from 0 to 100" in refused.output
+
+
+def test_flags_set_and_unset_are_recorded_in_the_warehouse(engine, settings, tmp_path):
+    """Who set which value when: what an emptied store gets its flags back from."""
+    import getpass
+
+    from bandit_pipeline.online_store import open_store
+    from bandit_pipeline.store_record import recorded_flags
+
+    env = {"BANDIT_ONLINE_STORE_URL": f"sqlite:///{tmp_path}/online.db"}
+    for args in (
+        ["flags", "set", "bandit_exploration_enabled", "TRUE"],
+        ["flags", "set", "bandit_explore_slots", "2"],
+        ["flags", "set", "--namespace", "other", "bandit_explore_slots", "1"],
+        ["flags", "unset", "bandit_explore_slots"],
+    ):
+        result = run(args, settings, **env)
+        assert result.exit_code == 0, result.output
+    events = rows(
+        engine,
+        "SELECT namespace, name, value, actor FROM bandit_flag_events ORDER BY event_id",
+    )
+    actor = getpass.getuser()
+    assert [tuple(event) for event in events] == [
+        ("default", "bandit_exploration_enabled", "true", actor),
+        ("default", "bandit_explore_slots", "2", actor),
+        ("other", "bandit_explore_slots", "1", actor),
+        ("default", "bandit_explore_slots", None, actor),
+    ]
+    assert scalar(engine, "SELECT COUNT(*) FROM bandit_flag_events WHERE at IS NULL") == 0
+    assert recorded_flags(engine, "default") == {"bandit_exploration_enabled": "true"}
+    assert recorded_flags(engine, "other") == {"bandit_explore_slots": "1"}
+    assert open_store(f"sqlite:///{tmp_path}/online.db").flags("default") == {
+        "bandit_exploration_enabled": "true"
+    }
+
+
+def test_a_flag_the_warehouse_cannot_record_is_not_set(sqlite_engine, tmp_path):
+    """The store write and the record go together: without the record, no flag."""
+    from bandit_pipeline.online_store import open_store
+
+    store_url = f"sqlite:///{tmp_path}/online.db"
+    env = {"BANDIT_ONLINE_STORE_URL": store_url,
+           "BANDIT_WAREHOUSE_URL": f"sqlite:///{tmp_path}/not-migrated.db"}  # fmt: skip
+    result = CliRunner().invoke(main, ["flags", "set", "bandit_explore_slots", "2"], env=env)
+    assert result.exit_code == 2
+    assert "warehouse error" in result.output
+    assert open_store(store_url).flags("default") == {}
