@@ -216,13 +216,17 @@ def test_postgres_restarted_mid_job_leaves_whole_windows_and_a_rerun_equals_a_cl
     clean_engine.dispose()
 
 
-class PersistentRedis:
-    """A redis-server of this test alone that keeps its data (append-only file, fsync at
-    every write), so a kill -9 in the middle of a publish leaves what it wrote so far."""
+class PrivateRedis:
+    """A redis-server of this test alone, on a free loopback port, stopped by its pid.
+    ``persistent``: it keeps its data (append-only file, fsync at every write), so a kill
+    -9 in the middle of a publish leaves what it wrote so far; else it comes back empty
+    from every restart."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, persistent: bool = True) -> None:
         self.folder, self.port = folder, free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.persistence = ["--appendonly", "yes", "--appendfsync", "always"] if persistent \
+            else ["--appendonly", "no"]  # fmt: skip
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -230,7 +234,7 @@ class PersistentRedis:
         assert binary, "redis-server is needed (make test installs it)"
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-             "--save", "", "--appendonly", "yes", "--appendfsync", "always"],
+             "--save", "", *self.persistence],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 20
@@ -270,7 +274,7 @@ def test_redis_killed_mid_publish_leaves_whole_snapshots_and_a_rerun_publishes(t
     old, new = _snapshots("v1", 100_000), _snapshots("v2", 100_000)
     seen = set()
     for delay in (0.0, 0.002, 0.005, 0.01, 0.02):
-        server = PersistentRedis(tmp_path / f"redis-{delay}")
+        server = PrivateRedis(tmp_path / f"redis-{delay}")
         server.folder.mkdir()
         server.start()
         try:
@@ -304,6 +308,206 @@ def _publish_quietly(store, snapshots) -> None:
 
     with contextlib.suppress(StoreUnavailable, OSError):
         store.publish_many(snapshots)
+
+
+RANKED = [f"ranked-{i}" for i in range(8)]
+
+
+class Traffic:
+    """Decisions on every surface, from a thread, as fast as the service answers; each
+    with the time it was made. Whatever ``decide`` raises is kept: it should not."""
+
+    def __init__(self, service, surfaces: tuple[str, ...]) -> None:
+        self.service, self.surfaces = service, surfaces
+        self.decisions: list[tuple[float, object]] = []
+        self.errors: list[BaseException] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="decisions", daemon=True)
+
+    def _run(self) -> None:
+        from bandit_pipeline.serving import DecisionRequest
+
+        n = 0
+        while not self._stop.is_set():
+            for surface in self.surfaces:
+                n += 1
+                request = DecisionRequest("default", surface, f"u{n}", f"r{n}", list(RANKED))
+                try:
+                    response = self.service.decide(request)
+                    # The ranker's length, every item once, whatever the store does.
+                    assert len({item.item_id for item in response.items}) == len(RANKED)
+                except BaseException as exc:  # kept for the test to report
+                    self.errors.append(exc)
+                    continue
+                self.decisions.append((time.monotonic(), response.trace))
+            time.sleep(0.001)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def since(self, moment: float, until: float = float("inf")) -> list:
+        """The traces of the decisions made from ``moment`` (until ``until``)."""
+        return [trace for at, trace in list(self.decisions) if moment <= at < until]
+
+    def wait_for(self, moment: float, done, what: str, timeout: float = 20.0) -> list:
+        """The traces since ``moment`` once ``done(traces)`` holds for them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            traces = self.since(moment)
+            if done(traces):
+                return traces
+            assert time.monotonic() < deadline, f"{what}: {[t.reason for t in traces[-10:]]}"
+            time.sleep(0.05)
+
+
+def _last_per_surface(traces: list) -> dict[str, object]:
+    return {trace.surface: trace for trace in traces}
+
+
+def _serving_with_flags_and_kill_switch(traces: list, version: str) -> bool:
+    """The newest decisions explore two slots on cart (the flags) from ``version``, and
+    none on home (its kill switch)."""
+    last = _last_per_surface(traces)
+    cart, home = last.get("cart"), last.get("home")
+    return (
+        cart is not None and home is not None
+        and (cart.reason, len(cart.chosen), cart.snapshot_version) == ("explored", 2, version)
+        and home.reason == "kill_switch"
+    )  # fmt: skip
+
+
+def test_redis_restarted_empty_is_restored_by_the_sensor_while_serving_goes_on(pg_engine, tmp_path):
+    """A Redis without persistence, killed and restarted empty under traffic: no decision
+    fails meanwhile, and one tick of the restore sensor brings back the published
+    snapshots, the flags set with `flags set` and the tripped kill switch, so serving
+    explores again as it did (and not on the tripped surface)."""
+    import dagster as dg
+    from click.testing import CliRunner
+    from sqlalchemy import text
+
+    from bandit_pipeline.cli import main
+    from bandit_pipeline.defs.resources import resources_from_settings
+    from bandit_pipeline.defs.restore import online_store_restore_sensor
+    from bandit_pipeline.defs.safeguards import killswitch_sensor
+    from bandit_pipeline.monitoring.rollups import materialise_metrics
+    from bandit_pipeline.online_store import open_store
+    from bandit_pipeline.pool import build_candidate_pool, publish_pools, snapshot_version
+    from bandit_pipeline.serving import ExplorationService
+    from bandit_pipeline.settings import default_settings
+    from bandit_pipeline_tests.helpers import (
+        PARAMS,
+        PARTITIONS_START,
+        as_of,
+        load_events,
+        traffic,
+        warehouse_resource,
+    )
+
+    surfaces = ("home", "cart")
+    server = PrivateRedis(tmp_path, persistent=False)
+    server.start()
+    service = None
+    load = None
+    try:
+        url = pg_engine.url.render_as_string(hide_password=False)
+        settings = default_settings(
+            warehouse_url=url, online_store_url=server.url, partitions_start=PARTITIONS_START,
+            surfaces=list(surfaces), killswitch_min_explore_impressions=100,
+            snapshot_refresh_seconds=0.05, online_store_timeout_ms=200.0,
+        )  # fmt: skip
+        resources = {
+            **resources_from_settings(settings),
+            "warehouse": warehouse_resource(pg_engine, settings),
+        }
+        # Through the product: a published pool, three flags, the kill switch on home.
+        with pg_engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO item_catalog (namespace, item_id, category, price,"
+                     " availability, freshness_index)"
+                     " VALUES ('default', :item, 'shoes', 50, 0.9, 0.9)"),
+                [{"item": f"item-{i}"} for i in range(30)],
+            )  # fmt: skip
+        published_as_of = as_of(3)
+        version = snapshot_version(published_as_of)
+        build_candidate_pool(pg_engine, published_as_of, "default", settings.pool_parameters(),
+                             PARAMS)  # fmt: skip
+        store = open_store(server.url, timeout_seconds=5.0)
+        assert publish_pools(pg_engine, store, published_as_of, "default", surfaces) == {
+            "home": 30, "cart": 30,
+        }  # fmt: skip
+        env = {"BANDIT_WAREHOUSE_URL": url, "BANDIT_ONLINE_STORE_URL": server.url}
+        flags = {"bandit_exploration_enabled": "true", "bandit_explore_slots": "2",
+                 "bandit_explore_traffic_percent": "100"}  # fmt: skip
+        for name, value in flags.items():
+            result = CliRunner().invoke(main, ["flags", "set", name, value], env=env)
+            assert result.exit_code == 0, result.output
+        load_events(pg_engine, traffic(0, 0.0, 0.3, n_explore=120))
+        materialise_metrics(pg_engine, as_of(0), PARAMS, "default")
+        with dg.build_sensor_context(resources=resources) as context:
+            killswitch_sensor(context)
+        tripped = store.killswitch("default", "home")
+        assert tripped.tripped
+        store.close()
+
+        service = ExplorationService(settings)  # with its refresh and exposure threads
+        service.state.store_backoff_seconds = 0.1
+        load = Traffic(service, surfaces)
+        load.start()
+        began = time.monotonic()
+        load.wait_for(began, lambda t: _serving_with_flags_and_kill_switch(t, version),
+                      "serving before the restart")  # fmt: skip
+
+        server.kill()
+        killed = time.monotonic()
+        time.sleep(0.3)  # decisions while the store is down
+        server.start()  # empty: no persistence
+        restarted = time.monotonic()
+        down = [trace.reason for trace in load.since(killed, restarted)]
+        assert "store_unavailable" in down, down[-10:]  # the ranker's items, not an error
+        store = open_store(server.url, timeout_seconds=5.0)
+        assert store.current_version("default", "home") is None
+        assert store.flags("default") == {}
+        assert store.killswitch("default", "home") is None
+        # Until the restore: the flags fall back to the settings (exploration off).
+        load.wait_for(restarted, lambda t: {x.reason for x in t[-4:]} == {"exploration_disabled"},
+                      "serving on the emptied store")  # fmt: skip
+
+        with dg.build_sensor_context(resources=resources) as context:
+            result = online_store_restore_sensor(context)
+        restored = time.monotonic()
+        assert isinstance(result, dg.SkipReason)
+        message = result.skip_message
+        assert message.startswith("default: store emptied"), message
+        for part in (f"snapshot home={version}", f"snapshot cart={version}",
+                     "flag bandit_explore_slots=2", "kill switch home tripped"):  # fmt: skip
+            assert part in message, message
+        for surface in surfaces:
+            assert store.current_version("default", surface) == version
+            assert len(store.load("default", surface)) == 30
+        assert store.flags("default") == flags
+        assert store.killswitch("default", "home") == tripped
+        load.wait_for(restored, lambda t: _serving_with_flags_and_kill_switch(t, version),
+                      "serving after the restore")  # fmt: skip
+
+        with dg.build_sensor_context(resources=resources) as context:
+            again = online_store_restore_sensor(context)
+        assert again.skip_message == "default: the online store holds what the warehouse recorded"
+        store.close()
+        load.stop()
+        assert load.errors == []
+        reasons = {trace.reason for trace in load.since(began)}
+        assert reasons <= {"explored", "kill_switch", "exploration_disabled", "store_unavailable"}
+        assert len(load.since(restarted)) > 20
+    finally:
+        if load is not None:
+            load.stop()
+        if service is not None:
+            service.close()
+        server.kill()
 
 
 def test_ingest_killed_three_times_mid_file_then_completed(tmp_path):
