@@ -17,13 +17,34 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import redis
+from click.testing import CliRunner
+from sqlalchemy import text
 
+from bandit_pipeline.cli import main
+from bandit_pipeline.defs.resources import resources_from_settings
+from bandit_pipeline.defs.restore import online_store_restore_sensor
+from bandit_pipeline.defs.safeguards import killswitch_sensor
+from bandit_pipeline.monitoring.rollups import materialise_metrics
+from bandit_pipeline.online_store import open_store
+from bandit_pipeline.pool import build_candidate_pool, publish_pools, snapshot_version
+from bandit_pipeline.serving import DecisionRequest, ExplorationService
+from bandit_pipeline.settings import default_settings
 from bandit_pipeline.simulate import generate_events, write_jsonl
 from bandit_pipeline.warehouse import make_engine
 from bandit_pipeline.warehouse.migrate import upgrade
-from bandit_pipeline_tests.helpers import free_port, scalar
+from bandit_pipeline_tests import helpers
+from bandit_pipeline_tests.helpers import (
+    PARAMS,
+    PARTITIONS_START,
+    free_port,
+    load_events,
+    scalar,
+    traffic,
+    warehouse_resource,
+)
 
 PG_BINARIES = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
 
@@ -325,8 +346,6 @@ class Traffic:
         self._thread = threading.Thread(target=self._run, name="decisions", daemon=True)
 
     def _run(self) -> None:
-        from bandit_pipeline.serving import DecisionRequest
-
         n = 0
         while not self._stop.is_set():
             for surface in self.surfaces:
@@ -385,28 +404,6 @@ def test_redis_restarted_empty_is_restored_by_the_sensor_while_serving_goes_on(p
     fails meanwhile, and one tick of the restore sensor brings back the published
     snapshots, the flags set with `flags set` and the tripped kill switch, so serving
     explores again as it did (and not on the tripped surface)."""
-    import dagster as dg
-    from click.testing import CliRunner
-    from sqlalchemy import text
-
-    from bandit_pipeline.cli import main
-    from bandit_pipeline.defs.resources import resources_from_settings
-    from bandit_pipeline.defs.restore import online_store_restore_sensor
-    from bandit_pipeline.defs.safeguards import killswitch_sensor
-    from bandit_pipeline.monitoring.rollups import materialise_metrics
-    from bandit_pipeline.online_store import open_store
-    from bandit_pipeline.pool import build_candidate_pool, publish_pools, snapshot_version
-    from bandit_pipeline.serving import ExplorationService
-    from bandit_pipeline.settings import default_settings
-    from bandit_pipeline_tests.helpers import (
-        PARAMS,
-        PARTITIONS_START,
-        as_of,
-        load_events,
-        traffic,
-        warehouse_resource,
-    )
-
     surfaces = ("home", "cart")
     server = PrivateRedis(tmp_path, persistent=False)
     server.start()
@@ -431,7 +428,7 @@ def test_redis_restarted_empty_is_restored_by_the_sensor_while_serving_goes_on(p
                      " VALUES ('default', :item, 'shoes', 50, 0.9, 0.9)"),
                 [{"item": f"item-{i}"} for i in range(30)],
             )  # fmt: skip
-        published_as_of = as_of(3)
+        published_as_of = helpers.as_of(3)
         version = snapshot_version(published_as_of)
         build_candidate_pool(pg_engine, published_as_of, "default", settings.pool_parameters(),
                              PARAMS)  # fmt: skip
@@ -446,7 +443,7 @@ def test_redis_restarted_empty_is_restored_by_the_sensor_while_serving_goes_on(p
             result = CliRunner().invoke(main, ["flags", "set", name, value], env=env)
             assert result.exit_code == 0, result.output
         load_events(pg_engine, traffic(0, 0.0, 0.3, n_explore=120))
-        materialise_metrics(pg_engine, as_of(0), PARAMS, "default")
+        materialise_metrics(pg_engine, helpers.as_of(0), PARAMS, "default")
         with dg.build_sensor_context(resources=resources) as context:
             killswitch_sensor(context)
         tripped = store.killswitch("default", "home")
