@@ -13,6 +13,7 @@ from typing import Any
 
 from bandit_pipeline.monitoring.rollups import SurfaceFigures
 from bandit_pipeline.pool import PoolResult, snapshot_version
+from bandit_pipeline.store_record import RestoreReport
 from bandit_pipeline.window_update import WindowResult
 
 # The figures of the newest window plotted per surface.
@@ -69,12 +70,20 @@ def pool_metadata(result: PoolResult) -> dict[str, Any]:
     return metadata
 
 
-def publish_metadata(as_of: datetime, published: dict[str, int | None]) -> dict[str, Any]:
+def publish_metadata(
+    as_of: datetime, published: dict[str, int | None], restored: RestoreReport | None = None
+) -> dict[str, Any]:
     """The snapshot version and the items published per surface; -1 where a newer pool or
-    snapshot kept the surface from being published."""
+    snapshot kept the surface from being published. With the restore that followed: what
+    it found and wrote (``restore``), and how many values it wrote (``restored``)."""
     metadata: dict[str, Any] = {"version": snapshot_version(as_of)}
     for surface, count in published.items():
         metadata[f"published_{surface}"] = -1 if count is None else count
+    if restored is not None:
+        metadata["restore"] = restored.summary()
+        metadata["restored"] = (
+            len(restored.snapshots) + len(restored.flags) + len(restored.killswitches)
+        )
     return metadata
 
 

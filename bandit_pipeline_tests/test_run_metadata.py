@@ -83,6 +83,18 @@ def test_a_surface_not_published_reports_minus_one():
     }
 
 
+def test_the_publish_reports_what_the_restore_after_it_wrote():
+    from bandit_pipeline.store_record import RestoreReport
+
+    restored = RestoreReport("default", emptied=True, flags={"bandit_explore_slots": "2"},
+                             killswitches={"home": True})  # fmt: skip
+    metadata = publish_metadata(AS_OF, {"home": 4}, restored)
+    assert metadata["restored"] == 2
+    assert metadata["restore"] == (
+        "default: store emptied; flag bandit_explore_slots=2; kill switch home tripped"
+    )
+
+
 def test_metrics_report_the_newest_figures_per_surface_as_floats():
     home = SurfaceFigures("home", 10, 2.0, 0.1, 100, None, 110, 0.05)
     metadata = metrics_metadata(3, [home])

@@ -59,9 +59,7 @@ def online_posteriors(
     restored = restore_store(warehouse, candidate_pool, online_store)
     if restored.restored or restored.unavailable:
         context.log.warning("online store restored: %s", restored.summary())
-    return dg.MaterializeResult(
-        metadata={**publish_metadata(as_of, published), "restore": restored.summary()}
-    )
+    return dg.MaterializeResult(metadata=publish_metadata(as_of, published, restored))
 
 
 def publishing_definitions(settings: Settings) -> dg.Definitions:
