@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -31,6 +32,13 @@ class Context:
         if self._settings is None:
             self._settings = load_settings()
         return self._settings
+
+    def use_warehouse(self, url: str) -> None:
+        """Read ``url`` instead of BANDIT_WAREHOUSE_URL (validated by the same rule)."""
+        self._settings = self.settings.model_copy(
+            update={"warehouse_url": load_settings(warehouse_url=url).warehouse_url}
+        )
+        self._engine = None
 
     @property
     def engine(self) -> Engine:
@@ -87,6 +95,25 @@ def _id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | 
 
 def _ids(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
     return [_id(ctx, param, item) for item in value.split(",") if item]
+
+
+def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """An ISO 8601 instant (no offset means UTC, as in ingestion) or a partition key."""
+    from bandit_pipeline.timing import PARTITION_FORMAT
+
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        try:
+            moment = datetime.strptime(value, PARTITION_FORMAT)
+        except ValueError:
+            raise click.BadParameter(
+                f"expected an ISO 8601 time such as 2026-11-20T12:00 (UTC unless it has an "
+                f"offset) or a window key such as 2026-11-20-12:00, got {value!r:.80}"
+            ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _fail(message: str) -> None:
@@ -493,6 +520,65 @@ def experiment_readout_command(obj: Context) -> None:
             f"{row.surface:<8} {row.experiment:<20} {row.metric:<17} {row.control_rate:>8.4f} "
             f"{row.treatment_rate:>9.4f} {diff:>9} {interval:>19} {srm:>8}{flag}"
         )
+
+
+@main.command()
+@click.option(
+    "--since",
+    required=True,
+    callback=_instant,
+    help="Start of the range (included), e.g. 2026-11-20T00:00; UTC.",
+)
+@click.option(
+    "--until",
+    default=None,
+    callback=_instant,
+    help="End of the range (excluded); UTC. Default: now.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default=".bandit/report",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder of report.html and its PNG plots.",
+)
+@click.option(
+    "--truth",
+    "truth_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="The dry run's truth file: adds true rewards and regret.",
+)
+@click.option("--warehouse-url", default=None, help="Default: BANDIT_WAREHOUSE_URL.")
+@click.pass_obj
+@fails_cleanly
+def report(
+    obj: Context,
+    since: datetime,
+    until: datetime | None,
+    out_dir: str,
+    truth_path: str | None,
+    warehouse_url: str | None,
+) -> None:
+    """Write the exploration report of a range (one HTML page with its plots) and print
+    the verdict on widening the rollout."""
+    from bandit_pipeline.report import ReportError, write_report
+    from bandit_pipeline.report.build import load_truth
+
+    if warehouse_url is not None:
+        obj.use_warehouse(warehouse_url)
+    try:
+        truth = None if truth_path is None else load_truth(truth_path)
+        written = write_report(obj.engine, obj.settings, since, until or datetime.now(UTC),
+                               out_dir, truth)  # fmt: skip
+    except ReportError as exc:
+        _fail(str(exc))
+    click.echo(f"report: {written.html_path} ({len(written.image_paths)} plots beside it)")
+    click.echo(f"range: {written.since.isoformat()} .. {written.until.isoformat()} "
+               f"namespace {written.namespace}")  # fmt: skip
+    for line in written.verdict_lines():
+        click.echo(line)
 
 
 @main.command()

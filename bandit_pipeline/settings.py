@@ -23,6 +23,7 @@ from bandit_pipeline.monitoring.killswitch import KillSwitchPolicy
 from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.pool import PoolParameters
 from bandit_pipeline.redact import redact_url, redact_webhook
+from bandit_pipeline.report.criteria import WideningThresholds
 from bandit_pipeline.timing import PARTITION_FORMAT
 
 ENV_PREFIX = "BANDIT_"
@@ -181,6 +182,34 @@ class Settings(BaseSettings):
     experiment_holdout_percent: float = Field(default=10.0, ge=0, le=100)
     experiment_surfaces: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Widening the rollout: the success criteria of `bandit-pipeline report` (docs/report.md).
+    widen_min_hours: int = Field(
+        default=48,
+        ge=1,
+        le=8_760,
+        description="Hours with exploration the report's range needs: two full daily cycles.",
+    )
+    widen_min_explore_impressions: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000_000_000,
+        description="Explore impressions the report's range needs (48 hours at the alert's "
+        "minimum of 200 an hour).",
+    )
+    widen_min_srm_p_value: float = Field(
+        default=0.001,
+        ge=0,
+        le=1,
+        description="A sample-ratio-mismatch p-value below this on any surface fails the range.",
+    )
+    widen_max_core_metric_drop: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Fail when a core metric of treatment is surely worse than control's by "
+        "more than this share (the 95% interval of treatment / control - 1 lies below -it).",
+    )
+
     @field_validator("namespace", "experiment_name", "online_store_prefix", "policy_id")
     @classmethod
     def _plain_name(cls, value: str) -> str:
@@ -292,6 +321,15 @@ class Settings(BaseSettings):
         """When the kill switch trips (docs/monitoring.md)."""
         return KillSwitchPolicy(
             self.killswitch_mode, self.killswitch_threshold, self.killswitch_min_explore_impressions
+        )
+
+    def widening_thresholds(self) -> WideningThresholds:
+        """When the report calls a range good enough to widen the rollout (docs/report.md)."""
+        return WideningThresholds(
+            self.widen_min_hours,
+            self.widen_min_explore_impressions,
+            self.widen_min_srm_p_value,
+            self.widen_max_core_metric_drop,
         )
 
     def first_partition(self, now: datetime | None = None) -> str:

@@ -76,9 +76,7 @@ class DryRunTruth:
                 for row in raw["true_rewards"]
             ],
             regret=[
-                RegretWindow(
-                    **{**row, "window_start": datetime.fromisoformat(row["window_start"])}
-                )
+                RegretWindow(**{**row, "window_start": datetime.fromisoformat(row["window_start"])})
                 for row in raw["regret"]
             ],
             emitted=dict(raw.get("emitted", {})),
