@@ -199,13 +199,19 @@ def ingest(
     total = count_records(path, fmt) if sys.stderr.isatty() else None
     records = read_records(path, fmt)
     if total is None:
-        report = ingest_records(obj.engine, records, settings, historical=historical,
-                                batch_size=batch_size, source=path)  # fmt: skip
+        report = ingest_records(
+            obj.engine, records, settings, historical=historical, batch_size=batch_size, source=path
+        )
     else:
         with click.progressbar(length=total, label="rows read", file=sys.stderr) as bar:
-            report = ingest_records(obj.engine, counted(records, bar.update), settings,
-                                    historical=historical, batch_size=batch_size,
-                                    source=path)  # fmt: skip
+            report = ingest_records(
+                obj.engine,
+                counted(records, bar.update),
+                settings,
+                historical=historical,
+                batch_size=batch_size,
+                source=path,
+            )
     click.echo(report.summary())
 
 
@@ -317,8 +323,9 @@ def job_run(obj: Context, key: str | None, first_key: str | None, last_key: str 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     with click.progressbar(length=total, label=f"{total} window(s)", file=sys.stderr) as bar:
         try:
-            run_partitions(obj.settings, first_key, last_key, instance=instance,
-                           on_progress=bar.update)  # fmt: skip
+            run_partitions(
+                obj.settings, first_key, last_key, instance=instance, on_progress=bar.update
+            )
         except JobFailed as exc:
             _fail(str(exc))
     click.echo(f"ran {total} window(s) {first_key} .. {last_key}")
@@ -570,26 +577,74 @@ def report(
         obj.use_warehouse(warehouse_url)
     try:
         truth = None if truth_path is None else load_truth(truth_path)
-        written = write_report(obj.engine, obj.settings, since, until or datetime.now(UTC),
-                               out_dir, truth)  # fmt: skip
+        written = write_report(
+            obj.engine, obj.settings, since, until or datetime.now(UTC), out_dir, truth
+        )
     except ReportError as exc:
         _fail(str(exc))
     click.echo(f"report: {written.html_path} ({len(written.image_paths)} plots beside it)")
-    click.echo(f"range: {written.since.isoformat()} .. {written.until.isoformat()} "
-               f"namespace {written.namespace}")  # fmt: skip
+    click.echo(
+        f"range: {written.since.isoformat()} .. {written.until.isoformat()} "
+        f"namespace {written.namespace}"
+    )
     for line in written.verdict_lines():
         click.echo(line)
 
 
 @main.command()
-@click.option("--events", default=20_000, show_default=True, help="Impressions to generate.")
-@click.option("--items", default=500, show_default=True, help="Catalog size.")
+@click.option(
+    "--days",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(0.25, 60),
+    help="Simulated days (whole 15-minute windows).",
+)
+@click.option("--users", default=10_000, show_default=True, type=click.IntRange(1))
+@click.option("--requests-per-hour", default=900, show_default=True, type=click.IntRange(1))
+@click.option("--fresh-items", default=60, show_default=True, type=click.IntRange(2))
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option(
+    "--traffic-percent",
+    default=100.0,
+    show_default=True,
+    type=click.FloatRange(0, 100),
+    help="Rollout share of users that get exploration.",
+)
+@click.option("--slots", default=2, show_default=True, type=click.IntRange(1, 2))
+@click.option(
+    "--holdout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0, 100),
+    help="Experiment holdout percent (control: no exploration).",
+)
+@click.option(
+    "--drift",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 5),
+    help="Log-change per day of the fresh items' true rates (half up, half down).",
+)
+@click.option(
+    "--scenario",
+    type=click.Choice(["steady", "collapse"]),
+    default="steady",
+    show_default=True,
+    help="collapse: fresh items stop converting halfway through.",
+)
+@click.option(
+    "--checks-every",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Run the job's quality checks on every Nth window.",
+)
 @click.option(
     "--folder",
     default=".bandit/demo",
     show_default=True,
     type=click.Path(file_okay=False),
-    help="Where the demo's own warehouse and online store are (recreated at each run).",
+    help="The demo's own stores (recreated at each run), its events, truth and report.",
 )
 @click.option(
     "--into-configured-stores",
@@ -597,32 +652,71 @@ def report(
     help="Write into BANDIT_WAREHOUSE_URL and BANDIT_ONLINE_STORE_URL instead (staging).",
 )
 @click.option(
+    "--warehouse-url", default=None, help="Staging warehouse (implies configured stores)."
+)
+@click.option("--online-store-url", default=None, help="Staging store (implies configured stores).")
+@click.option(
     "--allow-existing-data",
     is_flag=True,
-    help="With --into-configured-stores: go on although that warehouse holds data.",
+    help="With configured stores: go on although that warehouse holds data.",
 )
 @click.pass_obj
 @fails_cleanly
 def demo(
     obj: Context,
-    events: int,
-    items: int,
+    days: float,
+    users: int,
+    requests_per_hour: int,
+    fresh_items: int,
+    seed: int,
+    traffic_percent: float,
+    slots: int,
+    holdout: float,
+    drift: float,
+    scenario: str,
+    checks_every: int,
     folder: str,
     into_configured_stores: bool,
+    warehouse_url: str | None,
+    online_store_url: str | None,
     allow_existing_data: bool,
 ) -> None:
-    """End-to-end dry run on stores of its own (or, when told, the configured ones)."""
+    """The staging dry run: simulated shop traffic through the real serving, ingestion
+    and job, then the report, on stores of its own (or, when told, staging's)."""
     from pathlib import Path
 
     from bandit_pipeline.demo import DemoRefused, demo_settings, refuse_existing_data, run_demo
+    from bandit_pipeline.simulate.shop import ShopOptions
     from bandit_pipeline.warehouse import make_engine
 
-    settings = demo_settings(obj.settings, None if into_configured_stores else Path(folder))
+    settings = obj.settings
+    stores = {"warehouse_url": warehouse_url, "online_store_url": online_store_url}
+    if any(stores.values()):
+        into_configured_stores = True
+        settings = settings.model_copy(update={k: v for k, v in stores.items() if v})
+    settings = demo_settings(
+        settings,
+        None if into_configured_stores else Path(folder),
+        slots=slots,
+        traffic_percent=traffic_percent,
+        holdout_percent=holdout,
+    )
+    options = ShopOptions(
+        seed=seed,
+        days=days,
+        users=users,
+        requests_per_hour=requests_per_hour,
+        fresh_items=fresh_items,
+        drift_per_day=drift,
+        scenario=scenario,
+    )
     engine = make_engine(settings.warehouse_url)
     try:
         if into_configured_stores and not allow_existing_data:
             refuse_existing_data(engine)
-        run_demo(engine, settings, n_impressions=events, n_items=items, echo=click.echo)
+        run_demo(
+            engine, settings, options, Path(folder), checks_every=checks_every, echo=click.echo
+        )
     except DemoRefused as exc:
         _fail(str(exc))
     finally:

@@ -8,6 +8,7 @@ import: it costs seconds and hundreds of megabytes, which no code-server load sh
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,8 +41,20 @@ class SuiteResult:
         }
 
 
+def _file_identity(engine: Engine) -> int | None:
+    """The inode of a SQLite warehouse file: a file deleted and recreated at the same path
+    (the demo does so at each run) must not be validated through a stale connection."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    try:
+        return os.stat(database).st_ino
+    except OSError:
+        return None
+
+
 @cache
-def _data_source(url: str):
+def _data_source(url: str, file_identity: int | None = None):
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -63,7 +76,7 @@ def run_suite(
         .bindparams(**params)
         .compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
     )
-    source = _data_source(engine.url.render_as_string(hide_password=False))
+    source = _data_source(engine.url.render_as_string(hide_password=False), _file_identity(engine))
     asset_name = f"{name}_{uuid.uuid4().hex[:8]}"
     asset = source.add_query_asset(name=asset_name, query=query)
     try:
