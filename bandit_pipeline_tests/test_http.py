@@ -253,6 +253,10 @@ def test_the_decision_time_is_an_optional_input(client):
     naive = client.post("/v1/decide", json={**GOOD, "decided_at": "2026-01-05T09:00:00"})
     assert naive.status_code == 422
     assert any("decided_at" in error["loc"] for error in naive.json()["detail"])
+    # A number is not read as Unix seconds: the schema says a date-time string.
+    number = client.post("/v1/decide", json={**GOOD, "decided_at": 0})
+    assert number.status_code == 422
+    assert any("decided_at" in error["loc"] for error in number.json()["detail"])
 
 
 def test_metric_labels_are_bounded_to_the_configured_names(tmp_path):

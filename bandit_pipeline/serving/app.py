@@ -19,7 +19,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from bandit_pipeline.identifiers import MAX_ID_LENGTH, NAME_REGEX, NAME_RULE, id_problem, is_name
 from bandit_pipeline.online_store import StoreUnavailable
@@ -28,6 +36,17 @@ from bandit_pipeline.serving.service import DecisionRequest, DecisionTrace, Expl
 from bandit_pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def _date_time_text(value: object) -> object:
+    """The schema says an ISO 8601 string: a number (which pydantic would read as Unix
+    seconds) is refused rather than guessed at."""
+    if not isinstance(value, str):
+        raise ValueError("an ISO 8601 date-time string with its UTC offset")
+    return value
+
+
+DecisionTime = Annotated[AwareDatetime, BeforeValidator(_date_time_text)]
 
 
 def _name(value: str) -> str:
@@ -133,7 +152,7 @@ def create_app(settings: Settings, service: ExplorationService | None = None) ->
         request_id: Id
         items: Annotated[list[Id], Field(max_length=settings.max_request_items)]
         candidates: Annotated[list[Id], Field(max_length=MAX_CANDIDATES)] | None = None
-        decided_at: AwareDatetime | None = Field(
+        decided_at: DecisionTime | None = Field(
             default=None,
             description="When the decision happens (replays, simulations); default: now.",
         )
