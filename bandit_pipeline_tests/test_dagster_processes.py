@@ -497,8 +497,22 @@ def test_a_schedule_tick_runs_the_latest_complete_window_and_publishes_it(
     assert len(snapshot) > 0
 
 
+def remove_bad_row(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM bandit_rewards WHERE event_id = 'bad'"))
+
+
+@pytest.fixture
+def bad_row_removed_after(deployment: Deployment) -> Iterator[None]:
+    """Whatever the test's outcome, the next tests' runs do not meet its bad row."""
+    try:
+        yield
+    finally:
+        remove_bad_row(deployment.warehouse)
+
+
 def test_a_backfill_with_a_bad_window_fails_its_check_and_a_fixed_reexecution_is_clean(
-    deployment: Deployment, schedule_paused: None
+    deployment: Deployment, schedule_paused: None, bad_row_removed_after: None
 ):
     prepare(deployment)
     clean = clean_run(deployment, RANGE)
@@ -542,8 +556,17 @@ def test_a_backfill_with_a_bad_window_fails_its_check_and_a_fixed_reexecution_is
     assert backfill["status"] == "COMPLETED_FAILED"
     (failed_run,) = [r for r in backfill["runs"] if "dagster/parent_run_id" not in tags(
         deployment.run(r["runId"]))]  # fmt: skip
-    group = run_group(deployment, failed_run["runId"])
-    # One run for the whole range, retried twice by the daemon (the data is still bad).
+    # One run for the whole range, retried twice by the daemon (the data is still bad). The
+    # backfill can count as finished between one retry's failure and the launch of the next.
+    group = deployment.wait(
+        lambda: (
+            len(g := run_group(deployment, failed_run["runId"])) >= 3
+            and all(r["status"] in DONE for r in g)
+            and g
+        ),
+        180,
+        "the daemon's two retries to finish",
+    )
     assert [r["status"] for r in group] == ["FAILURE"] * 3
     assert tags(group[0])["dagster/asset_partition_range_start"] == RANGE[0]
     assert tags(group[0])["dagster/asset_partition_range_end"] == RANGE[-1]
@@ -563,8 +586,7 @@ def test_a_backfill_with_a_bad_window_fails_its_check_and_a_fixed_reexecution_is
 
     # The operator removes the bad row and re-executes the run, all steps ("Re-execute all":
     # the aggregates were computed with the bad row).
-    with deployment.warehouse.begin() as connection:
-        connection.execute(text("DELETE FROM bandit_rewards WHERE event_id = 'bad'"))
+    remove_bad_row(deployment.warehouse)
     reexecuted = deployment.graphql(
         REEXECUTE, params={"parentRunId": group[0]["runId"], "strategy": "ALL_STEPS"}
     )["launchPipelineReexecution"]
