@@ -15,6 +15,9 @@ from bandit_pipeline_tests.helpers import scalar
 
 SMALL = ["demo", "--days", "0.25", "--users", "300", "--requests-per-hour", "300",
          "--fresh-items", "12"]  # fmt: skip
+# Where only the safety rules or a restart are under test: the shortest run, little traffic.
+TINY = ["demo", "--days", "0.25", "--users", "50", "--requests-per-hour", "60",
+        "--fresh-items", "6"]  # fmt: skip
 
 
 def _configured(tmp_path) -> dict[str, str]:
@@ -65,7 +68,7 @@ def test_demo_runs_end_to_end_on_stores_of_its_own(tmp_path):
     assert not (tmp_path / "real_store.db").exists()
     assert open_store(f"sqlite:///{folder}/online_store.db").flags("default") == {}
     # A second run starts again from empty stores.
-    again = CliRunner().invoke(main, [*SMALL, "--folder", str(folder)], env=env)
+    again = CliRunner().invoke(main, [*TINY, "--folder", str(folder)], env=env)
     assert again.exit_code == 0, again.output
     assert "schema: empty ->" in again.output
 
@@ -73,19 +76,19 @@ def test_demo_runs_end_to_end_on_stores_of_its_own(tmp_path):
 def test_demo_refuses_a_configured_warehouse_that_holds_data(tmp_path):
     env = _configured(tmp_path)
     before = _digest(tmp_path / "real_warehouse.db")
-    refused = CliRunner().invoke(main, [*SMALL, "--into-configured-stores"], env=env)
+    refused = CliRunner().invoke(main, [*TINY, "--into-configured-stores"], env=env)
     assert refused.exit_code == 2
     assert "already holds events or a catalog" in refused.output
     assert "--allow-existing-data" in refused.output
     assert _digest(tmp_path / "real_warehouse.db") == before
 
     allowed = CliRunner().invoke(
-        main, [*SMALL, "--into-configured-stores", "--allow-existing-data"], env=env
+        main, [*TINY, "--into-configured-stores", "--allow-existing-data"], env=env
     )
     assert allowed.exit_code == 0, allowed.output
     engine = make_engine(env["BANDIT_WAREHOUSE_URL"])
     assert scalar(engine, "SELECT COUNT(*) FROM bandit_rewards WHERE event_id = 'real-1'") == 1
-    assert scalar(engine, "SELECT COUNT(*) FROM bandit_rewards") > 1000
+    assert scalar(engine, "SELECT COUNT(*) FROM bandit_rewards") > 100
     engine.dispose()
     store = open_store(env["BANDIT_ONLINE_STORE_URL"])
     assert store.load("default", "home") is not None  # staging: the snapshot is published
@@ -97,7 +100,7 @@ def test_demo_goes_ahead_on_an_empty_configured_warehouse(tmp_path):
         "BANDIT_WAREHOUSE_URL": f"sqlite:///{tmp_path}/empty.db",
         "BANDIT_ONLINE_STORE_URL": f"sqlite:///{tmp_path}/store.db",
     }
-    result = CliRunner().invoke(main, [*SMALL, "--into-configured-stores"], env=env)
+    result = CliRunner().invoke(main, [*TINY, "--into-configured-stores"], env=env)
     assert result.exit_code == 0, result.output
 
 

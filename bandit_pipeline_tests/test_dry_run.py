@@ -149,7 +149,7 @@ def test_the_report_renders_in_chromium(collapse, tmp_path):
 
 
 def test_the_run_is_reproducible_for_a_seed(tmp_path):
-    options = ShopOptions(seed=11, days=0.25, users=200, requests_per_hour=200, fresh_items=8)
+    options = ShopOptions(seed=11, days=0.1, users=200, requests_per_hour=200, fresh_items=8)
     first = _dry_run(tmp_path / "a", options)
     second = _dry_run(tmp_path / "b", options)
     try:
