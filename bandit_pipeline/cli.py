@@ -12,7 +12,7 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from bandit_pipeline.flag_values import FLAGS, flag_problem
+from bandit_pipeline.flag_values import FLAGS, flag_fallbacks, flag_problem, flag_text
 from bandit_pipeline.redact import redact_url
 from bandit_pipeline.settings import Settings, SettingsError, load_settings
 
@@ -393,17 +393,11 @@ def _store(obj: Context):
 @fails_cleanly
 def flags_get(obj: Context, namespace: str | None) -> None:
     """Show the flags: the stored value, or the settings' fallback."""
-    from bandit_pipeline.serving.flags import EXPLORATION_ENABLED, EXPLORE_SLOTS
-
     namespace = namespace or obj.settings.namespace
     stored = _store(obj).flags(namespace)
-    fallback = {
-        EXPLORATION_ENABLED: str(obj.settings.exploration_enabled).lower(),
-        EXPLORE_SLOTS: str(obj.settings.explore_slots),
-    }
-    for name, default in fallback.items():
+    for name, fallback in flag_fallbacks(obj.settings).items():
         source = "store" if name in stored else "settings"
-        click.echo(f"{namespace} {name}={stored.get(name, default)} ({source})")
+        click.echo(f"{namespace} {name}={stored.get(name, flag_text(fallback))} ({source})")
 
 
 @flags.command("set")

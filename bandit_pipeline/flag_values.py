@@ -7,11 +7,29 @@ serving stack.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bandit_pipeline.settings import Settings
 
 EXPLORATION_ENABLED = "bandit_exploration_enabled"
 EXPLORE_SLOTS = "bandit_explore_slots"
 EXPLORE_TRAFFIC_PERCENT = "bandit_explore_traffic_percent"
 FLAGS = (EXPLORATION_ENABLED, EXPLORE_SLOTS, EXPLORE_TRAFFIC_PERCENT)
+
+
+def flag_fallbacks(settings: Settings) -> dict[str, bool | int | float]:
+    """Each flag's value when the store holds none for a namespace: its setting."""
+    return {
+        EXPLORATION_ENABLED: settings.exploration_enabled,
+        EXPLORE_SLOTS: settings.explore_slots,
+        EXPLORE_TRAFFIC_PERCENT: settings.explore_traffic_percent,
+    }
+
+
+def flag_text(value: bool | int | float) -> str:
+    """A flag's value as the store holds it and ``flags set`` takes it."""
+    return str(value).lower() if isinstance(value, bool) else f"{value:g}"
 
 
 def flag_problem(name: str, value: str) -> str | None:

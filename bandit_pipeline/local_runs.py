@@ -63,21 +63,11 @@ def run_partitions(
     with scope as active:
         for start in range(0, len(keys), WINDOWS_PER_RUN):
             chunk = keys[start : start + WINDOWS_PER_RUN]
-            result = job.execute_in_process(
-                instance=active,
-                run_config=QUIET_CONSOLE,
-                raise_on_error=False,
-                tags={
-                    "dagster/asset_partition_range_start": chunk[0],
-                    "dagster/asset_partition_range_end": chunk[-1],
-                },
-            )
-            if not result.success:
-                causes = [_cause(e) for e in result.all_events if e.is_step_failure]
-                raise JobFailed(
-                    f"the run of windows {chunk[0]} .. {chunk[-1]} failed (run {result.run_id}): "
-                    + ("; ".join(causes) or "no step started")
-                )
+            tags = {
+                "dagster/asset_partition_range_start": chunk[0],
+                "dagster/asset_partition_range_end": chunk[-1],
+            }
+            _execute(job, active, f"windows {chunk[0]} .. {chunk[-1]}", tags=tags)
             on_progress(len(chunk))
     return len(keys)
 
@@ -107,18 +97,7 @@ class WindowRunner:
         """Run the job on the window ``key`` (without the quality checks when ``checks``
         is false); raise :class:`JobFailed` with its cause."""
         job = self.job if checks else self.job_without_checks
-        result = job.execute_in_process(
-            instance=self.instance,
-            run_config=QUIET_CONSOLE,
-            raise_on_error=False,
-            partition_key=key,
-        )
-        if not result.success:
-            causes = [_cause(e) for e in result.all_events if e.is_step_failure]
-            raise JobFailed(
-                f"the run of window {key} failed (run {result.run_id}): "
-                + ("; ".join(causes) or "no step started")
-            )
+        _execute(job, self.instance, f"window {key}", partition_key=key)
 
     def evaluate_sensors(self) -> None:
         """One tick of each safeguard sensor, each resuming from its own cursor."""
@@ -134,6 +113,20 @@ class WindowRunner:
                 result = sensor(context)
             if isinstance(result, dg.SensorResult) and result.cursor is not None:
                 self.cursors[name] = result.cursor
+
+
+def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, what: str, **run: object):
+    """One run of ``job`` in this process, quiet on the console; raise :class:`JobFailed`
+    naming ``what`` it ran and each failed step's cause."""
+    result = job.execute_in_process(
+        instance=instance, run_config=QUIET_CONSOLE, raise_on_error=False, **run
+    )
+    if not result.success:
+        causes = [_cause(e) for e in result.all_events if e.is_step_failure]
+        raise JobFailed(
+            f"the run of {what} failed (run {result.run_id}): "
+            + ("; ".join(causes) or "no step started")
+        )
 
 
 def _cause(event: dg.DagsterEvent) -> str:

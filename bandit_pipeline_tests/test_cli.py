@@ -205,6 +205,23 @@ def test_flags_set_takes_a_rollout_share_and_refuses_a_bad_one(sqlite_engine, tm
         assert "takes a share of users from 0 to 100" in refused.output
 
 
+def test_flags_get_shows_every_flag_with_its_source(sqlite_engine, tmp_path):
+    env = {"BANDIT_ONLINE_STORE_URL": f"sqlite:///{tmp_path}/s.db",
+           "BANDIT_WAREHOUSE_URL": sqlite_engine.url.render_as_string(),
+           "BANDIT_EXPLORE_TRAFFIC_PERCENT": "25", "BANDIT_EXPLORE_SLOTS": "1"}  # fmt: skip
+    set_ = CliRunner().invoke(
+        main, ["flags", "set", "bandit_exploration_enabled", "false"], env=env
+    )
+    assert set_.exit_code == 0, set_.output
+    shown = CliRunner().invoke(main, ["flags", "get"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.splitlines() == [
+        "default bandit_exploration_enabled=false (store)",
+        "default bandit_explore_slots=1 (settings)",
+        "default bandit_explore_traffic_percent=25 (settings)",
+    ]
+
+
 def test_flags_set_and_unset_are_recorded_in_the_warehouse(engine, settings, tmp_path):
     """Who set which value when: what an emptied store gets its flags back from."""
     import getpass

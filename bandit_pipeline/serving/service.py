@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from bandit_pipeline.flag_values import flag_fallbacks
 from bandit_pipeline.online_store import OnlineStore, StoreRejected, StoreUnavailable, open_store
 from bandit_pipeline.policy.experiment import CONTROL, assign_variant, in_rollout
 from bandit_pipeline.policy.thompson import QuantileBounds, decision_rng
@@ -23,9 +24,6 @@ from bandit_pipeline.serving import metrics
 from bandit_pipeline.serving.decision_log import DecisionTable
 from bandit_pipeline.serving.exposure_guard import ExposureGuard, GuardedDecision
 from bandit_pipeline.serving.flags import (
-    EXPLORATION_ENABLED,
-    EXPLORE_SLOTS,
-    EXPLORE_TRAFFIC_PERCENT,
     ExplorationFlags,
     StoreFlagProvider,
     flag_client,
@@ -143,14 +141,7 @@ class ExplorationService:
         self.state = ServingState(
             self.store, refresh_seconds=settings.snapshot_refresh_seconds, labels=self.labels
         )
-        provider = StoreFlagProvider(
-            self.state.flags,
-            {
-                EXPLORATION_ENABLED: settings.exploration_enabled,
-                EXPLORE_SLOTS: settings.explore_slots,
-                EXPLORE_TRAFFIC_PERCENT: settings.explore_traffic_percent,
-            },
-        )
+        provider = StoreFlagProvider(self.state.flags, flag_fallbacks(settings))
         self._flag_domain = f"bandit-{id(self)}"
         self.flag_client = flag_client(provider, domain=self._flag_domain)
         self.flags = ExplorationFlags(self.flag_client, self.state.flags)
