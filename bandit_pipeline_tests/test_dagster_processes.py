@@ -556,21 +556,25 @@ def test_a_backfill_with_a_bad_window_fails_its_check_and_a_fixed_reexecution_is
     assert backfill["status"] == "COMPLETED_FAILED"
     (failed_run,) = [r for r in backfill["runs"] if "dagster/parent_run_id" not in tags(
         deployment.run(r["runId"]))]  # fmt: skip
-    # One run for the whole range, retried twice by the daemon (the data is still bad). The
-    # backfill can count as finished between one retry's failure and the launch of the next.
-    group = deployment.wait(
+    # One run for the whole range, retried by the daemon (the data is still bad). Dagster
+    # may count the backfill as finished between one retry's failure and the launch of the
+    # next, and then launches no further retry: one or two retries, each failed.
+    deployment.wait(
         lambda: (
-            len(g := run_group(deployment, failed_run["runId"])) >= 3
+            len(g := run_group(deployment, failed_run["runId"])) >= 2
             and all(r["status"] in DONE for r in g)
-            and g
         ),
         180,
-        "the daemon's two retries to finish",
+        "the daemon's retry to finish",
     )
-    assert [r["status"] for r in group] == ["FAILURE"] * 3
+    deployment.wait_idle()
+    group = run_group(deployment, failed_run["runId"])
+    assert len(group) in (2, 3), group
+    assert [r["status"] for r in group] == ["FAILURE"] * len(group)
     assert tags(group[0])["dagster/asset_partition_range_start"] == RANGE[0]
     assert tags(group[0])["dagster/asset_partition_range_end"] == RANGE[-1]
-    assert [tags(r).get("dagster/retry_number") for r in group] == [None, "1", "2"]
+    retry_numbers = [tags(r).get("dagster/retry_number") for r in group]
+    assert retry_numbers == [None, "1", "2"][: len(group)]
     assert all(r["allPools"] == [POSTERIOR_CHAIN_POOL] for r in group)
 
     # The asset graph shows which window failed, and that nothing was published.

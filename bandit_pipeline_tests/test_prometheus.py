@@ -99,7 +99,8 @@ def test_prometheus_scrapes_serving_and_loads_the_rules(serving, tmp_path):
 
         def served() -> float:
             query = 'sum(bandit_explore_impressions_total{namespace="default",surface="home"})'
-            result = httpx.get(f"{api}/query", params={"query": query}, timeout=5).json()
+            response = httpx.get(f"{api}/query", params={"query": query}, timeout=5)
+            result = response.raise_for_status().json()  # 503 while Prometheus starts
             values = result["data"]["result"]
             return float(values[0]["value"][1]) if values else 0.0
 
