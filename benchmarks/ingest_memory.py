@@ -1,0 +1,127 @@
+"""Peak memory of `bandit-pipeline ingest` against the size of the file.
+
+For each size (default 1,000,000 and 2,000,000 events) it generates synthetic shop
+traffic into a JSON Lines file (as benchmarks/ingest_throughput.py does: 100,000 items,
+the last two days), then runs the real command in a process of its own, into a scratch
+database of its own (all inserts, dropped at the end), with the configured batch size
+(BANDIT_INGEST_BATCH_SIZE, default 50,000). The peak resident set size of that process
+comes from scripts/peak_rss.py, the launcher that keeps this script's own memory out of
+the figure. It prints each size's peak, the growth from the first size to the last, and a
+final ``RESULT key=value ...`` line.
+
+The test suite checks the same at a small size on every run
+(bandit_pipeline_tests/test_ingest_memory.py); this is the full size. Each ingest of 2M
+events takes about a minute on 2 cores.
+
+Run it (``make bench`` does, with the defaults)::
+
+    .venv/bin/python benchmarks/ingest_memory.py [--events 1000000 2000000]
+        [--postgres-url postgresql://postgres@127.0.0.1:5432/postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+from common import Scratch, add_postgres_url, machine_description, positive_int, progress
+from sqlalchemy.engine import make_url
+
+from bandit_pipeline.settings import load_settings
+from bandit_pipeline.simulate import generate_events, write_jsonl
+
+N_ITEMS = 100_000
+SPAN = timedelta(days=2)
+EVENTS_PER_IMPRESSION = 1.07  # generate_events yields about 0.07 outcomes per impression
+PEAK_RSS = Path(__file__).resolve().parents[1] / "scripts" / "peak_rss.py"
+COMMAND = Path(sys.executable).parent / "bandit-pipeline"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Peak RSS of bandit-pipeline ingest by size.")
+    parser.add_argument(
+        "--events",
+        type=positive_int,
+        nargs="+",
+        default=[1_000_000, 2_000_000],
+        help="about how many events each file holds; default 1000000 2000000",
+    )
+    add_postgres_url(parser)
+    return parser.parse_args(argv)
+
+
+def generate_file(path: Path, events: int) -> int:
+    """About ``events`` events as JSON Lines in ``path``; returns the exact count."""
+    end = datetime.now(UTC)
+    item_ids = [f"item-{i}" for i in range(N_ITEMS)]
+    impressions = max(1, int(events / EVENTS_PER_IMPRESSION))
+    return write_jsonl(path, generate_events(item_ids, impressions, start=end - SPAN, end=end))
+
+
+def ingest_peak_kib(path: Path, url: str, folder: Path) -> tuple[int, str, float]:
+    """One ingest of ``path`` into ``url`` in a process of its own: its peak RSS (KiB),
+    its summary line and its wall time."""
+    report = folder / "peak_rss"
+    env = {**os.environ, "BANDIT_WAREHOUSE_URL": url}
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, str(PEAK_RSS), str(report), str(COMMAND), "ingest", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"ingest exited with {done.returncode}: {done.stderr.strip()}")
+    return int(report.read_text()), done.stdout.strip().splitlines()[0], seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    server = make_url(args.postgres_url)
+    admin_dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    # The batch size the ingest will read from the same environment.
+    batch = load_settings(warehouse_url=args.postgres_url).ingest_batch_size
+    peaks: dict[int, int] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="bandit_bench_") as name,
+        psycopg.connect(admin_dsn, autocommit=True) as admin,
+    ):
+        folder = Path(name)
+        for size in args.events:
+            path = folder / "events.jsonl"
+            progress(f"generating about {size:,} events into {path}")
+            events = generate_file(path, size)
+            with Scratch(server, admin) as scratch:
+                progress(f"ingesting {events:,} events ({path.stat().st_size / 1e6:,.0f} MB)")
+                peak, summary, seconds = ingest_peak_kib(path, scratch.url, folder)
+            inserted = re.search(r"\binserted=(\d+)", summary)
+            if inserted is None or int(inserted.group(1)) != events:
+                print(f"error: {events:,} events in the file, the ingest says {summary}")
+                return 1
+            progress(f"{events:,} events: peak RSS {peak / 1024:,.0f} MiB, {seconds:,.0f} s")
+            peaks[events] = peak
+            path.unlink()
+
+    print("peak RSS of `bandit-pipeline ingest`, one process per file")
+    print(f"  machine      {machine_description()}")
+    print(f"  batch size   {batch:,}")
+    for events, peak in peaks.items():
+        print(f"  {events:>12,} events   {peak / 1024:8,.0f} MiB")
+    first, last = peaks[min(peaks)], peaks[max(peaks)]
+    print(f"  growth from the smallest file to the largest: {(last - first) / 1024:+,.1f} MiB")
+    sizes = " ".join(f"peak_rss_kib_{events}={peak}" for events, peak in peaks.items())
+    print(f"RESULT batch_size={batch} {sizes} growth_kib={last - first}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
