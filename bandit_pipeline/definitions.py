@@ -14,6 +14,7 @@ from bandit_pipeline.defs.posteriors import posterior_definitions
 from bandit_pipeline.defs.publishing import publishing_definitions
 from bandit_pipeline.defs.resources import WarehouseResource, resources_from_settings
 from bandit_pipeline.defs.restore import restore_definitions
+from bandit_pipeline.defs.retries import retry_definitions
 from bandit_pipeline.defs.safeguards import safeguard_definitions
 from bandit_pipeline.defs.schedule import schedule_definitions
 from bandit_pipeline.settings import Settings, get_settings
@@ -34,6 +35,7 @@ def build_definitions(
         quality_check_definitions(settings),
         schedule_definitions(),
         restore_definitions(),
+        retry_definitions(),
         dg.Definitions(resources=resources),
     )
 

@@ -118,22 +118,14 @@ class WindowRunner:
 def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, what: str, **run: object):
     """One run of ``job`` in this process, quiet on the console; raise :class:`JobFailed`
     naming ``what`` it ran and each failed step's cause."""
+    from bandit_pipeline.defs.failures import step_failure_line
+
     result = job.execute_in_process(
         instance=instance, run_config=QUIET_CONSOLE, raise_on_error=False, **run
     )
     if not result.success:
-        causes = [_cause(e) for e in result.all_events if e.is_step_failure]
+        causes = [step_failure_line(e) for e in result.all_events if e.is_step_failure]
         raise JobFailed(
             f"the run of {what} failed (run {result.run_id}): "
             + ("; ".join(causes) or "no step started")
         )
-
-
-def _cause(event: dg.DagsterEvent) -> str:
-    """A failed step's one-line cause: its Failure's description, else the error's."""
-    data = event.step_failure_data
-    user = data.user_failure_data
-    if user is not None and user.description:
-        return user.description
-    message = data.error.message.strip().splitlines() if data.error else []
-    return f"{event.step_key}: {message[0] if message else 'failed'}"

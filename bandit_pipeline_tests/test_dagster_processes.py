@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 
 from bandit_pipeline.definitions import build_definitions
 from bandit_pipeline.defs.partitions import POSTERIOR_CHAIN_POOL, window_end
+from bandit_pipeline.defs.retries import RETRY_REASON_TAG
 from bandit_pipeline.defs.schedule import posterior_update_job, posterior_update_schedule
 from bandit_pipeline.ingest import ingest_events, load_catalog
 from bandit_pipeline.online_store import open_store
@@ -428,7 +429,12 @@ def test_the_schedule_and_the_sensors_run_by_default(deployment: Deployment):
     schedules = {s["name"]: s for s in repository["schedules"]}
     sensors = {s["name"]: s for s in repository["sensors"]}
     assert set(schedules) == {SCHEDULE}
-    assert set(sensors) == {"explore_ctr_alert", "exploration_killswitch", "online_store_restore"}
+    assert set(sensors) == {
+        "explore_ctr_alert",
+        "exploration_killswitch",
+        "online_store_restore",
+        "retry_reason",
+    }
     for instigator in [*schedules.values(), *sensors.values()]:
         state = instigator.get("scheduleState") or instigator.get("sensorState")
         assert state["status"] == "RUNNING", instigator["name"]
@@ -655,6 +661,11 @@ def test_a_run_that_loses_its_warehouse_connection_is_retried_and_is_clean(
     assert retry["status"] == "SUCCESS"
     assert tags(retry)["dagster/retry_number"] == "1"
     assert tags(retry)["dagster/parent_run_id"] == root
+    # The retry says why (the sensor retry_reason): the failed run's one-line cause.
+    reason = deployment.wait(
+        lambda: tags(deployment.run(retry["runId"])).get(RETRY_REASON_TAG), 120, "its reason"
+    )
+    assert reason.startswith("posterior_update: warehouse connection lost"), reason
     assert retry["allPools"] == [POSTERIOR_CHAIN_POOL]
     assert chain_rows(deployment.warehouse, RANGE) == clean
 

@@ -48,6 +48,7 @@ def test_definitions_pin_assets_jobs_and_schedules():
         "explore_ctr_alert",
         "exploration_killswitch",
         "online_store_restore",
+        "retry_reason",
     }
     assert definitions.resolve_job_def("killswitch_reset").name == "killswitch_reset"
     assert definitions.resolve_job_def("bandit_posterior_update").name == "bandit_posterior_update"

@@ -1,6 +1,8 @@
 """A failed step says why in one line: the warehouse unreachable, its connection lost, the
 online store down. Without this the cause (a PostgreSQL restart, say) sits deep in a
-driver traceback inside hundreds of lines of run log."""
+driver traceback inside hundreds of lines of run log. ``step_failure_line`` reads that
+line back from a step's failure event, for whoever reports it (a local run's error, a
+retried run's reason)."""
 
 from __future__ import annotations
 
@@ -48,3 +50,14 @@ def explain_failures(fn: F) -> F:
             return fn(*args, **kwargs)
 
     return step  # type: ignore[return-value]
+
+
+def step_failure_line(event: dg.DagsterEvent) -> str:
+    """A failed step's one-line cause: its Failure's description (which names the step),
+    else the step and the first line of its error."""
+    data = event.step_failure_data
+    user = data.user_failure_data
+    if user is not None and user.description:
+        return user.description
+    message = data.error.message.strip().splitlines() if data.error else []
+    return f"{event.step_key}: {message[0] if message else 'failed'}"
