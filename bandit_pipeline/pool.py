@@ -143,14 +143,24 @@ def pool_snapshot(
     )
 
 
-def publish_snapshots(engine: Engine, store: OnlineStore, snapshots: Sequence[Snapshot]) -> None:
+def publish_snapshots(
+    engine: Engine, store: OnlineStore, snapshots: Sequence[Snapshot], *, unless_newer: bool = False
+) -> list[Snapshot]:
     """Write the snapshots to the store and record them in ``bandit_publications``, in
     one warehouse transaction: the record never names a snapshot the store did not get,
-    so an emptied store can be restored from it (``store_record.restore``)."""
+    so an emptied store can be restored from it (``store_record.restore``). With
+    ``unless_newer`` (the restore, which may meet a publish) the store writes each only
+    where it holds no newer version, deciding in one step, and only those written are
+    recorded. Returns the snapshots written."""
     if not snapshots:
-        return
+        return []
     with engine.begin() as connection:
-        for snapshot in snapshots:
+        if unless_newer:
+            done = store.publish_unless_newer(snapshots)
+            written = [s for s, published in zip(snapshots, done, strict=True) if published]
+        else:
+            written = list(snapshots)
+        for snapshot in written:
             connection.execute(
                 sql_statement("pool/record_publication"),
                 {
@@ -162,4 +172,6 @@ def publish_snapshots(engine: Engine, store: OnlineStore, snapshots: Sequence[Sn
                     "published_at": snapshot.published_at,
                 },
             )
-        store.publish_many(snapshots)
+        if not unless_newer:
+            store.publish_many(snapshots)
+    return written

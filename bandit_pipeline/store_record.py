@@ -19,8 +19,15 @@ one by one, an eviction).
 What the restore writes, never over something newer: per surface the newest recorded
 snapshot where the store holds none or an older version (the publish rule); on an
 emptied store, each recorded flag and kill-switch state the store does not hold (one the
-store holds was written since the loss, through the product or by hand). It is
-idempotent: once the marker is back and the snapshots are current, it only reads.
+store holds was written since the loss, through the product or by hand). Each of these
+writes is conditional in the store itself, check and write in one step (a Redis script
+or HSETNX, one SQLite transaction), so a value written by someone else while the restore
+runs, after it looked, is never overwritten. It is idempotent: once the marker is back
+and the snapshots are current, it only reads.
+
+What it cannot tell from an empty slot: a flag *unset* (``flags unset``) in the moment
+between the restore's read of the record and its write comes back with its recorded
+value, until it is unset again.
 """
 
 from __future__ import annotations
@@ -137,17 +144,17 @@ def restore(
                 )
                 continue
             snapshots.append(snapshot)
-    publish_snapshots(engine, store, snapshots)
-    report.snapshots = {s.surface: s.version for s in snapshots}
+    # Each write decides in the store, in one step, whether it may write: a snapshot, a
+    # flag or a kill switch written since the reads above (by a publish, `flags set`, the
+    # kill-switch sensor) is kept.
+    written = publish_snapshots(engine, store, snapshots, unless_newer=True)
+    report.snapshots = {s.surface: s.version for s in written}
     if report.emptied:
-        stored = store.flags(namespace)
         for name, value in recorded_flags(engine, namespace).items():
-            if name not in stored:
-                store.set_flag(namespace, name, value)
+            if store.set_flag_if_absent(namespace, name, value):
                 report.flags[name] = value
         for surface, state in recorded_killswitches(engine, namespace).items():
-            if store.killswitch(namespace, surface) is None:
-                store.set_killswitch(namespace, surface, state)
+            if store.set_killswitch_if_absent(namespace, surface, state):
                 report.killswitches[surface] = state.tripped
     if marker is None:
         # Last: a restore cut short leaves no marker, and the next one goes on.

@@ -14,8 +14,10 @@ from sqlalchemy import Engine, text
 from bandit_pipeline.monitoring.killswitch import evaluate_killswitch, reset_killswitch
 from bandit_pipeline.monitoring.rollups import materialise_metrics
 from bandit_pipeline.online_store import KillSwitchState, OnlineStore, Snapshot, open_store
+from bandit_pipeline.online_store.redis import RedisStore
 from bandit_pipeline.pool import build_candidate_pool, publish_pools, snapshot_version
 from bandit_pipeline.store_record import recorded_killswitches, restore, set_flag
+from bandit_pipeline.timing import SUPERSEDED_GRACE_SECONDS
 from bandit_pipeline_tests.helpers import (
     DEFAULTS,
     PARAMS,
@@ -141,6 +143,129 @@ def test_the_restore_never_overwrites_what_the_store_got_since(engine, new_store
     assert emptied.flags("default") == {**RECORDED_FLAGS, "bandit_explore_slots": "1"}
     assert emptied.killswitch("default", "home") == by_hand
     assert not restore(engine, emptied, "default").restored
+
+
+class Contested:
+    """The emptied store as the restore sees it, with another writer (a second connection
+    to the same store) that writes each key the restore is about to write, between the
+    restore's look and its write: the worst moment of a race with a publish, `flags set`
+    or the kill-switch sensor. Everything else passes through."""
+
+    def __init__(self, store: OnlineStore, other: OnlineStore, newer: Snapshot) -> None:
+        self.store, self.other, self.newer = store, other, newer
+        self.by_hand = KillSwitchState(False, "re-armed by hand", datetime.now(UTC), "ops")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.store, name)
+
+    def _snapshots_first(self, snapshots: list[Snapshot]) -> None:
+        if any(s.surface == self.newer.surface for s in snapshots):
+            self.other.publish(self.newer)
+
+    def publish_many(self, snapshots: list[Snapshot]) -> None:
+        self._snapshots_first(snapshots)
+        self.store.publish_many(snapshots)
+
+    def publish_unless_newer(self, snapshots: list[Snapshot]) -> list[bool]:
+        self._snapshots_first(snapshots)
+        return self.store.publish_unless_newer(snapshots)
+
+    def _flag_first(self, name: str) -> None:
+        if name == "bandit_explore_slots":
+            self.other.set_flag("default", name, "1")
+
+    def set_flag(self, namespace: str, name: str, value: str | None) -> None:
+        self._flag_first(name)
+        self.store.set_flag(namespace, name, value)
+
+    def set_flag_if_absent(self, namespace: str, name: str, value: str) -> bool:
+        self._flag_first(name)
+        return self.store.set_flag_if_absent(namespace, name, value)
+
+    def _killswitch_first(self, surface: str) -> None:
+        if surface == "home":
+            self.other.set_killswitch("default", "home", self.by_hand)
+
+    def set_killswitch(self, namespace: str, surface: str, state: KillSwitchState) -> None:
+        self._killswitch_first(surface)
+        self.store.set_killswitch(namespace, surface, state)
+
+    def set_killswitch_if_absent(
+        self, namespace: str, surface: str, state: KillSwitchState
+    ) -> bool:
+        self._killswitch_first(surface)
+        return self.store.set_killswitch_if_absent(namespace, surface, state)
+
+
+@pytest.fixture
+def same_store() -> Iterator[Callable[[OnlineStore], OnlineStore]]:
+    """A second connection to the store given (same Redis prefix, same SQLite file)."""
+    opened: list[OnlineStore] = []
+
+    def reopen(store: OnlineStore) -> OnlineStore:
+        if isinstance(store, RedisStore):
+            opened.append(open_store(REDIS_URL, prefix=store.prefix, timeout_seconds=2.0))
+        else:
+            opened.append(open_store(f"sqlite:///{store.path}"))
+        return opened[-1]
+
+    yield reopen
+    for store in opened:
+        store.close()
+
+
+def test_a_write_made_between_the_restores_look_and_its_write_is_kept(
+    engine, new_store, same_store
+):
+    record_everything(engine, new_store())
+    emptied = new_store()
+    newer = Snapshot("default", "home", snapshot_version(AS_OF + timedelta(minutes=15)),
+                     datetime.now(UTC), None, ("x",), np.ones(1), np.ones(1))  # fmt: skip
+    contested = Contested(emptied, same_store(emptied), newer)
+
+    report = restore(engine, contested, "default")
+    assert emptied.current_version("default", "home") == newer.version
+    assert emptied.load("default", "home").item_ids == ("x",)
+    assert emptied.current_version("default", "cart") == VERSION
+    assert emptied.flags("default") == {**RECORDED_FLAGS, "bandit_explore_slots": "1"}
+    assert emptied.killswitch("default", "home") == contested.by_hand
+    assert emptied.killswitch("default", "cart").tripped is False
+    # The report and the warehouse's record name only what the restore wrote.
+    assert report.snapshots == {"cart": VERSION}
+    assert report.flags == {"bandit_exploration_enabled": "true"}
+    assert report.killswitches == {"cart": False}
+    published = rows(engine, "SELECT surface, version FROM bandit_publications ORDER BY surface")
+    assert [tuple(row) for row in published] == [("cart", VERSION), ("home", VERSION)]
+    assert not restore(engine, emptied, "default").restored
+
+
+def test_the_conditional_writes_of_each_store(new_store):
+    store = new_store()
+    state = KillSwitchState(True, "ctr", datetime.now(UTC), "sensor")
+    assert store.set_flag_if_absent("default", "bandit_explore_slots", "2") is True
+    assert store.set_flag_if_absent("default", "bandit_explore_slots", "1") is False
+    assert store.flags("default") == {"bandit_explore_slots": "2"}
+    assert store.set_killswitch_if_absent("default", "home", state) is True
+    later = KillSwitchState(False, "reset", datetime.now(UTC), "ops")
+    assert store.set_killswitch_if_absent("default", "home", later) is False
+    assert store.killswitch("default", "home") == state
+
+    def snapshot(minutes: int, item: str) -> Snapshot:
+        version = snapshot_version(AS_OF + timedelta(minutes=minutes))
+        return Snapshot("default", "home", version, datetime.now(UTC), None, (item,),
+                        np.ones(1), np.ones(1))  # fmt: skip
+
+    assert store.publish_unless_newer([snapshot(15, "a")]) == [True]
+    assert store.publish_unless_newer([snapshot(0, "old"), snapshot(30, "b")]) == [False, True]
+    assert store.load("default", "home").item_ids == ("b",)
+    assert store.publish_unless_newer([snapshot(30, "b2")]) == [True]  # the same version
+    assert store.load("default", "home").item_ids == ("b2",)
+    if isinstance(store, RedisStore):
+        # The refused snapshot left no blob; the replaced one expires as after a publish.
+        refused = store.snapshot_key("default", "home", snapshot(0, "old").version)
+        assert store.client.exists(refused) == 0
+        replaced = store.snapshot_key("default", "home", snapshot(15, "a").version)
+        assert 0 < store.client.ttl(replaced) <= SUPERSEDED_GRACE_SECONDS
 
 
 def test_a_store_behind_the_record_gets_the_newer_snapshot_and_keeps_its_flags(engine, new_store):

@@ -73,6 +73,14 @@ class OnlineStore(ABC):
             self.publish(snapshot)
 
     @abstractmethod
+    def publish_unless_newer(self, snapshots: Sequence[Snapshot]) -> list[bool]:
+        """Publish each snapshot (atomically, as ``publish``) unless its surface already
+        holds a newer version, the check and the write one step of the store: a snapshot
+        another writer published after the caller looked is never replaced by an older
+        one. Per snapshot, whether it was published. (The restore's write; an ordinary
+        publish needs no such step, since runs of the job never overlap.)"""
+
+    @abstractmethod
     def current_version(self, namespace: str, surface: str) -> str | None:
         """The version of the current snapshot (cheap: the serving cache polls it)."""
 
@@ -89,12 +97,24 @@ class OnlineStore(ABC):
         """Set a flag, or remove it with None (then settings decide)."""
 
     @abstractmethod
+    def set_flag_if_absent(self, namespace: str, name: str, value: str) -> bool:
+        """Set a flag only where the store holds none, in one step: a flag set by
+        someone else after the caller looked is kept. Whether it was set."""
+
+    @abstractmethod
     def killswitch(self, namespace: str, surface: str) -> KillSwitchState | None:
         """The kill-switch state of a surface; None means never tripped."""
 
     @abstractmethod
     def set_killswitch(self, namespace: str, surface: str, state: KillSwitchState) -> None:
         """Record the kill-switch state of a surface (tripped or reset)."""
+
+    @abstractmethod
+    def set_killswitch_if_absent(
+        self, namespace: str, surface: str, state: KillSwitchState
+    ) -> bool:
+        """Record a surface's kill-switch state only where the store holds none, in one
+        step (as ``set_flag_if_absent``). Whether it was recorded."""
 
     @abstractmethod
     def restore_marker(self, namespace: str) -> datetime | None:

@@ -12,7 +12,9 @@ Cluster hash tag, so each snapshot's keys share one slot:
 
 A publish writes the new blob, then flips the pointer (the blob exists before the pointer
 names it), then gives the replaced blob an expiry: a reader gets the pointer, then the
-blob it names, which is still there for an hour after it was replaced.
+blob it names, which is still there for an hour after it was replaced. The restore's
+publish (``publish_unless_newer``) does the same in one script, which first checks that
+the pointer names no newer version; its flags and kill switches go in with HSETNX.
 
 The methods ``snapshot_key``, ``flags_key``, ``killswitch_key``, ``restore_marker_key``
 and ``exposure_key`` name the keys. Ordinary commands go through redis-py's client; the
@@ -48,6 +50,30 @@ TRIM_PROBABILITY = 1 / 8
 _trim_draws = random.Random()
 
 
+# The restore's publish (``publish_unless_newer``) of one snapshot, as one script, which
+# Redis runs with nothing in between: unless the pointer names a newer version, write the
+# blob, then move the pointer. KEYS: the pointer, the blob of the version; ARGV: the
+# version, the encoded snapshot. Versions compare byte by byte, as Python compares them
+# (Lua's < on strings follows the server's locale). Returns {1, the replaced version or
+# ""} when it published, {0, the newer version} when it did not.
+PUBLISH_UNLESS_NEWER = """
+local function newer(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return #a > #b
+end
+local current = redis.call('GET', KEYS[1])
+if current and newer(current, ARGV[1]) then
+  return {0, current}
+end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1])
+return {1, current or ''}
+"""
+
+
 # How long an exposure exchange polls its socket for the answer before it blocks for it
 # (``redis_wire.await_answer``).
 DEFAULT_SPIN_SECONDS = 0.0002
@@ -67,6 +93,7 @@ class RedisStore(OnlineStore):
         self.prefix = prefix
         self.spin_ns = int(spin_seconds * 1e9)
         self._exchange_connections = redis_wire.ThreadConnections(client)
+        self._publish_unless_newer = client.register_script(PUBLISH_UNLESS_NEWER)
 
     @classmethod
     def from_url(
@@ -145,6 +172,31 @@ class RedisStore(OnlineStore):
         if expire:
             redis_wire.round_trip(pool, expire, len(expire))
 
+    def publish_unless_newer(self, snapshots: Sequence[Snapshot]) -> list[bool]:
+        """One script per snapshot, its blob sent with it, so that a refused snapshot
+        leaves no blob behind; then the replaced blobs get their expiry, as in
+        ``publish_many``. Not the fast path: the restore calls it, rarely."""
+        published: list[bool] = []
+        replaced: list[str] = []
+        try:
+            for snapshot in snapshots:
+                ns, surface, version = snapshot.namespace, snapshot.surface, snapshot.version
+                done, previous = self._publish_unless_newer(
+                    keys=[self.snapshot_key(ns, surface), self.snapshot_key(ns, surface, version)],
+                    args=[version, snapshot.encode()],
+                )
+                published.append(bool(done))
+                if done and previous and previous.decode() != version:
+                    replaced.append(self.snapshot_key(ns, surface, previous.decode()))
+            if replaced:
+                with self.client.pipeline(transaction=False) as pipe:
+                    for key in replaced:
+                        pipe.expire(key, SUPERSEDED_GRACE_SECONDS)
+                    pipe.execute()
+        except FAILURES as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return published
+
     def current_version(self, namespace: str, surface: str) -> str | None:
         try:
             version = self.client.get(self.snapshot_key(namespace, surface))
@@ -184,6 +236,12 @@ class RedisStore(OnlineStore):
         except FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
 
+    def set_flag_if_absent(self, namespace: str, name: str, value: str) -> bool:
+        try:
+            return bool(self.client.hsetnx(self.flags_key(namespace), name, value))
+        except FAILURES as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
     def killswitch(self, namespace: str, surface: str) -> KillSwitchState | None:
         try:
             raw = self.client.hget(self.killswitch_key(namespace), surface)
@@ -194,6 +252,15 @@ class RedisStore(OnlineStore):
     def set_killswitch(self, namespace: str, surface: str, state: KillSwitchState) -> None:
         try:
             self.client.hset(self.killswitch_key(namespace), surface, state.to_json())
+        except FAILURES as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def set_killswitch_if_absent(
+        self, namespace: str, surface: str, state: KillSwitchState
+    ) -> bool:
+        try:
+            key = self.killswitch_key(namespace)
+            return bool(self.client.hsetnx(key, surface, state.to_json()))
         except FAILURES as exc:
             raise StoreUnavailable(str(exc)) from exc
 

@@ -97,17 +97,27 @@ class SqliteStore(OnlineStore):
             raise StoreUnavailable(str(exc)) from exc
 
     def publish(self, snapshot: Snapshot) -> None:
-        parameters = {
-            "namespace": snapshot.namespace,
-            "surface": snapshot.surface,
-            "version": snapshot.version,
-            "published_at": snapshot.published_at.timestamp(),
-            "blob": snapshot.encode(),
-            "grace_cutoff": snapshot.published_at.timestamp() - SUPERSEDED_GRACE_SECONDS,
-        }
+        parameters = _publish_parameters(snapshot)
         with self._transaction() as connection:
             for statement in _statements("publish"):
                 connection.execute(statement, parameters)
+
+    def publish_unless_newer(self, snapshots: Sequence[Snapshot]) -> list[bool]:
+        """Each snapshot in a write transaction of its own that reads the pointer first:
+        BEGIN IMMEDIATE holds the write lock from the start, so no writer comes between
+        the check and the publish."""
+        published: list[bool] = []
+        for snapshot in snapshots:
+            parameters = _publish_parameters(snapshot)
+            with self._transaction() as connection:
+                current = connection.execute(_sql("current_version"), parameters).fetchone()
+                # Versions sort by time (pool.snapshot_version), as text.
+                newer = current is not None and current[0] > snapshot.version
+                if not newer:
+                    for statement in _statements("publish"):
+                        connection.execute(statement, parameters)
+            published.append(not newer)
+        return published
 
     def current_version(self, namespace: str, surface: str) -> str | None:
         rows = self._query("current_version", {"namespace": namespace, "surface": surface})
@@ -125,6 +135,11 @@ class SqliteStore(OnlineStore):
         with self._transaction() as connection:
             connection.execute(_sql("unset_flag" if value is None else "set_flag"), parameters)
 
+    def set_flag_if_absent(self, namespace: str, name: str, value: str) -> bool:
+        parameters = {"namespace": namespace, "name": name, "value": value}
+        with self._transaction() as connection:
+            return connection.execute(_sql("set_flag_if_absent"), parameters).rowcount == 1
+
     def killswitch(self, namespace: str, surface: str) -> KillSwitchState | None:
         rows = self._query("killswitch", {"namespace": namespace, "surface": surface})
         return KillSwitchState.from_json(rows[0][0]) if rows else None
@@ -133,6 +148,13 @@ class SqliteStore(OnlineStore):
         parameters = {"namespace": namespace, "surface": surface, "state": state.to_json()}
         with self._transaction() as connection:
             connection.execute(_sql("set_killswitch"), parameters)
+
+    def set_killswitch_if_absent(
+        self, namespace: str, surface: str, state: KillSwitchState
+    ) -> bool:
+        parameters = {"namespace": namespace, "surface": surface, "state": state.to_json()}
+        with self._transaction() as connection:
+            return connection.execute(_sql("set_killswitch_if_absent"), parameters).rowcount == 1
 
     def restore_marker(self, namespace: str) -> datetime | None:
         rows = self._query("restore_marker", {"namespace": namespace})
@@ -188,6 +210,18 @@ class SqliteStore(OnlineStore):
             if connection is not None:
                 connection.close()
                 setattr(self._local, purpose, None)
+
+
+def _publish_parameters(snapshot: Snapshot) -> dict[str, object]:
+    """The bind parameters of ``sql/online_store/publish.sqlite.sql``."""
+    return {
+        "namespace": snapshot.namespace,
+        "surface": snapshot.surface,
+        "version": snapshot.version,
+        "published_at": snapshot.published_at.timestamp(),
+        "blob": snapshot.encode(),
+        "grace_cutoff": snapshot.published_at.timestamp() - SUPERSEDED_GRACE_SECONDS,
+    }
 
 
 class _Transaction:
