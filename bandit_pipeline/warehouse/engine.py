@@ -13,6 +13,12 @@ from bandit_pipeline.policy import decay_factor
 
 SUPPORTED_DIALECTS = ("postgresql", "sqlite")
 
+# Every PostgreSQL session of the product: timestamps without an offset are UTC, whatever
+# the server's default zone; and no JIT compilation. The job's window statements are
+# planned as large (a million rows), so the server would spend seconds compiling them
+# with JIT for a run of a few seconds (docs/performance.md).
+POSTGRES_SESSION_OPTIONS = "-c timezone=UTC -c jit=off"
+
 
 def make_engine(url: str, **kwargs: object) -> Engine:
     """An engine for ``url``; SQLite files get their folder, WAL mode and a busy timeout
@@ -29,8 +35,7 @@ def make_engine(url: str, **kwargs: object) -> Engine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         kwargs.setdefault("connect_args", {"timeout": 60})
     else:
-        # Timestamps without an offset are UTC, whatever the server's default zone.
-        kwargs.setdefault("connect_args", {"options": "-c timezone=UTC"})
+        kwargs.setdefault("connect_args", {"options": POSTGRES_SESSION_OPTIONS})
     engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -44,6 +49,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     dbapi_connection.create_function("bandit_decay", 2, _decay, deterministic=True)
     dbapi_connection.create_function("power", 2, _power, deterministic=True)
     dbapi_connection.create_function("bandit_timestamp", 1, sqlite_timestamp, deterministic=True)
+    # PostgreSQL's LEAST and GREATEST, which skip NULLs (SQLite's min() and max() of
+    # several arguments return NULL as soon as one is NULL).
+    dbapi_connection.create_function("least", -1, _least, deterministic=True)
+    dbapi_connection.create_function("greatest", -1, _greatest, deterministic=True)
     for name, function in (
         ("floor", math.floor),
         ("ln", math.log),
@@ -92,6 +101,16 @@ def _decay(elapsed_seconds: float | None, half_life_seconds: float | None) -> fl
     if elapsed_seconds is None or half_life_seconds is None:
         return None
     return decay_factor(elapsed_seconds, half_life_seconds)
+
+
+def _least(*values: float | None) -> float | None:
+    present = [value for value in values if value is not None]
+    return min(present) if present else None
+
+
+def _greatest(*values: float | None) -> float | None:
+    present = [value for value in values if value is not None]
+    return max(present) if present else None
 
 
 def _power(base: float | None, exponent: float | None) -> float | None:
