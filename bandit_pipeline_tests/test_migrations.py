@@ -28,12 +28,14 @@ def test_postgres_warehouse_is_at_head_with_the_indexes(pg_engine):
         ix["name"]: ix["column_names"] for ix in inspect(pg_engine).get_indexes("bandit_rewards")
     }
     assert indexes["bandit_rewards_ingested_at_idx"] == ["ingested_at"]
-    assert indexes["bandit_rewards_impression_key_idx"] == [
+    assert indexes["bandit_rewards_impression_key_time_idx"] == [
         "namespace",
         "surface",
         "request_id",
         "item_id",
+        "ingested_at",
     ]
+    assert "bandit_rewards_impression_key_idx" not in indexes
 
 
 def test_existing_warehouse_upgrades_in_place_without_losing_rows(tmp_path):

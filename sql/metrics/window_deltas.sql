@@ -8,86 +8,116 @@
 -- belongs to. For every key the run touches, this query computes the impression's
 -- figures with everything visible now minus those with what was visible before the
 -- run's window; bandit_explore_metrics adds the differences up.
+--
+-- As in posteriors/window_evidence.sql, the window's rows are reduced to one row per key
+-- in one pass, and rows ingested before the window are read, through the index that ends
+-- with ingested_at, only for the keys that have some (docs/performance.md). An outcome
+-- counts when its occurred_at is within the attribution window of t, so each outcome type
+-- needs only its earliest occurred_at.
 -- timestamps: as_of, window_start
-WITH touched_keys AS (
-    SELECT DISTINCT namespace, surface, request_id, item_id
+WITH window_keys AS (
+    -- The window's own rows, one row per impression key.
+    SELECT namespace, surface, request_id, item_id,
+           MIN(CASE WHEN event_type = 'impression' THEN bandit_epoch(occurred_at) END)
+               AS t_impression,
+           MIN(CASE WHEN event_type = 'impression' THEN bandit_epoch(ingested_at) END)
+               AS ingested_impression,
+           MAX(CASE WHEN event_type = 'impression' AND explore THEN 1 ELSE 0 END) AS explore,
+           MAX(CASE WHEN event_type = 'impression' THEN COALESCE(experiment, '') END)
+               AS experiment,
+           MAX(CASE WHEN event_type = 'impression' THEN COALESCE(variant, '') END) AS variant,
+           MIN(CASE WHEN event_type = 'click' THEN bandit_epoch(occurred_at) END) AS t_click,
+           MIN(CASE WHEN event_type = 'add_to_cart' THEN bandit_epoch(occurred_at) END)
+               AS t_add_to_cart,
+           MIN(CASE WHEN event_type = 'purchase' THEN bandit_epoch(occurred_at) END)
+               AS t_purchase
     FROM bandit_rewards
     WHERE ingested_at >= :window_start AND ingested_at < :as_of
+    GROUP BY namespace, surface, request_id, item_id
 ),
-key_events AS (
-    SELECT e.namespace, e.surface, e.request_id, e.item_id, e.event_type, e.explore,
-           e.experiment, e.variant, e.ingested_at, bandit_epoch(e.ingested_at) AS ingested_epoch,
-           bandit_epoch(e.occurred_at) AS occurred_epoch
-    FROM bandit_rewards AS e
-    JOIN touched_keys AS k
+earlier_keys AS (
+    -- The same figures over the rows of those keys ingested before the window.
+    SELECT e.namespace, e.surface, e.request_id, e.item_id,
+           MIN(CASE WHEN e.event_type = 'impression' THEN bandit_epoch(e.occurred_at) END)
+               AS t_impression,
+           MIN(CASE WHEN e.event_type = 'impression' THEN bandit_epoch(e.ingested_at) END)
+               AS ingested_impression,
+           MAX(CASE WHEN e.event_type = 'impression' AND e.explore THEN 1 ELSE 0 END)
+               AS explore,
+           MAX(CASE WHEN e.event_type = 'impression' THEN COALESCE(e.experiment, '') END)
+               AS experiment,
+           MAX(CASE WHEN e.event_type = 'impression' THEN COALESCE(e.variant, '') END)
+               AS variant,
+           MIN(CASE WHEN e.event_type = 'click' THEN bandit_epoch(e.occurred_at) END)
+               AS t_click,
+           MIN(CASE WHEN e.event_type = 'add_to_cart' THEN bandit_epoch(e.occurred_at) END)
+               AS t_add_to_cart,
+           MIN(CASE WHEN e.event_type = 'purchase' THEN bandit_epoch(e.occurred_at) END)
+               AS t_purchase
+    FROM window_keys AS k
+    JOIN bandit_rewards AS e
       ON e.namespace = k.namespace AND e.surface = k.surface
      AND e.request_id = k.request_id AND e.item_id = k.item_id
-    WHERE e.ingested_at < :as_of
+     AND e.ingested_at < :window_start
+    GROUP BY e.namespace, e.surface, e.request_id, e.item_id
 ),
 keyed AS (
-    SELECT namespace, surface, request_id, item_id, event_type, ingested_at, occurred_epoch,
-           MIN(CASE WHEN event_type = 'impression' THEN occurred_epoch END)
-               OVER (PARTITION BY namespace, surface, request_id, item_id) AS t_new,
-           MIN(CASE WHEN event_type = 'impression' AND ingested_at < :window_start
-                    THEN occurred_epoch END)
-               OVER (PARTITION BY namespace, surface, request_id, item_id) AS t_old,
-           -- The impression's window and group, with everything visible now (_new) and
-           -- with what was visible before the run's window (_old).
-           MIN(CASE WHEN event_type = 'impression' THEN ingested_epoch END)
-               OVER (PARTITION BY namespace, surface, request_id, item_id) AS window_new,
-           MIN(CASE WHEN event_type = 'impression' AND ingested_at < :window_start
-                    THEN ingested_epoch END)
-               OVER (PARTITION BY namespace, surface, request_id, item_id) AS window_old,
-           MAX(CASE WHEN event_type = 'impression' AND explore THEN 1 ELSE 0 END)
-               OVER (PARTITION BY namespace, surface, request_id, item_id) AS explore_new,
-           MAX(CASE WHEN event_type = 'impression' AND explore AND ingested_at < :window_start
-                    THEN 1 ELSE 0 END)
-               OVER (PARTITION BY namespace, surface, request_id, item_id) AS explore_old,
-           MAX(CASE WHEN event_type = 'impression' THEN COALESCE(experiment, '') END)
-               OVER (PARTITION BY namespace, surface, request_id, item_id) AS experiment_new,
-           MAX(CASE WHEN event_type = 'impression' AND ingested_at < :window_start
-                    THEN COALESCE(experiment, '') END)
-               OVER (PARTITION BY namespace, surface, request_id, item_id) AS experiment_old,
-           MAX(CASE WHEN event_type = 'impression' THEN COALESCE(variant, '') END)
-               OVER (PARTITION BY namespace, surface, request_id, item_id) AS variant_new,
-           MAX(CASE WHEN event_type = 'impression' AND ingested_at < :window_start
-                    THEN COALESCE(variant, '') END)
-               OVER (PARTITION BY namespace, surface, request_id, item_id) AS variant_old
-    FROM key_events
+    -- Per key, with everything visible now (_new) and with what was visible before the
+    -- run's window (_old): the impression's time, its window and group, and the earliest
+    -- outcome of each type.
+    SELECT w.namespace, w.surface,
+           LEAST(w.t_impression, o.t_impression) AS t_new,
+           o.t_impression AS t_old,
+           LEAST(w.ingested_impression, o.ingested_impression) AS window_new,
+           o.ingested_impression AS window_old,
+           GREATEST(w.explore, o.explore) AS explore_new,
+           o.explore AS explore_old,
+           GREATEST(w.experiment, o.experiment) AS experiment_new,
+           o.experiment AS experiment_old,
+           GREATEST(w.variant, o.variant) AS variant_new,
+           o.variant AS variant_old,
+           LEAST(w.t_click, o.t_click) AS click_new,
+           LEAST(w.t_add_to_cart, o.t_add_to_cart) AS add_to_cart_new,
+           LEAST(w.t_purchase, o.t_purchase) AS purchase_new,
+           o.t_click AS click_old,
+           o.t_add_to_cart AS add_to_cart_old,
+           o.t_purchase AS purchase_old
+    FROM window_keys AS w
+    LEFT JOIN earlier_keys AS o
+      ON o.namespace = w.namespace AND o.surface = w.surface
+     AND o.request_id = w.request_id AND o.item_id = w.item_id
 ),
 impressions AS (
     SELECT namespace, surface, window_new, window_old, explore_new, explore_old,
            experiment_new, experiment_old, variant_new, variant_old, t_old,
-           MAX(CASE WHEN event_type = 'click' AND occurred_epoch <= t_new + :attribution_seconds
-                    THEN 1 ELSE 0 END) AS clicked_new,
-           MAX(CASE WHEN event_type = 'add_to_cart'
-                     AND occurred_epoch <= t_new + :attribution_seconds THEN 1 ELSE 0 END)
+           CASE WHEN click_new <= t_new + :attribution_seconds THEN 1 ELSE 0 END
+               AS clicked_new,
+           CASE WHEN add_to_cart_new <= t_new + :attribution_seconds THEN 1 ELSE 0 END
                AS carted_new,
-           MAX(CASE WHEN event_type = 'purchase'
-                     AND occurred_epoch <= t_new + :attribution_seconds THEN 1 ELSE 0 END)
+           CASE WHEN purchase_new <= t_new + :attribution_seconds THEN 1 ELSE 0 END
                AS purchased_new,
-           COALESCE(MAX(CASE WHEN occurred_epoch <= t_new + :attribution_seconds THEN
-                    CASE event_type WHEN 'click' THEN :w_click
-                                    WHEN 'add_to_cart' THEN :w_add_to_cart
-                                    WHEN 'purchase' THEN :w_purchase END END), 0) AS reward_new,
-           MAX(CASE WHEN event_type = 'click' AND ingested_at < :window_start
-                     AND occurred_epoch <= t_old + :attribution_seconds THEN 1 ELSE 0 END)
+           GREATEST(
+               CASE WHEN click_new <= t_new + :attribution_seconds THEN :w_click END,
+               CASE WHEN add_to_cart_new <= t_new + :attribution_seconds
+                    THEN :w_add_to_cart END,
+               CASE WHEN purchase_new <= t_new + :attribution_seconds THEN :w_purchase END,
+               0
+           ) AS reward_new,
+           CASE WHEN click_old <= t_old + :attribution_seconds THEN 1 ELSE 0 END
                AS clicked_old,
-           MAX(CASE WHEN event_type = 'add_to_cart' AND ingested_at < :window_start
-                     AND occurred_epoch <= t_old + :attribution_seconds THEN 1 ELSE 0 END)
+           CASE WHEN add_to_cart_old <= t_old + :attribution_seconds THEN 1 ELSE 0 END
                AS carted_old,
-           MAX(CASE WHEN event_type = 'purchase' AND ingested_at < :window_start
-                     AND occurred_epoch <= t_old + :attribution_seconds THEN 1 ELSE 0 END)
+           CASE WHEN purchase_old <= t_old + :attribution_seconds THEN 1 ELSE 0 END
                AS purchased_old,
-           COALESCE(MAX(CASE WHEN ingested_at < :window_start
-                              AND occurred_epoch <= t_old + :attribution_seconds THEN
-                    CASE event_type WHEN 'click' THEN :w_click
-                                    WHEN 'add_to_cart' THEN :w_add_to_cart
-                                    WHEN 'purchase' THEN :w_purchase END END), 0) AS reward_old
+           GREATEST(
+               CASE WHEN click_old <= t_old + :attribution_seconds THEN :w_click END,
+               CASE WHEN add_to_cart_old <= t_old + :attribution_seconds
+                    THEN :w_add_to_cart END,
+               CASE WHEN purchase_old <= t_old + :attribution_seconds THEN :w_purchase END,
+               0
+           ) AS reward_old
     FROM keyed
     WHERE t_new IS NOT NULL
-    GROUP BY namespace, surface, request_id, item_id, window_new, window_old, explore_new,
-             explore_old, experiment_new, experiment_old, variant_new, variant_old, t_old
 ),
 signed AS (
     -- The impression as it is now, counted in ...
