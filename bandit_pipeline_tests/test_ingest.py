@@ -12,8 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bandit_pipeline.ingest import ingest_events, ingest_records
+from bandit_pipeline.ingest import IngestReport, ingest_events, ingest_records
+from bandit_pipeline.ingest.events import EventValidator
+from bandit_pipeline.ingest.loader import PostgresEventWriter, load
 from bandit_pipeline.ingest.readers import SourceError, SourceRecord, count_records, read_records
+from bandit_pipeline.settings import load_settings
 from bandit_pipeline.simulate import generate_events, write_jsonl
 from bandit_pipeline_tests.helpers import event, rows, scalar
 
@@ -344,3 +347,44 @@ def test_any_bytes_end_up_inserted_or_rejected_never_a_failed_batch(engine, sett
     records = [SourceRecord(1, '{"event_id": "\ud800"}', {"event_id": "\ud800"})]
     assert ingest_records(engine, records, settings).rejected == 1
     assert scalar(engine, "SELECT COUNT(*) FROM bandit_rewards_rejected") == 6
+
+
+@pytest.mark.parametrize("historical", [False, True])
+def test_postgres_batches_copy_straight_in_and_fall_back_to_the_merge_on_known_ids(
+    pg_engine, tmp_path, historical
+):
+    """New batches take the fast COPY; a batch with known ids is merged instead, the
+    batch after it too, and the fast path resumes once a merged batch is all new."""
+    settings = load_settings(warehouse_url=pg_engine.url.render_as_string(hide_password=False))
+
+    def records(ids: list[str]) -> list[SourceRecord]:
+        return [SourceRecord(i, "", event(event_id)) for i, event_id in enumerate(ids)]
+
+    def ingest(ids: list[str]) -> tuple[IngestReport, PostgresEventWriter]:
+        writer = PostgresEventWriter()
+        validate = EventValidator.from_settings(settings, datetime.now(UTC), historical=historical)
+        report = load(pg_engine, records(ids), validate, writer, "bandit_rewards_rejected", 10, "t")
+        return report, writer
+
+    first, writer = ingest([f"a{i}" for i in range(30)])
+    assert (first.inserted, writer.copied_batches, writer.merged_batches) == (30, 3, 0)
+
+    # batch 1: new; batch 2: half known (merged); batch 3: new, after a batch with known
+    # ids (merged, all new); batch 4: the fast path again.
+    ids = (
+        [f"b{i}" for i in range(10)]
+        + [f"a{i}" for i in range(5)]
+        + [f"b{i}" for i in range(10, 15)]
+    )
+    ids += [f"b{i}" for i in range(15, 35)]
+    second, writer = ingest(ids)
+    assert (second.inserted, second.duplicate) == (35, 5)
+    assert (writer.copied_batches, writer.merged_batches) == (2, 2)
+    assert scalar(pg_engine, "SELECT COUNT(*) FROM bandit_rewards") == 65
+    live = scalar(
+        pg_engine,
+        "SELECT COUNT(*) FROM bandit_rewards WHERE ingested_at > occurred_at + interval '1 minute'",
+    )
+    # A live ingest stamps the warehouse's clock on both paths; a historical one keeps the
+    # producer's time (here occurred_at, five minutes ago).
+    assert live == (0 if historical else 65)

@@ -10,8 +10,8 @@ from bandit_pipeline.ingest.catalog import CatalogValidator, catalog_writer
 from bandit_pipeline.ingest.events import EventValidator, utc_now
 from bandit_pipeline.ingest.loader import (
     IngestReport,
+    PostgresEventWriter,
     load,
-    write_events_postgresql,
     write_events_sqlite,
 )
 from bandit_pipeline.ingest.readers import SourceError, SourceRecord, read_records
@@ -58,7 +58,7 @@ def ingest_records(
 ) -> IngestReport:
     """Load already-read records; the entry point for producers inside Python."""
     validator = EventValidator.from_settings(settings, utc_now(), historical=historical)
-    writer = write_events_postgresql if engine.dialect.name == "postgresql" else write_events_sqlite
+    writer = PostgresEventWriter() if engine.dialect.name == "postgresql" else write_events_sqlite
     return load(
         engine,
         records,

@@ -3,9 +3,10 @@
 Every batch is one transaction: its valid rows and its rejected rows land together or not
 at all, so a crash part-way through a file leaves whole batches, and running the file
 again inserts only what is missing (known event_ids are skipped). On PostgreSQL a batch
-is COPied into a session-local staging table and merged by an anti-join under an advisory
-lock (``sql/ingest/merge_events.postgresql.sql``); the database work of one batch overlaps
-with the parsing of the next.
+of new events is COPied straight into ``bandit_rewards``, and a batch that holds known
+event_ids is COPied into a session-local staging table and merged by an anti-join, both
+under an advisory lock (:class:`PostgresEventWriter`); the database work of one batch
+overlaps with the parsing of the next.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine
 
 from bandit_pipeline.identifiers import storable_text
@@ -174,21 +176,70 @@ def _write_overlapped(batches: Iterable[Batch], write: Callable[[Batch], None]) 
         raise failure[0]
 
 
-def write_events_postgresql(connection: Connection, rows: list[tuple[Any, ...]]) -> int:
-    """COPY a batch into the staging table and merge it; returns the rows inserted."""
-    rows = first_per_event_id(rows)
-    for statement in sql_file("ingest/stage_events", "postgresql").statements:
-        connection.exec_driver_sql(statement)
-    raw = connection.connection.driver_connection
-    with raw.cursor() as cursor:
+class PostgresEventWriter:
+    """Writes the batches of one ingest into PostgreSQL, each event once.
+
+    The fast path COPies a batch straight into ``bandit_rewards`` inside a savepoint; a
+    known event_id fails that COPY on the primary key, and the batch is then rolled back
+    to the savepoint, staged and merged by an anti-join. Both run under the merge lock
+    (``sql/ingest/lock_events.postgresql.sql``), so racing ingests stay exactly-once.
+    After a batch that held known ids (a re-sent file) the next batch goes straight to the
+    merge, and once a merged batch holds only new ids the fast path is tried again, so a
+    re-sent file pays one failed COPY, not one per batch.
+    """
+
+    def __init__(self) -> None:
+        self.fast_path = True
+        self.copied_batches = 0
+        self.merged_batches = 0
+
+    def __call__(self, connection: Connection, rows: list[tuple[Any, ...]]) -> int:
+        rows = first_per_event_id(rows)
+        raw = connection.connection.driver_connection
+        with raw.cursor() as cursor:
+            cursor.execute(sql_file("ingest/lock_events", "postgresql").statements[0])
+            if self.fast_path and self._copy(cursor, rows):
+                self.copied_batches += 1
+                return len(rows)
+            inserted = self._merge(cursor, rows)
+        self.merged_batches += 1
+        self.fast_path = inserted == len(rows)
+        return inserted
+
+    def _copy(self, cursor: psycopg.Cursor, rows: list[tuple[Any, ...]]) -> bool:
+        """COPY ``rows`` into bandit_rewards; False (and nothing written) when one of
+        their event_ids is known."""
+        live, historical = sql_file("ingest/copy_events", "postgresql").statements
+        cursor.execute("SAVEPOINT bandit_ingest_copy")
+        try:
+            # A live ingest leaves ingested_at (column 3) to the warehouse's clock.
+            if rows[0][3] is None:
+                with cursor.copy(live) as copy:
+                    write_row = copy.write_row
+                    for row in rows:
+                        write_row(row[:3] + row[4:])
+            else:
+                with cursor.copy(historical) as copy:
+                    write_row = copy.write_row
+                    for row in rows:
+                        write_row(row)
+        except psycopg.errors.UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT bandit_ingest_copy")
+            self.fast_path = False
+            return False
+        cursor.execute("RELEASE SAVEPOINT bandit_ingest_copy")
+        return True
+
+    @staticmethod
+    def _merge(cursor: psycopg.Cursor, rows: list[tuple[Any, ...]]) -> int:
+        """Stage ``rows`` and insert those whose event_id is new; returns how many."""
+        for statement in sql_file("ingest/stage_events", "postgresql").statements:
+            cursor.execute(statement)
         with cursor.copy("COPY bandit_rewards_stage FROM STDIN") as copy:
             write_row = copy.write_row
             for row in rows:
                 write_row(row)
-        *lock, merge = sql_file("ingest/merge_events", "postgresql").statements
-        for statement in lock:
-            cursor.execute(statement)
-        cursor.execute(merge)
+        cursor.execute(sql_file("ingest/merge_events", "postgresql").statements[0])
         return cursor.rowcount
 
 

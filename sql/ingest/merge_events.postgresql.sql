@@ -1,12 +1,10 @@
 -- Move a staged batch into bandit_rewards, skipping event_ids already there (idempotent
--- ingest). ingested_at is the warehouse's clock unless a historical import staged one.
+-- ingest): the path of a batch that holds known event_ids. ingested_at is the
+-- warehouse's clock unless a historical import staged one.
 --
--- Concurrent ingests take the same transaction-scoped advisory lock before merging, so
--- the anti-join always sees the other's committed rows and two racing ingests of one
--- file insert each event once. (An anti-join under a lock costs about 25% less than
+-- Runs under the lock of lock_events.postgresql.sql, so the anti-join always sees a
+-- racing ingest's rows committed. (An anti-join under a lock costs about 25% less than
 -- ON CONFLICT DO NOTHING, whose speculative insertion is paid on every row.)
-SELECT pg_advisory_xact_lock(hashtext('bandit_rewards merge'));
-
 INSERT INTO bandit_rewards (
     event_id, event_type, occurred_at, ingested_at, namespace, surface, user_id,
     request_id, item_id, slot, explore, bandit_policy_id, experiment, variant
