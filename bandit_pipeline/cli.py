@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy import Engine
@@ -16,8 +16,10 @@ from bandit_pipeline.flag_values import FLAGS, flag_fallbacks, flag_problem, fla
 from bandit_pipeline.redact import redact_url
 from bandit_pipeline.settings import Settings, SettingsError, load_settings
 
+if TYPE_CHECKING:
+    from bandit_pipeline.ingest import IngestReport
+
 EXIT_FAILED = 2
-T = TypeVar("T")
 
 
 class Context:
@@ -192,37 +194,29 @@ def ingest(
     Bad rows go to bandit_rewards_rejected with their reason; the exit status is non-zero
     only when the input or the warehouse could not be used at all.
     """
-    from bandit_pipeline.ingest import ingest_records
-    from bandit_pipeline.ingest.readers import count_records, read_records
+    from bandit_pipeline.ingest import ingest_events
+    from bandit_pipeline.ingest.readers import count_records
 
     settings = obj.settings
     total = count_records(path, fmt) if sys.stderr.isatty() else None
-    records = read_records(path, fmt)
-    if total is None:
-        report = ingest_records(
-            obj.engine, records, settings, historical=historical, batch_size=batch_size, source=path
+
+    def run(on_progress: Callable[[int], object] | None = None) -> IngestReport:
+        return ingest_events(
+            obj.engine,
+            path,
+            settings,
+            historical=historical,
+            fmt=fmt,
+            batch_size=batch_size,
+            on_progress=on_progress,
         )
+
+    if total is None:
+        report = run()
     else:
         with click.progressbar(length=total, label="rows read", file=sys.stderr) as bar:
-            report = ingest_records(
-                obj.engine,
-                counted(records, bar.update),
-                settings,
-                historical=historical,
-                batch_size=batch_size,
-                source=path,
-            )
+            report = run(bar.update)
     click.echo(report.summary())
-
-
-def counted(items: Iterable[T], advance: Callable[[int], object], every: int = 10_000):
-    """``items`` as they are, telling ``advance`` how many went by, every so often."""
-    seen = 0
-    for seen, item in enumerate(items, start=1):
-        yield item
-        if seen % every == 0:
-            advance(every)
-    advance(seen % every)
 
 
 @main.group()
@@ -583,6 +577,26 @@ def report(
     )
     for line in written.verdict_lines():
         click.echo(line)
+
+
+@main.group()
+def propensities() -> None:
+    """The served policy's propensity of each logged choice (off-policy evaluation)."""
+
+
+@propensities.command("update")
+@click.option("--warehouse-url", default=None, help="Default: BANDIT_WAREHOUSE_URL.")
+@click.pass_obj
+@fails_cleanly
+def propensities_update(obj: Context, warehouse_url: str | None) -> None:
+    """Record the propensities of every explored decision in bandit_decisions that has none
+    yet (run it at least hourly: the job keeps two hours of candidate pools)."""
+    from bandit_pipeline.evaluation.propensities import update_propensities
+
+    if warehouse_url is not None:
+        obj.use_warehouse(warehouse_url)
+    report = update_propensities(obj.engine)
+    click.echo(report.summary())
 
 
 @main.command()

@@ -50,6 +50,8 @@ WAREHOUSE_TABLES = (
     "bandit_decisions",
     "bandit_flag_events",
     "bandit_publications",
+    "bandit_decision_snapshots",
+    "bandit_decision_propensities",
 )
 
 
