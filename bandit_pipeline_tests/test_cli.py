@@ -151,14 +151,6 @@ def test_experiment_readout_without_traffic(engine, settings):
     assert "no experiment traffic" in result.output
 
 
-def test_the_ingest_progress_counts_every_row_once():
-    from bandit_pipeline.cli import counted
-
-    heard: list[int] = []
-    assert list(counted(iter(range(25)), heard.append, every=10)) == list(range(25))
-    assert heard == [10, 10, 5]
-
-
 @pytest.mark.parametrize(
     "args",
     [

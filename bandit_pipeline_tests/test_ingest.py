@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 import pyarrow as pa
@@ -15,6 +18,7 @@ import pytest
 from bandit_pipeline.ingest import IngestReport, ingest_events, ingest_records
 from bandit_pipeline.ingest.events import EventValidator
 from bandit_pipeline.ingest.loader import PostgresEventWriter, load
+from bandit_pipeline.ingest.parse_process import MIN_BYTES
 from bandit_pipeline.ingest.readers import SourceError, SourceRecord, count_records, read_records
 from bandit_pipeline.settings import load_settings
 from bandit_pipeline.simulate import generate_events, write_jsonl
@@ -285,8 +289,6 @@ def test_two_racing_ingests_insert_each_event_once(engine, settings, tmp_path):
     path = write_events(tmp_path / "e.jsonl", events)
     env = {"BANDIT_WAREHOUSE_URL": settings.warehouse_url, "BANDIT_INGEST_BATCH_SIZE": "500"}
     command = [sys.executable, "-m", "bandit_pipeline.cli", "ingest", path]
-    import os
-
     procs = [
         subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.PIPE, text=True)
         for _ in range(2)
@@ -388,3 +390,67 @@ def test_postgres_batches_copy_straight_in_and_fall_back_to_the_merge_on_known_i
     # A live ingest stamps the warehouse's clock on both paths; a historical one keeps the
     # producer's time (here occurred_at, five minutes ago).
     assert live == (0 if historical else 65)
+
+
+@pytest.mark.parametrize("parse_process", [False, True])
+def test_a_file_parsed_in_a_second_process_lands_as_in_one(pg_engine, tmp_path, parse_process):
+    """The same file, good and bad lines, gives the same report and rows whether it is
+    parsed in the ingest's process or in a second one; the progress hears every row."""
+    settings = load_settings(warehouse_url=pg_engine.url.render_as_string(hide_password=False))
+    now = datetime.now(UTC)
+    events = list(generate_events(["a", "b"], 900, start=now - timedelta(hours=1), end=now, seed=4))
+    path = tmp_path / "e.jsonl"
+    write_jsonl(path, events)
+    with open(path, "ab") as handle:
+        handle.write(orjson.dumps(event("nul\x00")) + b"\nnot json\n")
+    heard: list[int] = []
+    report = ingest_events(
+        pg_engine, str(path), settings, batch_size=100, on_progress=heard.append,
+        parse_process=parse_process,
+    )  # fmt: skip
+    assert (report.read, report.inserted, report.rejected) == (len(events) + 2, len(events), 2)
+    assert sum(heard) == report.read
+    assert report.batches == -(-report.read // 100)
+    assert set(report.reasons) == {"event_id", "not valid JSON"}
+    assert scalar(pg_engine, "SELECT COUNT(*) FROM bandit_rewards") == len(events)
+    assert scalar(pg_engine, "SELECT COUNT(*) FROM bandit_rewards_rejected") == 2
+
+
+def test_an_unreadable_file_fails_the_second_process_with_its_reason(pg_engine, tmp_path):
+    settings = load_settings(warehouse_url=pg_engine.url.render_as_string(hide_password=False))
+    path = tmp_path / "e.parquet"
+    path.write_bytes(b"not parquet at all")
+    with pytest.raises(SourceError, match=r"cannot read .* as Parquet"):
+        ingest_events(pg_engine, str(path), settings, parse_process=True)
+
+
+def test_the_parser_process_ends_when_the_ingest_is_killed(pg_engine, tmp_path):
+    """SIGKILL of the ingest leaves no parser behind: its next send fails and it exits."""
+    now = datetime.now(UTC)
+    events = generate_events(["a", "b"], 150_000, start=now - timedelta(hours=1), end=now)
+    path = tmp_path / "e.jsonl"
+    write_jsonl(path, events)
+    assert path.stat().st_size >= MIN_BYTES  # the ingest parses it in a second process
+    env = {
+        **os.environ,
+        "BANDIT_WAREHOUSE_URL": pg_engine.url.render_as_string(hide_password=False),
+        "BANDIT_INGEST_BATCH_SIZE": "5000",
+    }
+    command = [sys.executable, "-m", "bandit_pipeline.cli", "ingest", str(path)]
+    ingest = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    children = Path(f"/proc/{ingest.pid}/task/{ingest.pid}/children")
+    deadline = time.monotonic() + 60
+    while scalar(pg_engine, "SELECT COUNT(*) FROM bandit_rewards") == 0:
+        assert time.monotonic() < deadline
+        assert ingest.poll() is None
+        time.sleep(0.05)
+    parsers = [int(pid) for pid in children.read_text().split()]
+    assert parsers, "no parser process"
+    ingest.kill()
+    ingest.wait()
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in parsers):
+        assert time.monotonic() < deadline, "the parser outlived the ingest"
+        time.sleep(0.1)
+    landed = scalar(pg_engine, "SELECT COUNT(*) FROM bandit_rewards")
+    assert landed % 5000 == 0  # whole batches only

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import Engine
 
@@ -12,8 +12,10 @@ from bandit_pipeline.ingest.loader import (
     IngestReport,
     PostgresEventWriter,
     load,
+    load_batches,
     write_events_sqlite,
 )
+from bandit_pipeline.ingest.parse_process import batches_from_process, worth_a_process
 from bandit_pipeline.ingest.readers import SourceError, SourceRecord, read_records
 from bandit_pipeline.settings import Settings
 
@@ -35,15 +37,39 @@ def ingest_events(
     historical: bool = False,
     fmt: str | None = None,
     batch_size: int | None = None,
+    on_progress: Callable[[int], object] | None = None,
+    parse_process: bool | None = None,
 ) -> IngestReport:
-    """Load the events of ``path`` (``-`` for stdin) into ``bandit_rewards``."""
-    return ingest_records(
-        engine,
-        read_records(path, fmt),
-        settings,
-        historical=historical,
-        batch_size=batch_size,
-        source=path,
+    """Load the events of ``path`` (``-`` for stdin) into ``bandit_rewards``.
+
+    ``on_progress`` hears how many rows were read after each batch. On PostgreSQL a large
+    file is parsed and validated in a second process (:mod:`.parse_process`) while this
+    one writes; ``parse_process`` forces that choice either way.
+    """
+    postgres = engine.dialect.name == "postgresql"
+    if parse_process is None:
+        parse_process = postgres and worth_a_process(path)
+    if not parse_process:
+        return ingest_records(
+            engine,
+            read_records(path, fmt),
+            settings,
+            historical=historical,
+            batch_size=batch_size,
+            source=path,
+            on_progress=on_progress,
+        )
+    report = IngestReport()
+    batches = batches_from_process(
+        path,
+        fmt,
+        EventValidator.from_settings(settings, utc_now(), historical=historical),
+        batch_size or settings.ingest_batch_size,
+        report,
+    )
+    writer = PostgresEventWriter() if postgres else write_events_sqlite
+    return load_batches(
+        engine, batches, writer, "bandit_rewards_rejected", report, on_progress=on_progress
     )
 
 
@@ -55,6 +81,7 @@ def ingest_records(
     historical: bool = False,
     batch_size: int | None = None,
     source: str = "<records>",
+    on_progress: Callable[[int], object] | None = None,
 ) -> IngestReport:
     """Load already-read records; the entry point for producers inside Python."""
     validator = EventValidator.from_settings(settings, utc_now(), historical=historical)
@@ -67,6 +94,7 @@ def ingest_records(
         "bandit_rewards_rejected",
         batch_size or settings.ingest_batch_size,
         source,
+        on_progress=on_progress,
     )
 
 

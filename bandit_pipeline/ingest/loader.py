@@ -116,12 +116,28 @@ def load(
     rejected_table: str,
     batch_size: int,
     source: str,
+    *,
+    on_progress: Callable[[int], object] | None = None,
 ) -> IngestReport:
     """Validate ``records`` and write them batch by batch, one transaction per batch."""
+    report = IngestReport()
+    batches = split_batches(records, validate, batch_size, source, report)
+    return load_batches(engine, batches, write_rows, rejected_table, report, on_progress)
+
+
+def load_batches(
+    engine: Engine,
+    batches: Iterable[Batch],
+    write_rows: BatchWriter,
+    rejected_table: str,
+    report: IngestReport,
+    on_progress: Callable[[int], object] | None = None,
+) -> IngestReport:
+    """Write validated ``batches``, one transaction each; ``report`` already counts the
+    rows read, and ``on_progress`` hears how many more were read after each batch."""
     if rejected_table not in REJECT_STATEMENTS:
         raise ValueError(f"unknown rejected-rows table {rejected_table!r}")
     insert_rejected = sql_statement(REJECT_STATEMENTS[rejected_table])
-    report = IngestReport()
     started = time.perf_counter()
 
     def write(batch: Batch) -> None:
@@ -134,7 +150,8 @@ def load(
         report.rejected += len(batch.rejects)
         report.batches += 1
 
-    batches = split_batches(records, validate, batch_size, source, report)
+    if on_progress is not None:
+        batches = _telling(batches, report, on_progress)
     if engine.dialect.name == "postgresql":
         _write_overlapped(batches, write)
     else:
@@ -142,6 +159,16 @@ def load(
             write(batch)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _telling(
+    batches: Iterable[Batch], report: IngestReport, on_progress: Callable[[int], object]
+) -> Iterator[Batch]:
+    told = 0
+    for batch in batches:
+        on_progress(report.read - told)
+        told = report.read
+        yield batch
 
 
 def _write_overlapped(batches: Iterable[Batch], write: Callable[[Batch], None]) -> None:

@@ -1,0 +1,152 @@
+"""Reading and validating a large file in a second process, beside the warehouse writes.
+
+Parsing and validating an event costs about as much CPU in Python as PostgreSQL spends
+storing it, and in one process the two share one interpreter lock: the writer thread that
+feeds COPY waits while the parser holds it. In a process of its own the parser uses a core
+of its own, and the ingest process only receives whole batches and writes them, so the
+ingest runs at close to the speed of the warehouse (docs/performance.md).
+
+The parser sends each batch over a pipe as soon as it is validated and waits while the
+pipe is full, so memory stays at a few batches. What it sends is what the
+in-process path yields (:class:`Batch`), with the running counts of rows read and of
+rejection reasons, so the report is the same. If the ingest process dies, the parser's
+next send fails and it exits; if the parser fails, the ingest raises its error.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from bandit_pipeline.ingest.loader import Batch, IngestReport, Validator, split_batches
+from bandit_pipeline.ingest.readers import SourceError, read_records
+
+# Files at least this large are parsed in a second process; below it, starting the
+# process (about half a second) costs more than it saves.
+MIN_BYTES = 16 * 1024 * 1024
+
+
+def worth_a_process(path: str) -> bool:
+    """Whether ``path`` is a regular file large enough to parse in a second process."""
+    if path == "-":
+        return False
+    try:
+        return Path(path).is_file() and Path(path).stat().st_size >= MIN_BYTES
+    except OSError:
+        return False
+
+
+def batches_from_process(
+    path: str,
+    fmt: str | None,
+    validate: Validator,
+    batch_size: int,
+    report: IngestReport,
+) -> Iterator[Batch]:
+    """The batches of ``path`` as :func:`split_batches` makes them, parsed and validated
+    in a second process; ``report`` gets the rows read and the rejection reasons.
+
+    The parser is this module run as a program (``python -m``), not a multiprocessing
+    child, so no caller's main module is imported again in it. It gets its job on its
+    standard input and sends length-prefixed pickles on its standard output.
+    """
+    # Its error output goes to a file, so that no amount of it can block the parser.
+    with tempfile.TemporaryFile() as errors:
+        parser = subprocess.Popen(
+            [sys.executable, "-m", __name__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+        try:
+            yield from _batches(parser, path, (path, fmt, validate, batch_size), report, errors)
+        finally:
+            if parser.poll() is None:
+                parser.kill()
+            parser.wait()
+            if parser.stdout is not None:
+                parser.stdout.close()
+
+
+def _batches(
+    parser: subprocess.Popen, path: str, job: tuple, report: IngestReport, errors: IO[bytes]
+) -> Iterator[Batch]:
+    if parser.stdin is None or parser.stdout is None:
+        raise RuntimeError("the parser process has no pipes")
+    parser.stdin.write(pickle.dumps(job))
+    parser.stdin.close()
+    while True:
+        kind, payload = _receive(parser.stdout)
+        if kind == "missing":
+            parser.wait(timeout=30)
+            errors.seek(0)
+            detail = errors.read().decode(errors="replace").strip().splitlines()
+            last = detail[-1] if detail else f"exit code {parser.returncode}"
+            raise RuntimeError(f"the parser process of {path!r} failed: {last}")
+        if kind == "error":
+            raise payload
+        report.read, report.reasons = payload["read"], payload["reasons"]
+        if kind == "done":
+            return
+        yield payload["batch"]
+
+
+_LENGTH = struct.Struct("!Q")
+
+
+def _receive(stream: IO[bytes]) -> tuple[str, Any]:
+    """The next message from the parser, or ("missing", None) when it ended early."""
+    header = stream.read(_LENGTH.size)
+    if len(header) < _LENGTH.size:
+        return "missing", None
+    (length,) = _LENGTH.unpack(header)
+    body = stream.read(length)
+    if len(body) < length:
+        return "missing", None
+    return pickle.loads(body)
+
+
+def _send(stream: IO[bytes], kind: str, payload: Any) -> None:
+    body = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_LENGTH.pack(len(body)))
+    stream.write(body)
+    stream.flush()
+
+
+def _parse(path: str, fmt: str | None, validate: Validator, size: int, out: IO[bytes]) -> None:
+    """The parser: validate ``path`` batch by batch and send each batch with the counts."""
+    report = IngestReport()
+
+    def counts(**more: Any) -> dict[str, Any]:
+        return {"read": report.read, "reasons": report.reasons, **more}
+
+    try:
+        for batch in split_batches(read_records(path, fmt), validate, size, path, report):
+            _send(out, "batch", counts(batch=batch))
+        _send(out, "done", counts())
+    except SourceError as exc:
+        _send(out, "error", exc)
+    except Exception as exc:  # any other failure, named in the ingest's own error
+        _send(out, "error", RuntimeError(f"parsing {path!r}: {exc!r}"))
+
+
+def main() -> int:
+    """Entry point of the parser process."""
+    path, fmt, validate, size = pickle.loads(sys.stdin.buffer.read())
+    try:
+        _parse(path, fmt, validate, size, sys.stdout.buffer)
+    except (BrokenPipeError, ConnectionResetError):
+        # The ingest is gone; nothing is left to do (and nothing to flush at exit).
+        os._exit(0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
