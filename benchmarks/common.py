@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,8 @@ from bandit_pipeline.warehouse import make_engine
 from bandit_pipeline.warehouse.migrate import upgrade
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PEAK_RSS = Path(__file__).resolve().parents[1] / "scripts" / "peak_rss.py"
+COMMAND = Path(sys.executable).parent / "bandit-pipeline"
 
 
 def positive_int(value: str) -> int:
@@ -33,6 +37,26 @@ def add_postgres_url(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("BANDIT_TEST_POSTGRES_URL", DEFAULT_URL),
         help="server to benchmark on; scratch databases are created there and dropped",
     )
+
+
+def measured_run(args: list[str], env: dict[str, str], folder: Path) -> tuple[int, str, float]:
+    """``bandit-pipeline ARGS`` in a process of its own: its peak RSS in KiB (through
+    scripts/peak_rss.py, so this process's memory stays out of it), its standard output
+    and its wall time in seconds. A failure raises with the command's own error."""
+    report = folder / "peak_rss"
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, str(PEAK_RSS), str(report), str(COMMAND), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"bandit-pipeline {args[0]} exited with {done.returncode}: {done.stderr.strip()}"
+        )
+    return int(report.read_text()), done.stdout.strip(), seconds
 
 
 def progress(message: str) -> None:

@@ -22,17 +22,21 @@ Run it (``make bench`` does, with the defaults)::
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-from common import Scratch, add_postgres_url, machine_description, positive_int, progress
+from common import (
+    Scratch,
+    add_postgres_url,
+    machine_description,
+    measured_run,
+    positive_int,
+    progress,
+)
 from sqlalchemy.engine import make_url
 
 from bandit_pipeline.settings import load_settings
@@ -41,8 +45,6 @@ from bandit_pipeline.simulate import generate_events, write_jsonl
 N_ITEMS = 100_000
 SPAN = timedelta(days=2)
 EVENTS_PER_IMPRESSION = 1.07  # generate_events yields about 0.07 outcomes per impression
-PEAK_RSS = Path(__file__).resolve().parents[1] / "scripts" / "peak_rss.py"
-COMMAND = Path(sys.executable).parent / "bandit-pipeline"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,24 +68,6 @@ def generate_file(path: Path, events: int) -> int:
     return write_jsonl(path, generate_events(item_ids, impressions, start=end - SPAN, end=end))
 
 
-def ingest_peak_kib(path: Path, url: str, folder: Path) -> tuple[int, str, float]:
-    """One ingest of ``path`` into ``url`` in a process of its own: its peak RSS (KiB),
-    its summary line and its wall time."""
-    report = folder / "peak_rss"
-    env = {**os.environ, "BANDIT_WAREHOUSE_URL": url}
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, str(PEAK_RSS), str(report), str(COMMAND), "ingest", str(path)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"ingest exited with {done.returncode}: {done.stderr.strip()}")
-    return int(report.read_text()), done.stdout.strip().splitlines()[0], seconds
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     server = make_url(args.postgres_url)
@@ -102,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
             events = generate_file(path, size)
             with Scratch(server, admin) as scratch:
                 progress(f"ingesting {events:,} events ({path.stat().st_size / 1e6:,.0f} MB)")
-                peak, summary, seconds = ingest_peak_kib(path, scratch.url, folder)
+                peak, output, seconds = measured_run(
+                    ["ingest", str(path)], {"BANDIT_WAREHOUSE_URL": scratch.url}, folder
+                )
+                summary = output.splitlines()[0]
             inserted = re.search(r"\binserted=(\d+)", summary)
             if inserted is None or int(inserted.group(1)) != events:
                 print(f"error: {events:,} events in the file, the ingest says {summary}")
