@@ -76,7 +76,7 @@ def test_the_error_bound_holds_against_a_tighter_computation(monkeypatch):
         for value, bound, reference in zip(
             result.probabilities, result.error_bounds, tight, strict=True
         ):
-            assert abs(value - reference) <= bound + 1e-15
+            assert abs(value - reference) <= bound + propensity.ABSOLUTE_TOLERANCE
             assert bound <= max(1e-5 * reference, 1e-12) * 1.01
 
 

@@ -7,8 +7,9 @@ events that arrive in the window (impressions, outcomes drawn from the hidden ra
 late arrivals, re-sent duplicates and a few malformed rows) are written as JSON Lines and
 loaded by the real ingestion, each with its simulated arrival as ``ingested_at``; then
 the project's Dagster job runs on the window and publishes the next snapshot, and the
-alert and kill-switch sensors tick. The hidden truth and the regret go to
-:class:`DryRunTruth`.
+alert and kill-switch sensors tick. Every few windows the decisions' propensities are
+recorded, as a deployment's hourly ``bandit-pipeline propensities update`` would. The
+hidden truth and the regret go to :class:`DryRunTruth`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import orjson
 from sqlalchemy import Engine
 
+from bandit_pipeline.evaluation.propensities import update_propensities
 from bandit_pipeline.ingest import ingest_events, load_catalog
 from bandit_pipeline.settings import Settings
 from bandit_pipeline.simulate.shop import Request, Shop, ShopOptions
@@ -32,6 +34,9 @@ from bandit_pipeline.simulate.truth import DryRunTruth, RegretWindow, TrueReward
 from bandit_pipeline.timing import PARTITION_FORMAT, WINDOW
 
 GRADUATION_OFF = 1e9  # decayed impressions no dry run reaches
+# Record the decisions' propensities every few windows, well inside the two hours for
+# which the job keeps the pools they need (docs/data-science.md).
+PROPENSITIES_EVERY = 4
 # Each malformed line names its event: the rejected table keeps each distinct raw row once.
 MALFORMED = (
     b"this line is not JSON: %s",
@@ -164,6 +169,8 @@ def run_dry_run(
                     result.rejected += report.rejected
                 runner.run(window_start.strftime(PARTITION_FORMAT), checks=n % checks_every == 0)
                 runner.evaluate_sensors()
+                if n % PROPENSITIES_EVERY == PROPENSITIES_EVERY - 1 or n == windows - 1:
+                    update_propensities(engine)
                 on_window(1)
     finally:
         service.close()
