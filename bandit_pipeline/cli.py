@@ -599,6 +599,133 @@ def propensities_update(obj: Context, warehouse_url: str | None) -> None:
     click.echo(report.summary())
 
 
+@main.group()
+def export() -> None:
+    """Logged data for other tools."""
+
+
+@export.command("obp")
+@click.option("--since", required=True, callback=_instant, help="Start (included); UTC.")
+@click.option("--until", required=True, callback=_instant, help="End (excluded); UTC.")
+@click.option("--surface", required=True, callback=_name)
+@click.option(
+    "--out",
+    "out_dir",
+    default=".bandit/obp",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder of bandit_feedback.npz and bandit_feedback.json.",
+)
+@click.option("--warehouse-url", default=None, help="Default: BANDIT_WAREHOUSE_URL.")
+@click.pass_obj
+@fails_cleanly
+def export_obp_command(
+    obj: Context,
+    since: datetime,
+    until: datetime,
+    surface: str,
+    out_dir: str,
+    warehouse_url: str | None,
+) -> None:
+    """The logged exploration of a surface in Open Bandit Pipeline's bandit_feedback
+    layout (.npz) with a JSON description of the actions (docs/data-science.md)."""
+    from bandit_pipeline.evaluation.obp_export import export_obp
+
+    if until <= since:
+        raise click.BadParameter("--until must be after --since", param_hint="--until")
+    if warehouse_url is not None:
+        obj.use_warehouse(warehouse_url)
+    result = export_obp(obj.engine, obj.settings, since, until, surface, out_dir)
+    click.echo(f"wrote {result.npz_path} ({result.rounds} rounds, {result.actions} actions)")
+    click.echo(f"wrote {result.json_path}")
+
+
+def _policy(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list:
+    from bandit_pipeline.policy.candidates import parse_policy
+
+    try:
+        return [parse_policy(spec) for spec in value]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@main.command()
+@click.option("--since", required=True, callback=_instant, help="Start (included); UTC.")
+@click.option("--until", required=True, callback=_instant, help="End (excluded); UTC.")
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    required=True,
+    callback=_policy,
+    help="A candidate policy (repeat for several): served, uniform, freshest, greedy, "
+    "thompson:prior_beta=20,half_life_days=3, scores:PATH (docs/data-science.md).",
+)
+@click.option("--surface", default=None, callback=_name, help="One surface (default: all).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Monte Carlo and bootstrap.")
+@click.option("--warehouse-url", default=None, help="Default: BANDIT_WAREHOUSE_URL.")
+@click.pass_obj
+@fails_cleanly
+def evaluate(
+    obj: Context,
+    since: datetime,
+    until: datetime,
+    policies: list,
+    surface: str | None,
+    seed: int,
+    warehouse_url: str | None,
+) -> None:
+    """Estimate candidate policies' expected reward per exploration impression from the
+    served policy's logs: IPS, self-normalised IPS and doubly robust, with 95% intervals
+    and the effective sample size."""
+    import numpy as np
+
+    from bandit_pipeline.evaluation.evaluate import EvaluationError
+    from bandit_pipeline.evaluation.evaluate import evaluate as run_evaluation
+
+    if until <= since:
+        raise click.BadParameter("--until must be after --since", param_hint="--until")
+    if warehouse_url is not None:
+        obj.use_warehouse(warehouse_url)
+    try:
+        result = run_evaluation(
+            obj.engine, obj.settings, since, until, policies, surface=surface, seed=seed
+        )
+    except EvaluationError as exc:
+        _fail(str(exc))
+    logged = result.logged
+    click.echo(
+        f"range: {since.isoformat()} .. {until.isoformat()} namespace {logged.namespace} "
+        f"surface {surface or 'all'}"
+    )
+    statuses = logged.statuses
+    others = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()) if status != "ok")
+    missing = logged.without_impression
+    click.echo(
+        f"logged: {statuses['ok']} explored decisions with propensities"
+        + (f" ({others})" if others else "")
+        + f"; {len(logged)} exploration impressions"
+        + (f" ({missing} without an impression event)" if missing else "")
+    )
+    if not len(logged):
+        click.echo("nothing to evaluate in this range")
+        return
+    observed = result.observed()
+    click.echo(f"served policy, observed: {_interval(observed)} reward per exploration impression")
+    click.echo(f"{'policy':<32} {'IPS':<24} {'SNIPS':<24} {'DR':<24} {'ESS':>8} {'max w':>7}")
+    rng = np.random.default_rng(seed)
+    for terms in result.policies:
+        e = terms.estimates(logged, rng)
+        click.echo(
+            f"{terms.policy.spec:<32} {_interval(e.ips):<24} {_interval(e.snips):<24} "
+            f"{_interval(e.dr):<24} {e.effective_sample_size:>8.0f} {e.max_weight:>7.1f}"
+        )
+
+
+def _interval(estimate) -> str:
+    return f"{estimate.value:.4f} [{estimate.low:.4f}, {estimate.high:.4f}]"
+
+
 @main.command()
 @click.option(
     "--days",

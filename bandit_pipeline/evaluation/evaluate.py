@@ -1,0 +1,313 @@
+"""``bandit-pipeline evaluate``: the expected reward per exploration impression of
+candidate policies, estimated from the served policy's logs (docs/data-science.md).
+
+For each candidate and each logged exploration impression: the candidate's probability
+of the shown item in that slot, in the same context (``policy.candidates``), on
+posteriors recomputed with the candidate's parameters where it has any
+(``policy.counterfactual``); the estimators are ``policy.ope``'s. The doubly robust
+estimator's reward model is each item's mean reward on the surface, fitted on the other
+half of the decisions (cross-fitted) and shrunk towards the surface's mean.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Engine
+
+from bandit_pipeline.evaluation.logs import LoggedContext, LoggedExploration, load_logged
+from bandit_pipeline.policy.candidates import PRIOR_KEYS, CandidatePolicy, slot_probabilities
+from bandit_pipeline.policy.counterfactual import (
+    Outcome,
+    TrainingImpression,
+    evidence_increments,
+    posteriors_as_of,
+)
+from bandit_pipeline.policy.ope import (
+    Estimate,
+    OffPolicyEstimates,
+    cross_fitted_means,
+    estimate_all,
+    mean_interval,
+)
+from bandit_pipeline.policy.posterior import LOOKBACK_HALF_LIVES, PosteriorParameters
+from bandit_pipeline.settings import Settings
+from bandit_pipeline.warehouse.sql import sql_statement
+
+FOLDS = 2
+MODEL_STRENGTH = 20.0  # pseudo impressions of the surface's mean in each item's model
+DRAWS = 2_000  # Monte Carlo decisions per snapshot for a Thompson candidate's probabilities
+
+# (surface, items, at) -> each item's true expected reward: the simulator's, in tests.
+TruthFunction = Callable[[str, Sequence[str], datetime], np.ndarray]
+PosteriorSource = Callable[
+    [LoggedContext, list[str], np.ndarray, np.ndarray],
+    tuple[np.ndarray | None, np.ndarray | None],
+]
+
+
+class EvaluationError(ValueError):
+    """The evaluation cannot run as asked (a bad scores file, say)."""
+
+
+@dataclass
+class PolicyTerms:
+    """Per logged unit: the candidate's probability of the shown item in its slot, the
+    reward model at that item and its value of the candidate's choice, and (with a truth
+    function) the true expected reward of the candidate's choice."""
+
+    policy: CandidatePolicy
+    target: np.ndarray
+    model_logged: np.ndarray
+    model_value: np.ndarray
+    truth: np.ndarray | None = None
+
+    def estimates(
+        self, logged: LoggedExploration, rng: np.random.Generator, mask: np.ndarray | None = None
+    ) -> OffPolicyEstimates:
+        """IPS, SNIPS and DR over the units in ``mask`` (all by default)."""
+        keep = slice(None) if mask is None else mask
+        return estimate_all(
+            logged.reward[keep],
+            logged.propensity[keep],
+            self.target[keep],
+            self.model_logged[keep],
+            self.model_value[keep],
+            rng,
+        )
+
+    def true_value(self, mask: np.ndarray | None = None) -> float | None:
+        if self.truth is None:
+            return None
+        return float(np.mean(self.truth if mask is None else self.truth[mask]))
+
+
+@dataclass
+class Evaluation:
+    """The logged data of the range and each candidate's terms."""
+
+    logged: LoggedExploration
+    policies: list[PolicyTerms] = field(default_factory=list)
+
+    def observed(self) -> Estimate:
+        """The served policy's mean reward per exploration impression, as observed."""
+        return mean_interval(self.logged.reward)
+
+
+def evaluate(
+    engine: Engine,
+    settings: Settings,
+    since: datetime,
+    until: datetime,
+    policies: Sequence[CandidatePolicy],
+    *,
+    surface: str | None = None,
+    seed: int = 0,
+    draws: int = DRAWS,
+    truth: TruthFunction | None = None,
+) -> Evaluation:
+    """Each candidate's per-unit terms over the logged exploration of ``[since, until)``."""
+    logged = load_logged(engine, settings, since, until, surface)
+    evaluation = Evaluation(logged)
+    if not len(logged):
+        return evaluation
+    model, codes = _reward_model(logged)
+    features = _catalog_freshness(engine, settings.namespace)
+    groups: dict[tuple[str, str], list[int]] = {}
+    for index, context in enumerate(logged.contexts):
+        groups.setdefault((context.surface, context.version), []).append(index)
+    true_rewards = (
+        {i: truth(c.surface, c.items, c.decided_at) for i, c in enumerate(logged.contexts)}
+        if truth is not None
+        else None
+    )
+    for number, policy in enumerate(policies):
+        rng = np.random.default_rng([seed, number])
+        posteriors = _posterior_source(engine, settings, logged, policy)
+        scores = _scores(policy, features)
+        per_context: dict[int, np.ndarray] = {}
+        for indices in groups.values():
+            # The snapshot's items that any of its decisions could choose, once.
+            logged_posteriors: dict[str, tuple[float, float]] = {}
+            for index in indices:
+                context = logged.contexts[index]
+                logged_posteriors.update(
+                    zip(context.items, zip(context.alpha, context.beta, strict=True), strict=True)
+                )
+            items = list(logged_posteriors)
+            column = {item: i for i, item in enumerate(items)}
+            alpha, beta = posteriors(
+                logged.contexts[indices[0]],
+                items,
+                np.array([logged_posteriors[i][0] for i in items]),
+                np.array([logged_posteriors[i][1] for i in items]),
+            )
+            samples = None
+            if policy.kind in ("served", "thompson"):
+                # One set of draws per snapshot, shared by its decisions: each decision's
+                # probabilities stay unbiased, at a fraction of the cost.
+                samples = rng.beta(alpha[None, :], beta[None, :], size=(draws, len(items)))
+            for index in indices:
+                context = logged.contexts[index]
+                columns = [column[item] for item in context.items]
+                per_context[index] = slot_probabilities(
+                    policy,
+                    len(columns),
+                    context.slots,
+                    rng,
+                    alpha=None if alpha is None else alpha[columns],
+                    beta=None if beta is None else beta[columns],
+                    scores=None if scores is None else np.array([scores(i) for i in context.items]),
+                    samples=None if samples is None else samples[:, columns],
+                )
+        evaluation.policies.append(_terms(policy, logged, per_context, model, codes, true_rewards))
+    return evaluation
+
+
+def _terms(
+    policy: CandidatePolicy,
+    logged: LoggedExploration,
+    per_context: dict[int, np.ndarray],
+    model: np.ndarray,
+    codes: dict[tuple[str, str], int],
+    true_rewards: dict[int, np.ndarray] | None,
+) -> PolicyTerms:
+    n = len(logged)
+    target, model_logged, model_value = np.empty(n), np.empty(n), np.empty(n)
+    truth = np.empty(n) if true_rewards is not None else None
+    for unit in range(n):
+        index = int(logged.context[unit])
+        context = logged.contexts[index]
+        rank = int(logged.rank[unit])
+        probabilities = per_context[index][:, rank]
+        fold = context.decision_id % FOLDS
+        item_model = model[fold, [codes[context.surface, item] for item in context.items]]
+        target[unit] = probabilities[logged.choice[unit]]
+        model_logged[unit] = item_model[logged.choice[unit]]
+        model_value[unit] = probabilities @ item_model
+        if truth is not None:
+            truth[unit] = probabilities @ true_rewards[index]
+    return PolicyTerms(policy, target, model_logged, model_value, truth)
+
+
+def _reward_model(logged: LoggedExploration) -> tuple[np.ndarray, dict[tuple[str, str], int]]:
+    """The cross-fitted per-item reward model, and the code of each (surface, item).
+    Items never shown get their surface's mean (a surface's model is fitted on its own
+    impressions)."""
+    codes: dict[tuple[str, str], int] = {}
+    for context in logged.contexts:
+        for item in context.items:
+            codes.setdefault((context.surface, item), len(codes))
+    model = np.zeros((FOLDS, len(codes)))
+    folds = np.array([logged.contexts[c].decision_id % FOLDS for c in logged.context])
+    surfaces = np.array([logged.contexts[c].surface for c in logged.context])
+    for surface in sorted(set(surfaces)):
+        on = surfaces == surface
+        local = {item: i for i, (s, item) in enumerate(k for k in codes if k[0] == surface)}
+        items = np.array([local[item] for item in np.array(logged.item)[on]], dtype=np.intp)
+        fitted = cross_fitted_means(
+            items, folds[on], logged.reward[on], len(local), FOLDS, MODEL_STRENGTH
+        )
+        for item, i in local.items():
+            model[:, codes[surface, item]] = fitted[:, i]
+    return model, codes
+
+
+def _posterior_source(
+    engine: Engine, settings: Settings, logged: LoggedExploration, policy: CandidatePolicy
+) -> PosteriorSource:
+    """Where a candidate's posteriors come from: the logged snapshot; the snapshot with
+    another prior (the evidence is the same); or the events, for other weights, half-life,
+    attribution window or training set. The source maps a decision (its surface and
+    snapshot), items of that snapshot and their logged posteriors to the candidate's."""
+    if not policy.uses_posteriors:
+        return lambda context, items, alpha, beta: (None, None)
+    served = settings.posterior_parameters()
+    params = replace(served, **policy.overrides)  # validates the values
+    if not policy.recomputes_evidence:
+        if not PRIOR_KEYS & policy.overrides.keys():
+            return lambda context, items, alpha, beta: (alpha, beta)
+        return lambda context, items, alpha, beta: (
+            params.prior_alpha + np.maximum(alpha - served.prior_alpha, 0.0),
+            params.prior_beta + np.maximum(beta - served.prior_beta, 0.0),
+        )
+    increments = _increments(engine, settings.namespace, logged, params)
+
+    def recomputed(context: LoggedContext, items: list[str], alpha, beta):
+        keys = [(context.surface, item) for item in items]
+        return posteriors_as_of(increments, context.as_of.timestamp(), keys, params)
+
+    return recomputed
+
+
+def _increments(
+    engine: Engine, namespace: str, logged: LoggedExploration, params: PosteriorParameters
+):
+    """The evidence increments of every event the posteriors of the range's snapshots
+    could have trained on (back 40 of the candidate's half-lives)."""
+    first = min(c.as_of for c in logged.contexts)
+    last = max(c.as_of for c in logged.contexts)
+    since = first - timedelta(seconds=LOOKBACK_HALF_LIVES * params.half_life_seconds)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sql_statement("evaluation/training_events"),
+            {"namespace": namespace, "since": since, "until": last},
+        ).all()
+    impressions, outcomes = [], []
+    for row in rows:
+        key = (namespace, row.surface, row.request_id, row.item_id)
+        if row.event_type == "impression":
+            impressions.append(TrainingImpression(key, row.occurred, row.ingested,
+                                                  bool(row.explore), row.variant))  # fmt: skip
+        else:
+            outcomes.append(Outcome(key, row.event_type, row.occurred, row.ingested))
+    return evidence_increments(impressions, outcomes, params)
+
+
+def _catalog_freshness(engine: Engine, namespace: str) -> dict[str, float]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sql_statement("evaluation/catalog_features"), {"namespace": namespace}
+        ).all()
+    return {row.item_id: float(row.freshness_index or 0.0) for row in rows}
+
+
+def _scores(policy: CandidatePolicy, freshness: dict[str, float]) -> Callable[[str], float] | None:
+    """The ranking score of each item for the deterministic ranked candidates."""
+    if policy.kind == "freshest":
+        return lambda item: freshness.get(item, 0.0)
+    if policy.kind != "scores":
+        return None
+    scores = read_scores(Path(policy.scores_path or ""))
+    return lambda item: scores.get(item, -np.inf)
+
+
+def read_scores(path: Path) -> dict[str, float]:
+    """Item scores from a JSON object ``{"item": score}`` or a CSV of ``item_id,score``
+    lines (a header line is skipped)."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise EvaluationError(f"scores file {path}: {exc.strerror or exc}") from None
+    try:
+        if path.suffix.lower() == ".json":
+            return {str(k): float(v) for k, v in json.loads(text).items()}
+        scores = {}
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            item, _, value = line.rpartition(",")
+            try:
+                scores[item.strip()] = float(value)
+            except ValueError:
+                if number == 1:
+                    continue  # a header
+                raise
+        return scores
+    except (ValueError, AttributeError) as exc:
+        raise EvaluationError(f"scores file {path}: {exc}") from None
