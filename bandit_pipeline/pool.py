@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine
 from bandit_pipeline.online_store import OnlineStore, Snapshot
 from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.warehouse.engine import aware_timestamp
-from bandit_pipeline.warehouse.sql import sql_statement
+from bandit_pipeline.warehouse.sql import sql_file, sql_statement
 
 KEEP_POOLS = 8  # two hours of 15-minute windows, for analysts and debugging
 
@@ -71,8 +71,10 @@ def build_candidate_pool(
                 "graduation_impressions": pool.graduation_impressions,
             }
             connection.execute(sql_statement("pool/delete_pool"), params)
+            for statement in sql_file("pool/stage_candidates").clauses():
+                connection.execute(statement, params)
             connection.execute(sql_statement("pool/insert_pool"), params)
-            counts = dict(connection.execute(sql_statement("pool/exclusions"), params).all())
+            counts = dict(connection.execute(sql_statement("pool/exclusions")).all())
             result.eligible[surface] = int(counts.pop(None, 0))
             result.excluded[surface] = {reason: int(n) for reason, n in counts.items()}
         connection.execute(sql_statement("pool/prune_pools"), {"keep": KEEP_POOLS})

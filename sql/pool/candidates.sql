@@ -18,31 +18,44 @@ category_medians AS (
     WHERE position IN ((items + 1) / 2, (items + 2) / 2)
     GROUP BY category
 ),
-newest_rows AS (
-    -- Each item's newest posterior row at or before :as_of (one index-ordered pass).
-    SELECT item_id, alpha, beta, as_of,
-           ROW_NUMBER() OVER (PARTITION BY item_id ORDER BY as_of DESC) AS recency
-    FROM bandit_posteriors
-    WHERE namespace = :namespace AND surface = :surface AND as_of <= :as_of
+catalog_posteriors AS MATERIALIZED (
+    -- Each catalog item with its newest posterior row at or before :as_of, looked up by
+    -- primary key for each item (scalar subqueries, run once per item whatever plan the
+    -- statistics suggest): the cost follows the catalog, never the posteriors' history.
+    SELECT c.item_id, c.category, c.price, c.availability, c.freshness_index,
+           (SELECT q.as_of FROM bandit_posteriors AS q
+            WHERE q.namespace = c.namespace AND q.surface = :surface
+              AND q.item_id = c.item_id AND q.as_of <= :as_of
+            ORDER BY q.as_of DESC LIMIT 1) AS posterior_as_of,
+           (SELECT q.alpha FROM bandit_posteriors AS q
+            WHERE q.namespace = c.namespace AND q.surface = :surface
+              AND q.item_id = c.item_id AND q.as_of <= :as_of
+            ORDER BY q.as_of DESC LIMIT 1) AS stored_alpha,
+           (SELECT q.beta FROM bandit_posteriors AS q
+            WHERE q.namespace = c.namespace AND q.surface = :surface
+              AND q.item_id = c.item_id AND q.as_of <= :as_of
+            ORDER BY q.as_of DESC LIMIT 1) AS stored_beta
+    FROM item_catalog AS c
+    WHERE c.namespace = :namespace
 ),
-posteriors AS (
-    SELECT item_id,
-           :prior_alpha + (alpha - :prior_alpha)
-               * bandit_decay(:as_of_epoch - bandit_epoch(as_of), :half_life_seconds) AS alpha,
-           :prior_beta + (beta - :prior_beta)
-               * bandit_decay(:as_of_epoch - bandit_epoch(as_of), :half_life_seconds) AS beta
-    FROM newest_rows
-    WHERE recency = 1
+decayed AS (
+    -- The posterior decayed from its row's time to :as_of (the prior when it has none).
+    SELECT item_id, category, price, availability, freshness_index,
+           CASE WHEN posterior_as_of IS NULL THEN :prior_alpha
+                ELSE :prior_alpha + (stored_alpha - :prior_alpha)
+                     * bandit_decay(:as_of_epoch - bandit_epoch(posterior_as_of),
+                                    :half_life_seconds) END AS alpha,
+           CASE WHEN posterior_as_of IS NULL THEN :prior_beta
+                ELSE :prior_beta + (stored_beta - :prior_beta)
+                     * bandit_decay(:as_of_epoch - bandit_epoch(posterior_as_of),
+                                    :half_life_seconds) END AS beta
+    FROM catalog_posteriors
 ),
 candidates AS (
-    SELECT c.item_id, c.price, c.availability, c.freshness_index, m.median_price,
-           COALESCE(p.alpha, :prior_alpha) AS alpha,
-           COALESCE(p.beta, :prior_beta) AS beta,
-           COALESCE(p.alpha - :prior_alpha + p.beta - :prior_beta, 0.0) AS evidence
-    FROM item_catalog AS c
-    LEFT JOIN category_medians AS m ON m.category = c.category
-    LEFT JOIN posteriors AS p ON p.item_id = c.item_id
-    WHERE c.namespace = :namespace
+    SELECT d.item_id, d.price, d.availability, d.freshness_index, m.median_price,
+           d.alpha, d.beta, d.alpha - :prior_alpha + d.beta - :prior_beta AS evidence
+    FROM decayed AS d
+    LEFT JOIN category_medians AS m ON m.category = d.category
 )
 SELECT item_id, alpha, beta, evidence, price, availability, freshness_index,
        CASE

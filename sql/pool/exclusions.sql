@@ -1,4 +1,5 @@
--- How many catalog items each exclusion reason removed (NULL: eligible).
+-- How many catalog items each exclusion reason removed (NULL: eligible), from the
+-- candidates staged by stage_candidates.sql.
 SELECT excluded_reason, COUNT(*) AS items
-FROM ({{ include pool/candidates }}) AS pool
+FROM bandit_pool_candidates
 GROUP BY excluded_reason;

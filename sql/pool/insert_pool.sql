@@ -1,4 +1,5 @@
--- Store the eligible candidates of one (namespace, surface) as of :as_of.
+-- Store the eligible candidates of one (namespace, surface) as of :as_of, from the
+-- candidates staged by stage_candidates.sql.
 -- timestamps: as_of
 INSERT INTO bandit_candidate_pool (
     as_of, namespace, surface, item_id, alpha, beta, evidence, price, availability,
@@ -6,5 +7,5 @@ INSERT INTO bandit_candidate_pool (
 )
 SELECT :as_of, :namespace, :surface, item_id, alpha, beta, evidence, price, availability,
        freshness_index
-FROM ({{ include pool/candidates }}) AS pool
+FROM bandit_pool_candidates
 WHERE excluded_reason IS NULL;
