@@ -3,13 +3,12 @@ times at once: what a candidate policy with other weights, half-life or attribut
 window would have sampled from at each logged decision, had it seen the same events.
 
 Each training impression becomes evidence increments, each at the time it became
-visible to the warehouse: one unit of evidence (reward 0) when its first impression
-event was ingested, then each attributed outcome's raise of the reward (the largest
-weight so far, over the largest weight) at that outcome's ingestion, or at the
-impression's if the outcome came first. The evidence as of ``T`` is then the decayed sum
-of the increments visible before ``T``: a sorted prefix and one weighted count per item,
-where ``policy.reference`` walks every event for every ``T``. The tests hold the two
-together.
+visible to the warehouse: its unit of evidence, split by its reward, when its first
+impression event was ingested, and a correction whenever a later event changes its
+reward (an outcome arrives) or its time (an earlier-dated copy arrives). The evidence
+as of ``T`` is then the decayed sum of the increments visible before ``T``: a sorted
+prefix and one weighted count per item, where ``policy.reference`` walks every event for
+every ``T``. The tests hold the two together.
 """
 
 from __future__ import annotations
@@ -62,36 +61,52 @@ def evidence_increments(
     outcomes: Iterable[Outcome],
     params: PosteriorParameters,
 ) -> EvidenceIncrements:
-    """The increments of every training impression under ``params``."""
-    shown: dict[tuple, float] = {}
-    visible: dict[tuple, float] = {}
+    """The increments of every training impression under ``params``.
+
+    An impression's state as of ``T`` follows from its events ingested before ``T``: it is
+    shown at the earliest occurrence among its training impression events, and its reward
+    is the largest weight among the outcomes within the attribution window of that time.
+    The state changes only when one of its events is ingested; each change adds the new
+    state's evidence and takes the old one's away (a re-sent impression dated earlier
+    moves it)."""
+    events: dict[tuple, list[tuple[float, int, object]]] = defaultdict(list)
     for event in impressions:
-        if not (event.explore or params.train_on_all_impressions) or event.variant == "control":
-            continue
-        shown[event.key] = min(shown.get(event.key, event.occurred), event.occurred)
-        visible[event.key] = min(visible.get(event.key, event.ingested), event.ingested)
-    by_key: dict[tuple, list[Outcome]] = defaultdict(list)
+        if (event.explore or params.train_on_all_impressions) and event.variant != "control":
+            events[event.key].append((event.ingested, 0, event))
     for outcome in outcomes:
-        if outcome.key in shown:
-            by_key[outcome.key].append(outcome)
+        if outcome.key in events:
+            events[outcome.key].append((outcome.ingested, 1, outcome))
     weights, top = params.reward_weights, params.max_weight
     index: dict[tuple[str, str], int] = {}
     rows: list[tuple[int, float, float, float, float]] = []
-    for key, at in shown.items():
+    for key, timeline in events.items():
         item = index.setdefault((key[1], key[3]), len(index))
-        seen = visible[key]
-        rows.append((item, at, seen, 0.0, 1.0))
-        reward = 0.0
-        counted = [o for o in by_key.get(key, ()) if o.occurred - at <= params.attribution_seconds]
-        for outcome in sorted(counted, key=lambda o: max(o.ingested, seen)):
-            raised = max(reward, weights[outcome.event_type] / top)
-            if raised > reward:
-                when = max(outcome.ingested, seen)
-                rows.append((item, at, when, raised - reward, reward - raised))
-                reward = raised
+        timeline.sort(key=lambda entry: (entry[0], entry[1]))
+        shown: float | None = None
+        visible_outcomes: list[Outcome] = []
+        state: tuple[float, float] | None = None  # (shown, reward) as counted so far
+        for position, (ingested, kind, event) in enumerate(timeline):
+            if kind == 0:
+                shown = event.occurred if shown is None else min(shown, event.occurred)
+            else:
+                visible_outcomes.append(event)
+            if position + 1 < len(timeline) and timeline[position + 1][0] == ingested:
+                continue  # the state as of just after this instant counts all its events
+            if shown is None:
+                continue
+            reward = max(
+                (weights[o.event_type] / top for o in visible_outcomes
+                 if o.occurred - shown <= params.attribution_seconds),
+                default=0.0,
+            )  # fmt: skip
+            if state == (shown, reward):
+                continue
+            if state is not None:
+                rows.append((item, state[0], ingested, -state[1], state[1] - 1.0))
+            rows.append((item, shown, ingested, reward, 1.0 - reward))
+            state = (shown, reward)
     table = np.array(rows, dtype=float).reshape(-1, 5)
-    order = np.argsort(table[:, 2], kind="stable")
-    table = table[order]
+    table = table[np.argsort(table[:, 2], kind="stable")]
     return EvidenceIncrements(
         item_keys=list(index),
         items=table[:, 0].astype(np.intp),

@@ -74,6 +74,7 @@ def snips(
     weights: np.ndarray,
     rng: np.random.Generator,
     confidence: float = CONFIDENCE,
+    resamples: int = BOOTSTRAP_RESAMPLES,
 ) -> Estimate:
     """Self-normalised IPS, ``sum(w r) / sum(w)``, with a bootstrap percentile interval."""
     if weights.sum() <= 0:
@@ -91,7 +92,7 @@ def snips(
         ratio,
         paired=True,
         vectorized=True,
-        n_resamples=BOOTSTRAP_RESAMPLES,
+        n_resamples=resamples,
         confidence_level=confidence,
         method="percentile",
         rng=rng,
