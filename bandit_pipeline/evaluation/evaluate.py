@@ -5,8 +5,8 @@ For each candidate and each logged exploration impression: the candidate's proba
 of the shown item in that slot, in the same context (``policy.candidates``), on
 posteriors recomputed with the candidate's parameters where it has any
 (``policy.counterfactual``); the estimators are ``policy.ope``'s. The doubly robust
-estimator's reward model is each item's mean reward on the surface, fitted on the other
-half of the decisions (cross-fitted) and shrunk towards the surface's mean.
+estimator's reward model is the posterior mean of the snapshot each decision drew from,
+its prior replaced by the surface's mean reward (``_reward_model``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from bandit_pipeline.settings import Settings
 from bandit_pipeline.warehouse.sql import sql_statement
 
 FOLDS = 2
-MODEL_STRENGTH = 20.0  # pseudo impressions of the surface's mean in each item's model
+MODEL_STRENGTH = 20.0  # pseudo impressions of the surface's mean in the reward model
 DRAWS = 2_000  # Monte Carlo decisions per snapshot for a Thompson candidate's probabilities
 
 # (surface, items, at) -> each item's true expected reward: the simulator's, in tests.
@@ -116,7 +116,8 @@ def evaluate(
     evaluation = Evaluation(logged)
     if not len(logged):
         return evaluation
-    model, codes = _reward_model(logged)
+    model = _reward_model(logged, settings.posterior_parameters())
+    models = {index: model(index) for index in range(len(logged.contexts))}
     features = _catalog_freshness(engine, settings.namespace)
     groups: dict[tuple[str, str], list[int]] = {}
     for index, context in enumerate(logged.contexts):
@@ -165,7 +166,7 @@ def evaluate(
                     scores=None if scores is None else np.array([scores(i) for i in context.items]),
                     samples=None if samples is None else samples[:, columns],
                 )
-        evaluation.policies.append(_terms(policy, logged, per_context, model, codes, true_rewards))
+        evaluation.policies.append(_terms(policy, logged, per_context, models, true_rewards))
     return evaluation
 
 
@@ -173,8 +174,7 @@ def _terms(
     policy: CandidatePolicy,
     logged: LoggedExploration,
     per_context: dict[int, np.ndarray],
-    model: np.ndarray,
-    codes: dict[tuple[str, str], int],
+    models: dict[int, np.ndarray],
     true_rewards: dict[int, np.ndarray] | None,
 ) -> PolicyTerms:
     n = len(logged)
@@ -182,11 +182,8 @@ def _terms(
     truth = np.empty(n) if true_rewards is not None else None
     for unit in range(n):
         index = int(logged.context[unit])
-        context = logged.contexts[index]
-        rank = int(logged.rank[unit])
-        probabilities = per_context[index][:, rank]
-        fold = context.decision_id % FOLDS
-        item_model = model[fold, [codes[context.surface, item] for item in context.items]]
+        probabilities = per_context[index][:, int(logged.rank[unit])]
+        item_model = models[index]
         target[unit] = probabilities[logged.choice[unit]]
         model_logged[unit] = item_model[logged.choice[unit]]
         model_value[unit] = probabilities @ item_model
@@ -195,27 +192,28 @@ def _terms(
     return PolicyTerms(policy, target, model_logged, model_value, truth)
 
 
-def _reward_model(logged: LoggedExploration) -> tuple[np.ndarray, dict[tuple[str, str], int]]:
-    """The cross-fitted per-item reward model, and the code of each (surface, item).
-    Items never shown get their surface's mean (a surface's model is fitted on its own
-    impressions)."""
-    codes: dict[tuple[str, str], int] = {}
-    for context in logged.contexts:
-        for item in context.items:
-            codes.setdefault((context.surface, item), len(codes))
-    model = np.zeros((FOLDS, len(codes)))
+def _reward_model(
+    logged: LoggedExploration, served: PosteriorParameters
+) -> Callable[[int], np.ndarray]:
+    """The doubly robust estimator's reward model for a decision's items: the posterior
+    mean of the snapshot it drew from, with the prior replaced by ``MODEL_STRENGTH``
+    pseudo impressions of the surface's mean reward (over the other half of the
+    decisions). The snapshot holds only what was known before the decision, so the
+    model's errors are independent of the rewards it corrects."""
+    surfaces = sorted({context.surface for context in logged.contexts})
+    code = {surface: i for i, surface in enumerate(surfaces)}
     folds = np.array([logged.contexts[c].decision_id % FOLDS for c in logged.context])
-    surfaces = np.array([logged.contexts[c].surface for c in logged.context])
-    for surface in sorted(set(surfaces)):
-        on = surfaces == surface
-        local = {item: i for i, (s, item) in enumerate(k for k in codes if k[0] == surface)}
-        items = np.array([local[item] for item in np.array(logged.item)[on]], dtype=np.intp)
-        fitted = cross_fitted_means(
-            items, folds[on], logged.reward[on], len(local), FOLDS, MODEL_STRENGTH
-        )
-        for item, i in local.items():
-            model[:, codes[surface, item]] = fitted[:, i]
-    return model, codes
+    units = np.array([code[logged.contexts[c].surface] for c in logged.context], dtype=np.intp)
+    means = cross_fitted_means(units, folds, logged.reward, len(surfaces), FOLDS, 0.0)
+
+    def model(index: int) -> np.ndarray:
+        context = logged.contexts[index]
+        prior = means[context.decision_id % FOLDS, code[context.surface]]
+        reward = np.maximum(context.alpha - served.prior_alpha, 0.0)
+        evidence = reward + np.maximum(context.beta - served.prior_beta, 0.0)
+        return (reward + MODEL_STRENGTH * prior) / (evidence + MODEL_STRENGTH)
+
+    return model
 
 
 def _posterior_source(

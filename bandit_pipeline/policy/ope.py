@@ -149,23 +149,24 @@ def estimate_all(
 
 
 def cross_fitted_means(
-    items: np.ndarray,
+    groups: np.ndarray,
     folds: np.ndarray,
     rewards: np.ndarray,
-    n_items: int,
+    n_groups: int,
     n_folds: int,
     strength: float,
 ) -> np.ndarray:
-    """The doubly robust estimator's reward model: per fold, each item's mean reward over
-    the *other* folds, shrunk towards those folds' overall mean by ``strength`` pseudo
-    impressions; shape (folds, items). Fitting on other folds than the one predicted
-    keeps the model's errors independent of the rewards it corrects (cross-fitting;
-    Chernozhukov et al. 2018)."""
-    model = np.empty((n_folds, n_items))
+    """Per fold, each group's mean reward over the *other* folds, shrunk towards those
+    folds' overall mean by ``strength`` pseudo impressions; shape (folds, groups). A
+    reward model fitted on other folds than the one it predicts has errors independent
+    of the rewards it corrects (cross-fitting; Chernozhukov et al. 2018)."""
+    model = np.empty((n_folds, n_groups))
     for fold in range(n_folds):
         train = folds != fold
         overall = float(rewards[train].mean()) if train.any() else 0.0
-        sums = np.bincount(items[train], weights=rewards[train], minlength=n_items)
-        counts = np.bincount(items[train], minlength=n_items)
-        model[fold] = (sums + strength * overall) / (counts + strength)
+        sums = np.bincount(groups[train], weights=rewards[train], minlength=n_groups)
+        counts = np.bincount(groups[train], minlength=n_groups)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = (sums + strength * overall) / (counts + strength)
+        model[fold] = np.where(counts + strength > 0, means, overall)
     return model

@@ -8,9 +8,12 @@ A production report has no truth file, and the report leaves those sections out.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,17 @@ class DryRunTruth:
 
     def write(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(asdict(self), default=_iso, indent=1))
+
+    def reward_function(self) -> Callable[[str, Sequence[str], datetime], np.ndarray]:
+        """``(surface, items, at) -> each item's hidden expected reward at ``at``` (by the
+        hour's row): what off-policy evaluation's estimates are checked against."""
+        table = {(r.surface, r.item_id, r.at): r.expected_reward for r in self.true_rewards}
+
+        def expected(surface: str, items: Sequence[str], at: datetime) -> np.ndarray:
+            hour = at.replace(minute=0, second=0, microsecond=0)
+            return np.array([table[surface, item, hour] for item in items])
+
+        return expected
 
     @classmethod
     def read(cls, path: str | Path) -> DryRunTruth:
