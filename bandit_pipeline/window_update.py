@@ -1,4 +1,5 @@
-"""Materialise one 15-minute partition: reward aggregates, then posteriors (in the warehouse).
+"""Materialise one 15-minute partition: reward aggregates, posteriors and metric rollups
+(in the warehouse).
 
 All heavy work is SQL from ``sql/posteriors/`` run inside the warehouse; Python moves a
 handful of summary numbers. A partition is replaced as a whole in one transaction, so a
@@ -14,9 +15,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from bandit_pipeline.policy import PosteriorParameters, decay_factor
+from bandit_pipeline.monitoring.rollups import MetricsScope, write_metric_deltas
+from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.timing import WINDOW
 from bandit_pipeline.warehouse.sql import sql_file, sql_statement
+from bandit_pipeline.window_keys import evidence_params, stage_window_keys
+
+__all__ = ["WindowResult", "evidence_params", "materialise_window", "posteriors_as_of"]
 
 
 @dataclass(frozen=True)
@@ -53,28 +58,6 @@ class WindowResult:
         }
 
 
-def evidence_params(
-    params: PosteriorParameters, window_start: datetime, as_of: datetime, future_scan: timedelta
-) -> dict[str, Any]:
-    """Bind values of ``window_evidence.sql`` for the window [window_start, as_of)."""
-    elapsed = (as_of - window_start).total_seconds()
-    return {
-        "window_start": window_start,
-        "as_of": as_of,
-        "future_scan_start": window_start - future_scan,
-        "window_start_epoch": window_start.timestamp(),
-        "as_of_epoch": as_of.timestamp(),
-        "window_decay": decay_factor(elapsed, params.half_life_seconds),
-        "half_life_seconds": params.half_life_seconds,
-        "attribution_seconds": params.attribution_seconds,
-        "w_click": params.weight_click,
-        "w_add_to_cart": params.weight_add_to_cart,
-        "w_purchase": params.weight_purchase,
-        "w_max": params.max_weight,
-        "train_all": params.train_on_all_impressions,
-    }
-
-
 def materialise_window(
     engine: Engine,
     as_of: datetime,
@@ -82,8 +65,11 @@ def materialise_window(
     *,
     future_scan: timedelta,
     window: timedelta = WINDOW,
+    metrics: MetricsScope | None = None,
 ) -> WindowResult:
-    """Compute and store the aggregates and posteriors of the window ending at ``as_of``.
+    """Compute and store the aggregates and posteriors of the window ending at ``as_of``,
+    and with ``metrics`` its metric rollups, all in one transaction from one reduction of
+    the window's rows to its impression keys.
 
     Impressions dated after the window's start but ingested before it (a producer clock
     ahead of the warehouse) are still growing towards their decay; they are looked for
@@ -98,11 +84,14 @@ def materialise_window(
             connection.execute(statement, {"as_of": as_of})
 
         started = time.perf_counter()
+        stage_window_keys(connection, params, window_start, as_of, future_scan)
         connection.execute(
             sql_statement("posteriors/insert_aggregates"),
             evidence_params(params, window_start, as_of, future_scan),
         )
         aggregate_seconds = time.perf_counter() - started
+        if metrics is not None:
+            write_metric_deltas(connection, as_of, params, metrics.experiment)
 
         started = time.perf_counter()
         mode = _mode(connection, window_start, params)
@@ -171,7 +160,9 @@ def _insert_posteriors(
             },
         )
     else:
+        # The whole evidence: the same keys over the look-back horizon, staged anew.
         horizon = as_of - timedelta(seconds=params.lookback_seconds)
+        stage_window_keys(connection, params, horizon, as_of, timedelta(0))
         result = connection.execute(
             sql_statement("posteriors/insert_posteriors_from_scratch"),
             {**priors, **evidence_params(params, horizon, as_of, timedelta(0))},

@@ -14,6 +14,7 @@ import pytest
 from bandit_pipeline.definitions import build_definitions, defs
 from bandit_pipeline.defs.partitions import fifteen_minute_partitions, window_end
 from bandit_pipeline.defs.posteriors import posterior_definitions
+from bandit_pipeline.defs.resources import resources_from_settings
 from bandit_pipeline.defs.schedule import posterior_update_schedule
 from bandit_pipeline.deploy import WORKSPACE_FILE
 from bandit_pipeline.settings import Settings, default_settings
@@ -112,9 +113,12 @@ def test_materialise_a_partition_and_a_single_run_backfill_through_dagster(engin
         ],
     )
     settings = _settings(tmp_path)
-    resources = {"warehouse": warehouse_resource(engine, settings)}
+    resources = {
+        **resources_from_settings(settings),
+        "warehouse": warehouse_resource(engine, settings),
+    }
     with dg.instance_for_test() as instance:
-        result = dg.materialize(  # the posterior domain alone: it needs only the warehouse
+        result = dg.materialize(  # the posterior domain alone
             posterior_definitions(settings).assets,
             partition_key="2026-11-20-12:00",
             instance=instance,
@@ -125,6 +129,8 @@ def test_materialise_a_partition_and_a_single_run_backfill_through_dagster(engin
         metadata = {m.asset_key.to_user_string(): m.metadata for m in materialisations}
         assert metadata["reward_aggregates"]["impressions"].value == 1
         assert metadata["bandit_posteriors"]["from_scratch_windows"].value == 1
+        # The rollups come from the same step: one impression on home, not explored.
+        assert metadata["bandit_explore_metrics"]["impressions/home"].value == 1.0
 
         # A range in one run, computed window by window.
         keys = fifteen_minute_partitions(settings).get_partition_keys_in_range(
@@ -158,7 +164,6 @@ def test_materialise_a_partition_and_a_single_run_backfill_through_dagster(engin
 def test_sensors_evaluate_once_per_run_and_the_reset_job(engine, tmp_path):
     """The sensors read the newest rollup run, act, and keep a cursor so a restart with the
     same cursor does nothing; the reset job re-arms a surface."""
-    from bandit_pipeline.defs.resources import resources_from_settings
     from bandit_pipeline.defs.safeguards import killswitch_sensor
     from bandit_pipeline.monitoring.rollups import materialise_metrics
     from bandit_pipeline.online_store import open_store
@@ -247,7 +252,6 @@ def test_groups_and_kinds_name_what_the_assets_are_and_where_they_live(
 def test_resources_take_every_value_from_the_settings():
     """No resource field has a default of its own, and each nested config gives back the
     parameter object it was made from."""
-    from bandit_pipeline.defs.resources import resources_from_settings
 
     settings = default_settings(
         half_life_days=3.0, surfaces="home,cart", killswitch_mode="absolute", alert_ctr_ratio=0.4

@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bandit_pipeline.monitoring.rollups import materialise_metrics
+from bandit_pipeline.monitoring.rollups import MetricsScope, materialise_metrics
 from bandit_pipeline.policy import reference_rollups
+from bandit_pipeline.window_update import materialise_window
 from bandit_pipeline_tests.helpers import (
+    FUTURE_SCAN,
     PARAMS,
     PROPERTY,
     WINDOW_ENDS,
@@ -72,4 +74,17 @@ def test_reruns_in_any_order_give_the_same_rollups(engine, events, order, rerun)
     load_events(engine, events)
     for index in [*order, rerun, rerun]:
         materialise_metrics(engine, RUNS[index], PARAMS, "default")
+    assert_rollups_match(engine, events, RUNS[-1])
+
+
+@PROPERTY
+@given(events=event_streams())
+def test_rollups_written_with_the_posteriors_match_the_definition(engine, events):
+    """The job writes the rollups in the posterior step's transaction, from the same
+    staged impression keys: the same totals as the definition."""
+    reset(engine)
+    load_events(engine, events)
+    scope = MetricsScope("default")
+    for as_of in RUNS:
+        materialise_window(engine, as_of, PARAMS, future_scan=FUTURE_SCAN, metrics=scope)
     assert_rollups_match(engine, events, RUNS[-1])

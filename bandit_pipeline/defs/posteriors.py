@@ -1,5 +1,6 @@
-"""The posterior assets: the reward events, and per window their aggregates and the Beta
-posteriors they update.
+"""The posterior assets: the reward events, and per window their aggregates, the Beta
+posteriors they update and the metric rollups, all from one reduction of the window's
+rows in one transaction.
 
 Partitioned assets receive a range of partitions in one run (single-run backfill
 policy) and compute it window by window in order, so each window continues from the one
@@ -16,30 +17,53 @@ from bandit_pipeline.defs.partitions import (
     fifteen_minute_partitions,
     window_end,
 )
-from bandit_pipeline.defs.resources import WarehouseResource, warehouse_kind
-from bandit_pipeline.run_metadata import aggregates_metadata, posteriors_metadata
+from bandit_pipeline.defs.resources import (
+    CandidatePoolResource,
+    MonitoringResource,
+    WarehouseResource,
+    warehouse_kind,
+)
+from bandit_pipeline.monitoring.rollups import MetricsScope, window_figures
+from bandit_pipeline.run_metadata import (
+    aggregates_metadata,
+    metrics_metadata,
+    posteriors_metadata,
+)
 from bandit_pipeline.settings import Settings
+from bandit_pipeline.timing import WINDOW
 from bandit_pipeline.window_update import materialise_window
 
 # The assets of the exploration itself: posteriors, the pool and its publication.
 EXPLORATION_GROUP = "bandit_exploration"
+# The metric rollups that guard the core metrics (their sensors: defs/safeguards.py).
+MONITORING_GROUP = "bandit_monitoring"
 
 
 @explain_failures
 def posterior_update(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    candidate_pool: CandidatePoolResource,
+    monitoring: MonitoringResource,
 ) -> Iterator[dg.MaterializeResult]:
-    """Both tables of each window in one transaction, window by window in time order."""
+    """The aggregates, posteriors and metric rollups of each window in one transaction,
+    window by window in time order."""
     engine, params = warehouse.engine(), warehouse.parameters
+    scope = MetricsScope(candidate_pool.namespace, monitoring.experiment())
     results = []
     for key in sorted(context.partition_keys):
         result = materialise_window(
-            engine, window_end(key), params, future_scan=warehouse.future_scan
+            engine, window_end(key), params, future_scan=warehouse.future_scan, metrics=scope
         )
         context.log.info("window %s: %s", key, result.metadata())
         results.append(result)
+    # The newest window's figures, per surface: the UI plots these over time.
+    figures = window_figures(engine, results[-1].as_of - WINDOW, scope.namespace)
     yield dg.MaterializeResult(asset_key="reward_aggregates", metadata=aggregates_metadata(results))
     yield dg.MaterializeResult(asset_key="bandit_posteriors", metadata=posteriors_metadata(results))
+    yield dg.MaterializeResult(
+        asset_key="bandit_explore_metrics", metadata=metrics_metadata(len(results), figures)
+    )
 
 
 def posterior_definitions(settings: Settings) -> dg.Definitions:
@@ -70,6 +94,15 @@ def posterior_definitions(settings: Settings) -> dg.Definitions:
                 description="Beta posteriors (alpha, beta) as of each window's end for the "
                 "items whose evidence changed (table bandit_posteriors; view "
                 "bandit_posteriors_latest).",
+            ),
+            dg.AssetSpec(
+                "bandit_explore_metrics",
+                deps=[bandit_rewards],
+                group_name=MONITORING_GROUP,
+                kinds=kinds,
+                description="Exploration, baseline and core metrics per window, namespace, "
+                "surface, experiment and variant (view bandit_explore_metrics over "
+                "bandit_metric_deltas; hourly, daily and readout views beside it).",
             ),
         ],
         partitions_def=fifteen_minute_partitions(settings),

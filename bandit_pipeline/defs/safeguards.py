@@ -1,47 +1,22 @@
-"""What guards the core metrics: the metric rollups, the CTR alert and kill-switch
-sensors, and the job that deliberately resets a tripped kill switch."""
+"""What guards the core metrics: the CTR alert and kill-switch sensors over the metric
+rollups (which the posterior step writes, defs/posteriors.py), and the job that
+deliberately resets a tripped kill switch."""
 
 from datetime import datetime
 
 import dagster as dg
 
 from bandit_pipeline.defs.failures import explain_failures
-from bandit_pipeline.defs.partitions import (
-    POSTERIOR_CHAIN_POOL,
-    fifteen_minute_partitions,
-    window_end,
-)
 from bandit_pipeline.defs.resources import (
     CandidatePoolResource,
     MonitoringResource,
     OnlineStoreResource,
     WarehouseResource,
-    warehouse_kind,
 )
 from bandit_pipeline.monitoring.alerts import evaluate_ctr_alerts, webhook_notifier
 from bandit_pipeline.monitoring.killswitch import evaluate_killswitch, reset_killswitch
-from bandit_pipeline.monitoring.rollups import materialise_metrics, newest_rollup_run
-from bandit_pipeline.run_metadata import metrics_metadata
+from bandit_pipeline.monitoring.rollups import newest_rollup_run
 from bandit_pipeline.settings import Settings
-
-MONITORING_GROUP = "bandit_monitoring"
-
-
-@explain_failures
-def bandit_explore_metrics(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    candidate_pool: CandidatePoolResource,
-    monitoring: MonitoringResource,
-) -> dg.MaterializeResult:
-    engine, params = warehouse.engine(), warehouse.parameters
-    figures = []
-    for key in sorted(context.partition_keys):
-        figures = materialise_metrics(
-            engine, window_end(key), params, candidate_pool.namespace, monitoring.experiment()
-        )
-    # The newest window, per surface: the UI plots these over time.
-    return dg.MaterializeResult(metadata=metrics_metadata(len(context.partition_keys), figures))
 
 
 def _new_run(
@@ -143,20 +118,9 @@ def killswitch_reset_job() -> None:
 
 
 def safeguard_definitions(settings: Settings) -> dg.Definitions:
-    """The rollups asset (on the job's partitions), the two sensors and the reset job."""
-    metrics = dg.asset(
-        partitions_def=fifteen_minute_partitions(settings),
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=POSTERIOR_CHAIN_POOL,
-        deps=["bandit_rewards"],
-        group_name=MONITORING_GROUP,
-        kinds={warehouse_kind(settings)},
-        description="Exploration, baseline and core metrics per window, namespace, surface, "
-        "experiment and variant (view bandit_explore_metrics over bandit_metric_deltas; "
-        "hourly, daily and readout views beside it).",
-    )(bandit_explore_metrics)
+    """The two sensors over the metric rollups (written by the posterior step,
+    defs/posteriors.py) and the reset job."""
     return dg.Definitions(
-        assets=[metrics],
         sensors=[explore_ctr_alert_sensor, killswitch_sensor],
         jobs=[killswitch_reset_job],
     )

@@ -8,14 +8,15 @@ replaces the run's contribution, so rollups stay exact under reruns and backfill
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.timing import WINDOW, WINDOW_SECONDS
 from bandit_pipeline.warehouse.engine import aware_timestamp
 from bandit_pipeline.warehouse.sql import sql_statement
+from bandit_pipeline.window_keys import stage_window_keys
 
 
 @dataclass(frozen=True)
@@ -32,15 +33,23 @@ class SurfaceFigures:
     ctr: float | None
 
 
-def materialise_metrics(
-    engine: Engine,
+@dataclass(frozen=True)
+class MetricsScope:
+    """What a window's rollups need besides the posterior parameters: the namespace whose
+    figures are read back, and the experiment (name, holdout percent) to record, if any."""
+
+    namespace: str
+    experiment: tuple[str, float] | None = None
+
+
+def write_metric_deltas(
+    connection: Connection,
     as_of: datetime,
     params: PosteriorParameters,
-    namespace: str,
     experiment: tuple[str, float] | None = None,
-) -> list[SurfaceFigures]:
-    """Store the run's deltas; returns the figures of the window that just closed (they
-    still grow while late outcomes arrive)."""
+) -> None:
+    """Replace the run's deltas, from the window's impression keys staged in this
+    transaction (``window_keys.stage_window_keys``)."""
     bind = {
         "as_of": as_of,
         "window_start": as_of - WINDOW,
@@ -50,15 +59,29 @@ def materialise_metrics(
         "w_add_to_cart": params.weight_add_to_cart,
         "w_purchase": params.weight_purchase,
     }
+    connection.execute(sql_statement("metrics/delete_deltas"), bind)
+    connection.execute(sql_statement("metrics/insert_deltas"), bind)
+    if experiment is not None:
+        name, holdout = experiment
+        connection.execute(
+            sql_statement("metrics/upsert_experiment"),
+            {"experiment": name, "holdout_percent": holdout, "as_of": as_of},
+        )
+
+
+def materialise_metrics(
+    engine: Engine,
+    as_of: datetime,
+    params: PosteriorParameters,
+    namespace: str,
+    experiment: tuple[str, float] | None = None,
+) -> list[SurfaceFigures]:
+    """Store the run's deltas on their own (the job writes them with the posteriors, in
+    ``window_update.materialise_window``); returns the figures of the window that just
+    closed (they still grow while late outcomes arrive)."""
     with engine.begin() as connection:
-        connection.execute(sql_statement("metrics/delete_deltas"), bind)
-        connection.execute(sql_statement("metrics/insert_deltas"), bind)
-        if experiment is not None:
-            name, holdout = experiment
-            connection.execute(
-                sql_statement("metrics/upsert_experiment"),
-                {"experiment": name, "holdout_percent": holdout, "as_of": as_of},
-            )
+        stage_window_keys(connection, params, as_of - WINDOW, as_of, timedelta(0))
+        write_metric_deltas(connection, as_of, params, experiment)
     return window_figures(engine, as_of - WINDOW, namespace)
 
 

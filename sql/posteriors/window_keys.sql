@@ -1,0 +1,127 @@
+-- One row per impression key that the window [window_start, as_of) touches: a row of it
+-- arrived in the window (in_window), or it is an impression dated after window_start
+-- that was ingested before the window and so was not yet decaying. For each key, the
+-- times and groups that the posterior (posteriors/window_evidence.sql) and the metric
+-- rollups (metrics/window_deltas.sql) need, with everything visible now (_new: the
+-- window's rows and the earlier ones) and with what was visible before the window (_old:
+-- the earlier ones only).
+--
+-- How it stays close to one pass over the window (docs/performance.md): a key needs only
+-- the earliest impression (trained, and any), the earliest outcome of each type and the
+-- impression's group, so the window's rows are reduced to one row per key in a single
+-- GROUP BY, and rows ingested before the window are read only for the keys that have
+-- some: the index (namespace, surface, request_id, item_id, ingested_at) answers "any
+-- earlier row?" for a key without touching the table, so late outcomes cost in
+-- proportion to their number. An outcome counts when occurred_at <= t + attribution, so
+-- "the largest weight among the outcomes in the attribution window" is the largest weight
+-- whose earliest outcome is in it.
+--
+-- materialise_window stages this once per window (posteriors/stage_window_keys.sql), and
+-- both the aggregates and the metric deltas are read from it.
+-- timestamps: as_of, window_start, future_scan_start
+WITH window_keys AS (
+    -- The window's own rows, one row per impression key.
+    SELECT namespace, surface, request_id, item_id,
+           MIN(CASE WHEN event_type = 'impression' AND (explore OR :train_all)
+                     AND COALESCE(variant, '') <> 'control'
+                    THEN bandit_epoch(occurred_at) END) AS t_trained,
+           MIN(CASE WHEN event_type = 'impression' THEN bandit_epoch(occurred_at) END)
+               AS t_impression,
+           MIN(CASE WHEN event_type = 'impression' THEN bandit_epoch(ingested_at) END)
+               AS ingested_impression,
+           MAX(CASE WHEN event_type = 'impression' AND explore THEN 1 ELSE 0 END) AS explore,
+           MAX(CASE WHEN event_type = 'impression' THEN COALESCE(experiment, '') END)
+               AS experiment,
+           MAX(CASE WHEN event_type = 'impression' THEN COALESCE(variant, '') END) AS variant,
+           MIN(CASE WHEN event_type = 'click' THEN bandit_epoch(occurred_at) END) AS t_click,
+           MIN(CASE WHEN event_type = 'add_to_cart' THEN bandit_epoch(occurred_at) END)
+               AS t_add_to_cart,
+           MIN(CASE WHEN event_type = 'purchase' THEN bandit_epoch(occurred_at) END)
+               AS t_purchase,
+           SUM(CASE WHEN event_type = 'click' THEN 1 ELSE 0 END) AS clicks,
+           SUM(CASE WHEN event_type = 'add_to_cart' THEN 1 ELSE 0 END) AS add_to_carts,
+           SUM(CASE WHEN event_type = 'purchase' THEN 1 ELSE 0 END) AS purchases
+    FROM bandit_rewards
+    WHERE ingested_at >= :window_start AND ingested_at < :as_of
+    GROUP BY namespace, surface, request_id, item_id
+),
+future_keys AS (
+    -- Impressions ingested before the window but dated after its start (a producer clock
+    -- ahead of the warehouse) whose key has no row in the window: still growing towards
+    -- their decay, so the window corrects their posterior evidence too.
+    SELECT DISTINCT f.namespace, f.surface, f.request_id, f.item_id
+    FROM bandit_rewards AS f
+    WHERE f.ingested_at >= :future_scan_start AND f.ingested_at < :window_start
+      AND f.event_type = 'impression' AND f.occurred_at > :window_start
+      AND NOT EXISTS (
+          SELECT 1 FROM bandit_rewards AS w
+          WHERE w.namespace = f.namespace AND w.surface = f.surface
+            AND w.request_id = f.request_id AND w.item_id = f.item_id
+            AND w.ingested_at >= :window_start AND w.ingested_at < :as_of
+      )
+),
+touched_keys AS (
+    SELECT namespace, surface, request_id, item_id FROM window_keys
+    UNION ALL
+    SELECT namespace, surface, request_id, item_id FROM future_keys
+),
+earlier_keys AS (
+    -- The same figures over the rows of touched keys ingested before the window.
+    SELECT e.namespace, e.surface, e.request_id, e.item_id,
+           MIN(CASE WHEN e.event_type = 'impression' AND (e.explore OR :train_all)
+                     AND COALESCE(e.variant, '') <> 'control'
+                    THEN bandit_epoch(e.occurred_at) END) AS t_trained,
+           MIN(CASE WHEN e.event_type = 'impression' THEN bandit_epoch(e.occurred_at) END)
+               AS t_impression,
+           MIN(CASE WHEN e.event_type = 'impression' THEN bandit_epoch(e.ingested_at) END)
+               AS ingested_impression,
+           MAX(CASE WHEN e.event_type = 'impression' AND e.explore THEN 1 ELSE 0 END)
+               AS explore,
+           MAX(CASE WHEN e.event_type = 'impression' THEN COALESCE(e.experiment, '') END)
+               AS experiment,
+           MAX(CASE WHEN e.event_type = 'impression' THEN COALESCE(e.variant, '') END)
+               AS variant,
+           MIN(CASE WHEN e.event_type = 'click' THEN bandit_epoch(e.occurred_at) END)
+               AS t_click,
+           MIN(CASE WHEN e.event_type = 'add_to_cart' THEN bandit_epoch(e.occurred_at) END)
+               AS t_add_to_cart,
+           MIN(CASE WHEN e.event_type = 'purchase' THEN bandit_epoch(e.occurred_at) END)
+               AS t_purchase
+    FROM touched_keys AS k
+    JOIN bandit_rewards AS e
+      ON e.namespace = k.namespace AND e.surface = k.surface
+     AND e.request_id = k.request_id AND e.item_id = k.item_id
+     AND e.ingested_at < :window_start
+    GROUP BY e.namespace, e.surface, e.request_id, e.item_id
+)
+SELECT COALESCE(w.namespace, o.namespace) AS namespace,
+       COALESCE(w.surface, o.surface) AS surface,
+       COALESCE(w.item_id, o.item_id) AS item_id,
+       w.namespace IS NOT NULL AS in_window,
+       LEAST(w.t_trained, o.t_trained) AS t_trained_new,
+       o.t_trained AS t_trained_old,
+       LEAST(w.t_impression, o.t_impression) AS t_new,
+       o.t_impression AS t_old,
+       LEAST(w.ingested_impression, o.ingested_impression) AS window_new,
+       o.ingested_impression AS window_old,
+       GREATEST(w.explore, o.explore) AS explore_new,
+       o.explore AS explore_old,
+       GREATEST(w.experiment, o.experiment) AS experiment_new,
+       o.experiment AS experiment_old,
+       GREATEST(w.variant, o.variant) AS variant_new,
+       o.variant AS variant_old,
+       LEAST(w.t_click, o.t_click) AS click_new,
+       LEAST(w.t_add_to_cart, o.t_add_to_cart) AS add_to_cart_new,
+       LEAST(w.t_purchase, o.t_purchase) AS purchase_new,
+       o.t_click AS click_old,
+       o.t_add_to_cart AS add_to_cart_old,
+       o.t_purchase AS purchase_old,
+       COALESCE(w.clicks, 0) AS clicks,
+       COALESCE(w.add_to_carts, 0) AS add_to_carts,
+       COALESCE(w.purchases, 0) AS purchases
+FROM window_keys AS w
+FULL JOIN earlier_keys AS o
+  ON o.namespace = w.namespace AND o.surface = w.surface
+ AND o.request_id = w.request_id AND o.item_id = w.item_id
+WHERE LEAST(w.t_trained, o.t_trained) IS NOT NULL
+   OR (w.namespace IS NOT NULL AND LEAST(w.t_impression, o.t_impression) IS NOT NULL)
