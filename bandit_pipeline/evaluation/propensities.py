@@ -50,6 +50,7 @@ class DecisionSnapshot:
     item_ids: tuple[str, ...]
     alpha: np.ndarray
     beta: np.ndarray
+    position: dict[str, int] = field(init=False, repr=False)  # item -> index
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "position", {item: i for i, item in enumerate(self.item_ids)})
@@ -160,7 +161,7 @@ def _snapshot(rows: Sequence[Any]) -> DecisionSnapshot:
 
 def excluded_positions(snapshot: DecisionSnapshot, skipped: Sequence[str]) -> frozenset[int]:
     """Positions in the snapshot of the candidates a decision could not choose."""
-    position = snapshot.position  # type: ignore[attr-defined]
+    position = snapshot.position
     return frozenset(position[item] for item in skipped if item in position)
 
 
