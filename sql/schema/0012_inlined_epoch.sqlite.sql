@@ -1,0 +1,2 @@
+-- Nothing to change on SQLite (Alembic revision 0012): bandit_epoch() is registered on
+-- every connection the product opens (warehouse/engine.py).
