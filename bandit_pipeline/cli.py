@@ -712,13 +712,13 @@ def evaluate(
         return
     observed = result.observed()
     click.echo(f"served policy, observed: {_interval(observed)} reward per exploration impression")
-    click.echo(f"{'policy':<32} {'IPS':<24} {'SNIPS':<24} {'DR':<24} {'ESS':>8} {'max w':>7}")
+    click.echo(f"{'policy':<32} {'IPS':<26} {'SNIPS':<26} {'DR':<26} {'ESS':>8} {'max w':>7}")
     rng = np.random.default_rng(seed)
     for terms in result.policies:
         e = terms.estimates(logged, rng)
         click.echo(
-            f"{terms.policy.spec:<32} {_interval(e.ips):<24} {_interval(e.snips):<24} "
-            f"{_interval(e.dr):<24} {e.effective_sample_size:>8.0f} {e.max_weight:>7.1f}"
+            f"{terms.policy.spec:<32} {_interval(e.ips):<26} {_interval(e.snips):<26} "
+            f"{_interval(e.dr):<26} {e.effective_sample_size:>8.0f} {e.max_weight:>7.1f}"
         )
 
 

@@ -1,8 +1,9 @@
 """Off-policy evaluation against the simulator's truth: over blocks of a seeded dry run's
 logged decisions, the 95% intervals of four candidate policies (uniform random, another
 prior, another half-life, greedy) hold what each candidate would truly have earned at
-about the nominal rate, and the doubly robust estimator errs less than IPS.
-(`benchmarks/ope_coverage.py` measures the same over several larger runs.)"""
+about the nominal rate, and the doubly robust estimator errs no more than IPS.
+(`benchmarks/ope_coverage.py` measures the same over several day-long runs, where
+uniform random choice loses the overlap it has here.)"""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from bandit_pipeline.simulate.ope_check import (
     ESTIMATORS,
     POLICIES,
+    TRUSTED_ESS,
     check_against_truth,
     coverage,
     mean_error,
@@ -32,12 +34,14 @@ def blocks(tmp_path_factory):
 def test_the_intervals_hold_the_truth_at_about_the_nominal_rate(blocks):
     assert len(blocks) == 8 * len(POLICIES)
     assert min(b.impressions for b in blocks) > 500
+    # Enough overlap in every block for the estimates to be trusted (docs/data-science.md).
+    assert min(b.effective_sample_size for b in blocks) >= TRUSTED_ESS
     for estimator in ESTIMATORS:
         # 32 intervals at 95%: fewer than 28 covering would happen by chance in 2% of runs.
         assert coverage(blocks, estimator) >= 28 / 32, (estimator, coverage(blocks, estimator))
 
 
-def test_the_candidates_differ_and_doubly_robust_errs_less_than_ips(blocks):
+def test_the_candidates_differ_and_doubly_robust_errs_no_more_than_ips(blocks):
     truth = {p: [b.truth for b in blocks if b.policy == p] for p in POLICIES}
     assert max(truth["uniform"]) < min(truth["greedy"])
     assert mean_error(blocks, "dr") <= mean_error(blocks, "ips")

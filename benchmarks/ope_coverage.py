@@ -5,8 +5,10 @@ For each seed: a dry run (``--days`` simulated days, ``--fresh-items`` fresh ite
 ``bandit-pipeline evaluate``'s machinery on four candidate policies (uniform random,
 another prior, another half-life, greedy), over ``--blocks`` blocks of the logged
 decisions, each block a replication. Prints, per candidate and estimator, how often the
-95% interval held the candidate's true value and the mean absolute error, then the
-totals. The reward is the click (see ``bandit_pipeline.simulate.ope_check``).
+95% interval held the candidate's true value and the mean absolute error, over all
+blocks and over the blocks whose effective sample size is large enough to trust (the
+median ESS of a block is printed too), then the totals. The reward is the click (see
+``bandit_pipeline.simulate.ope_check``).
 
 Run it::
 
@@ -25,10 +27,12 @@ from pathlib import Path
 from bandit_pipeline.simulate.ope_check import (
     ESTIMATORS,
     POLICIES,
+    TRUSTED_ESS,
     BlockResult,
     check_against_truth,
     coverage,
     mean_error,
+    trusted,
 )
 from bandit_pipeline.simulate.shop import ShopOptions
 
@@ -65,19 +69,29 @@ def main() -> int:
         f"{args.seeds} dry runs of {args.days:g} days, {args.fresh_items} fresh items, "
         f"{args.requests_per_hour} requests/hour; {args.blocks} blocks each"
     )
-    header = "".join(f"{e + ' cover':>12}{e + ' error':>12}" for e in ESTIMATORS)
-    print(f"{'policy':<30}{'truth':>8}{header}")
-    for policy in POLICIES:
-        mine = [r for r in results if r.policy == policy]
-        truth = sum(r.truth for r in mine) / len(mine)
+    for label, chosen in (
+        ("all blocks", lambda rows: rows),
+        (f"blocks with ESS >= {TRUSTED_ESS}", trusted),
+    ):
+        print(f"\n{label}: coverage of the 95% intervals, mean absolute error")
+        header = "".join(f"{e + ' cover':>12}{e + ' error':>12}" for e in ESTIMATORS)
+        print(f"{'policy':<30}{'blocks':>7}{'ESS':>7}{'truth':>8}{header}")
+        for policy in POLICIES:
+            mine = chosen([r for r in results if r.policy == policy])
+            if not mine:
+                print(f"{policy:<30}{0:>7}")
+                continue
+            ess = sorted(r.effective_sample_size for r in mine)[len(mine) // 2]
+            truth = sum(r.truth for r in mine) / len(mine)
+            cells = "".join(
+                f"{coverage(mine, e):>12.1%}{mean_error(mine, e):>12.5f}" for e in ESTIMATORS
+            )
+            print(f"{policy:<30}{len(mine):>7}{ess:>7.0f}{truth:>8.4f}{cells}")
+        rows = chosen(results)
         cells = "".join(
-            f"{coverage(mine, e):>12.1%}{mean_error(mine, e):>12.5f}" for e in ESTIMATORS
+            f"{coverage(rows, e):>12.1%}{mean_error(rows, e):>12.5f}" for e in ESTIMATORS
         )
-        print(f"{policy:<30}{truth:>8.4f}{cells}")
-    cells = "".join(
-        f"{coverage(results, e):>12.1%}{mean_error(results, e):>12.5f}" for e in ESTIMATORS
-    )
-    print(f"{f'all ({len(results)} intervals)':<30}{'':>8}{cells}")
+        print(f"{'all':<30}{len(rows):>7}{'':>7}{'':>8}{cells}")
     return 0
 
 

@@ -5,7 +5,8 @@ machinery then estimates candidate policies from those logs, and the simulator, 
 knows every item's true expected reward, says what each candidate would truly have
 earned on the same decisions. The logged decisions are split into blocks (by decision
 id), each an independent replication of the estimate: the share of blocks whose 95%
-interval holds the truth is the coverage. The reward is the click alone, so every
+interval holds the truth is the coverage, over all blocks and over those whose effective
+sample size says the estimate can be trusted. The reward is the click alone, so every
 outcome of the evaluated range has reached the warehouse when the run ends.
 """
 
@@ -28,7 +29,9 @@ from bandit_pipeline.warehouse import make_engine
 from bandit_pipeline.warehouse.migrate import upgrade
 
 ESTIMATORS = ("ips", "snips", "dr")
-POLICIES = ("uniform", "thompson:prior_beta=30", "thompson:half_life_days=0.05", "greedy")
+POLICIES = ("uniform", "thompson:prior_beta=30", "thompson:half_life_days=0.25", "greedy")
+# Below this effective sample size an estimate is not to be trusted (docs/data-science.md).
+TRUSTED_ESS = 100
 # Outcomes arrive up to 3 hours late in the shop: decisions later than this before the
 # run's end are left out, so no reward is cut short.
 SETTLING = timedelta(hours=3)
@@ -42,6 +45,7 @@ class BlockResult:
     policy: str
     block: int
     impressions: int
+    effective_sample_size: float
     truth: float
     estimates: dict[str, tuple[float, float, float]]  # estimator -> value, low, high
 
@@ -97,6 +101,7 @@ def check_against_truth(
                     policy=terms.policy.spec,
                     block=block,
                     impressions=int(mask.sum()),
+                    effective_sample_size=estimates.effective_sample_size,
                     truth=terms.true_value(mask) or 0.0,
                     estimates={
                         name: (e.value, e.low, e.high)
@@ -110,10 +115,19 @@ def check_against_truth(
 
 
 def coverage(results: list[BlockResult], estimator: str) -> float:
-    """The share of blocks whose interval holds the truth."""
+    """The share of blocks whose interval holds the truth (nan without blocks)."""
+    if not results:
+        return float("nan")
     return sum(r.covered(estimator) for r in results) / len(results)
 
 
+def trusted(results: list[BlockResult]) -> list[BlockResult]:
+    """The blocks whose estimates docs/data-science.md says to trust (enough overlap)."""
+    return [r for r in results if r.effective_sample_size >= TRUSTED_ESS]
+
+
 def mean_error(results: list[BlockResult], estimator: str) -> float:
-    """The mean absolute error of an estimator over the blocks."""
+    """The mean absolute error of an estimator over the blocks (nan without blocks)."""
+    if not results:
+        return float("nan")
     return float(np.mean([r.error(estimator) for r in results]))
