@@ -116,9 +116,10 @@ def _stamp(engine: Engine, moment: datetime):
 
 
 @pytest.fixture
-def served(engine: Engine, settings: Settings, tmp_path):
+def served(engine: Engine, settings: Settings, tmp_path, request):
     """A published pool of 8 candidates with distinct posteriors, and a serving service
-    recording its decisions into the warehouse."""
+    with 2 exploration slots (or the test's parameter) recording its decisions into the
+    warehouse."""
     alpha = np.array([2.0, 3.0, 5.0, 1.5, 8.0, 2.5, 4.0, 1.2])
     beta = np.array([30.0, 25.0, 40.0, 20.0, 45.0, 60.0, 22.0, 9.0])
     _pool(engine, "home", AS_OF, alpha, beta)
@@ -128,7 +129,7 @@ def served(engine: Engine, settings: Settings, tmp_path):
         warehouse_url=settings.warehouse_url,
         online_store_url=f"sqlite:///{tmp_path}/online_store.db",
         exploration_enabled=True,
-        explore_slots=2,
+        explore_slots=getattr(request, "param", 2),
         decisions_table=True,
     )
     service = ExplorationService(
@@ -186,6 +187,23 @@ def test_recorded_propensities_are_the_serving_frequencies(engine, served):
         expected = 600 * exact[:, rank]
         chi_square = np.sum((counts - expected) ** 2 / expected)
         assert chi_square < 24.3, (counts, expected)  # 7 degrees of freedom, p = 0.001
+
+
+@pytest.mark.parametrize("served", [1], indirect=True)
+def test_one_slot_decisions_record_the_first_slot_propensity(engine, served):
+    service, alpha, beta = served
+    traces = _decide(service, 40)
+    assert {len(trace.chosen) for trace in traces} == {1}
+    assert update_propensities(engine).statuses == {OK: 40}
+    recorded = rows(
+        engine, "SELECT rank, slot, item_id, propensity FROM bandit_decision_propensities"
+    )
+    assert len(recorded) == 40
+    for r in recorded:
+        i = int(r.item_id.removeprefix("new-"))
+        expected = thompson_slot_propensities(alpha, beta, i, 1).probabilities[0]
+        assert (r.rank, r.slot) == (0, 2)
+        assert r.propensity == pytest.approx(expected, rel=1e-12)
 
 
 def test_the_update_is_incremental_and_copies_each_snapshot_once(engine, served):
