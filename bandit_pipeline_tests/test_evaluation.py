@@ -308,7 +308,8 @@ def test_the_commands_print_the_estimates_and_write_the_export(engine, logged, t
     result = runner.invoke(
         main,
         ["evaluate", "--since", "2026-11-20T12:00", "--until", "2026-11-20T13:00",
-         "--policy", "uniform", "--policy", "thompson:prior_beta=100", "--surface", "home"],
+         "--policy", "uniform", "--policy", "thompson:prior_beta=100",
+         "--policy", "thompson:half_life_days=0.01", "--surface", "home"],
         env=env, catch_exceptions=False,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -318,6 +319,8 @@ def test_the_commands_print_the_estimates_and_write_the_export(engine, logged, t
     lines = result.output.splitlines()
     assert any(line.startswith("uniform ") and line.count("[") == 3 for line in lines)
     assert any(line.startswith("thompson:prior_beta=100 ") for line in lines)
+    # Recomputed from the events with a 15-minute half-life: the hour's evidence decays.
+    assert any(line.startswith("thompson:half_life_days=0.01 ") for line in lines)
     bad = runner.invoke(
         main,
         ["evaluate", "--since", "2026-11-20T12:00", "--until", "2026-11-20T13:00",
