@@ -15,8 +15,9 @@ from bandit_pipeline.simulate.ope_check import (
     ESTIMATORS,
     POLICIES,
     TRUSTED_ESS,
-    check_against_truth,
     coverage,
+    evaluate_blocks,
+    logged_run,
     mean_error,
 )
 from bandit_pipeline.simulate.shop import ShopOptions
@@ -25,10 +26,17 @@ START = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def blocks(tmp_path_factory):
+def run(tmp_path_factory):
     # 7.2 simulated hours, 12 fresh items: about 5,000 decisions, half a minute.
     options = ShopOptions(seed=11, days=0.3, fresh_items=12, requests_per_hour=900)
-    return check_against_truth(tmp_path_factory.mktemp("ope"), START, options)
+    logged = logged_run(tmp_path_factory.mktemp("ope"), START, options)
+    yield logged
+    logged.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def blocks(run):
+    return evaluate_blocks(run, seed=11)
 
 
 def test_the_intervals_hold_the_truth_at_about_the_nominal_rate(blocks):
@@ -45,3 +53,23 @@ def test_the_candidates_differ_and_doubly_robust_errs_no_more_than_ips(blocks):
     truth = {p: [b.truth for b in blocks if b.policy == p] for p in POLICIES}
     assert max(truth["uniform"]) < min(truth["greedy"])
     assert mean_error(blocks, "dr") <= mean_error(blocks, "ips")
+
+
+def test_posteriors_recomputed_from_the_events_are_the_ones_the_job_published(run):
+    """A candidate with the served parameters, through the events path, samples from the
+    very posteriors serving drew from: the counterfactual machinery and the job agree."""
+    from bandit_pipeline.evaluation.evaluate import _posterior_source
+    from bandit_pipeline.evaluation.logs import load_logged
+    from bandit_pipeline.policy.candidates import parse_policy
+
+    logged = load_logged(run.engine, run.settings, run.since, run.until)
+    served = run.settings.posterior_parameters()
+    same = parse_policy(f"thompson:half_life_days={served.half_life_days},weight_click=1")
+    source = _posterior_source(run.engine, run.settings, logged, same)
+    contexts = logged.contexts[::25]
+    assert len(contexts) > 100
+    assert max(c.alpha.max() for c in contexts) > 20  # posteriors with real evidence
+    for context in contexts:
+        alpha, beta = source(context, list(context.items), context.alpha, context.beta)
+        assert alpha == pytest.approx(context.alpha, rel=1e-12)
+        assert beta == pytest.approx(context.beta, rel=1e-12)

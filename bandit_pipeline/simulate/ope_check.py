@@ -17,13 +17,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import Engine
 
 from bandit_pipeline.demo import demo_settings
 from bandit_pipeline.evaluation.evaluate import evaluate
 from bandit_pipeline.policy.candidates import parse_policy
-from bandit_pipeline.settings import default_settings
+from bandit_pipeline.settings import Settings, default_settings
 from bandit_pipeline.simulate.dry_run import dry_run_settings, run_dry_run
 from bandit_pipeline.simulate.shop import ShopOptions
+from bandit_pipeline.simulate.truth import DryRunTruth
 from bandit_pipeline.timing import WINDOW
 from bandit_pipeline.warehouse import make_engine
 from bandit_pipeline.warehouse.migrate import upgrade
@@ -57,39 +59,48 @@ class BlockResult:
         return abs(self.estimates[estimator][0] - self.truth)
 
 
-def check_against_truth(
-    folder: Path,
-    start: datetime,
-    options: ShopOptions,
-    *,
-    policies: tuple[str, ...] = POLICIES,
-    blocks: int = 8,
-) -> list[BlockResult]:
-    """Run the dry run of ``options`` in ``folder`` and evaluate ``policies`` on blocks of
-    its logged decisions."""
+@dataclass
+class LoggedRun:
+    """A dry run made for the check: its warehouse, settings and truth, and the range
+    whose rewards have all arrived."""
+
+    engine: Engine
+    settings: Settings
+    truth: DryRunTruth
+    since: datetime
+    until: datetime
+
+
+def logged_run(folder: Path, start: datetime, options: ShopOptions) -> LoggedRun:
+    """The dry run of ``options`` in ``folder``, rewarded by the click alone (the caller
+    disposes of the engine)."""
     settings = demo_settings(default_settings(), folder).model_copy(
         update={"reward_weight_add_to_cart": 0.0, "reward_weight_purchase": 0.0}
     )
     settings = dry_run_settings(settings, options, start)
     engine = make_engine(settings.warehouse_url)
-    try:
-        upgrade(engine)
-        result = run_dry_run(engine, settings, options, start, folder, checks_every=10_000)
-        end = start + result.windows * WINDOW
-        evaluation = evaluate(
-            engine,
-            settings,
-            start,
-            end - SETTLING,
-            [parse_policy(p) for p in policies],
-            seed=options.seed,
-            truth=result.truth.reward_function(),
-        )
-    finally:
-        engine.dispose()
+    upgrade(engine)
+    result = run_dry_run(engine, settings, options, start, folder, checks_every=10_000)
+    end = start + result.windows * WINDOW
+    return LoggedRun(engine, settings, result.truth, start, end - SETTLING)
+
+
+def evaluate_blocks(
+    run: LoggedRun, policies: tuple[str, ...] = POLICIES, blocks: int = 8, seed: int = 0
+) -> list[BlockResult]:
+    """Evaluate ``policies`` on the run's logs and split the result into blocks."""
+    evaluation = evaluate(
+        run.engine,
+        run.settings,
+        run.since,
+        run.until,
+        [parse_policy(p) for p in policies],
+        seed=seed,
+        truth=run.truth.reward_function(),
+    )
     logged = evaluation.logged
     decision = np.array([logged.contexts[c].decision_id for c in logged.context])
-    rng = np.random.default_rng(options.seed)
+    rng = np.random.default_rng(seed)
     results = []
     for terms in evaluation.policies:
         for block in range(blocks):
@@ -97,7 +108,7 @@ def check_against_truth(
             estimates = terms.estimates(logged, rng, mask)
             results.append(
                 BlockResult(
-                    seed=options.seed,
+                    seed=seed,
                     policy=terms.policy.spec,
                     block=block,
                     impressions=int(mask.sum()),
@@ -112,6 +123,23 @@ def check_against_truth(
                 )
             )
     return results
+
+
+def check_against_truth(
+    folder: Path,
+    start: datetime,
+    options: ShopOptions,
+    *,
+    policies: tuple[str, ...] = POLICIES,
+    blocks: int = 8,
+) -> list[BlockResult]:
+    """Run the dry run of ``options`` in ``folder`` and evaluate ``policies`` on blocks of
+    its logged decisions."""
+    run = logged_run(folder, start, options)
+    try:
+        return evaluate_blocks(run, policies, blocks, options.seed)
+    finally:
+        run.engine.dispose()
 
 
 def coverage(results: list[BlockResult], estimator: str) -> float:
