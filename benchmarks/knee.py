@@ -9,7 +9,8 @@ in processes of their own, each measured by scripts/peak_rss.py:
   keeps each event's time as its ingestion time, so the whole file is W's, as if it had
   arrived live during W);
 * ``bandit-pipeline job run --partition W``: the whole job on that window (posteriors,
-  metric rollups, pool, publish into an online store of its own, every blocking check).
+  metric rollups, pool, publish into an online store of its own, every blocking check),
+  incrementally after the empty window before it (run first, not measured).
 
 Per size it prints the ingest's and the job's seconds and peak RSS, their sum against
 the 15 minutes a window lasts, and the warehouse's size per million events (the
@@ -77,12 +78,16 @@ def measure(size: int, window_start: datetime, scratch: Scratch, folder: Path) -
     )
     events = write_jsonl(events_path, generated)
     write_jsonl(catalog_path, generate_catalog(N_ITEMS, now=window_start))
+    before = (window_start - WINDOW).strftime(PARTITION_FORMAT)
     env = {
         "BANDIT_WAREHOUSE_URL": scratch.url,
         "BANDIT_ONLINE_STORE_URL": f"sqlite:///{folder / 'online_store.db'}",
-        "BANDIT_PARTITIONS_START": window_start.strftime(PARTITION_FORMAT),
+        "BANDIT_PARTITIONS_START": before,
     }
     measured_run(["catalog", "load", str(catalog_path)], env, folder)
+    # The window before, empty: W then continues incrementally, as every window but a
+    # deployment's first does.
+    measured_run(["job", "run", "--partition", before], env, folder)
     progress(f"ingesting {events:,} events ({events_path.stat().st_size / 1e6:,.0f} MB)")
     ingest_kib, output, ingest_s = measured_run(
         ["ingest", "--historical", str(events_path)], env, folder
