@@ -1,9 +1,9 @@
 """Off-policy evaluation against the simulator's truth: over blocks of a seeded dry run's
-logged decisions, the 95% intervals of four candidate policies (uniform random, another
-prior, another half-life, greedy) hold what each candidate would truly have earned at
+logged decisions, the 95% intervals of five candidate policies (uniform random, another
+prior, two other half-lives, greedy) hold what each candidate would truly have earned at
 about the nominal rate, and the doubly robust estimator errs no more than IPS.
 (`benchmarks/ope_coverage.py` measures the same over several day-long runs, where
-uniform random choice loses the overlap it has here.)"""
+the candidates far from the served policy lose the overlap they have here.)"""
 
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ def test_the_intervals_hold_the_truth_at_about_the_nominal_rate(blocks):
     # Enough overlap in every block for the estimates to be trusted (docs/data-science.md).
     assert min(b.effective_sample_size for b in blocks) >= TRUSTED_ESS
     for estimator in ESTIMATORS:
-        # 32 intervals at 95%: fewer than 28 covering would happen by chance in 2% of runs.
-        assert coverage(blocks, estimator) >= 28 / 32, (estimator, coverage(blocks, estimator))
+        # 40 intervals at 95%: fewer than 35 covering would happen by chance in 1.4% of runs.
+        assert coverage(blocks, estimator) >= 35 / 40, (estimator, coverage(blocks, estimator))
 
 
 def test_the_candidates_differ_and_doubly_robust_errs_no_more_than_ips(blocks):

@@ -40,7 +40,6 @@ from bandit_pipeline.settings import Settings
 from bandit_pipeline.warehouse.sql import sql_statement
 
 FOLDS = 2
-MODEL_STRENGTH = 20.0  # pseudo impressions of the surface's mean in the reward model
 DRAWS = 2_000  # Monte Carlo decisions per snapshot for a Thompson candidate's probabilities
 
 # (surface, items, at) -> each item's true expected reward: the simulator's, in tests.
@@ -196,22 +195,24 @@ def _reward_model(
     logged: LoggedExploration, served: PosteriorParameters
 ) -> Callable[[int], np.ndarray]:
     """The doubly robust estimator's reward model for a decision's items: the posterior
-    mean of the snapshot it drew from, with the prior replaced by ``MODEL_STRENGTH``
-    pseudo impressions of the surface's mean reward (over the other half of the
-    decisions). The snapshot holds only what was known before the decision, so the
+    mean of the snapshot it drew from, its prior's mean replaced by the surface's mean
+    reward (over the other half of the decisions) at the prior's strength
+    (``alpha0 + beta0`` pseudo impressions): Beta(1, 1)'s mean of 0.5 is far from a
+    typical reward. The snapshot holds only what was known before the decision, so the
     model's errors are independent of the rewards it corrects."""
     surfaces = sorted({context.surface for context in logged.contexts})
     code = {surface: i for i, surface in enumerate(surfaces)}
     folds = np.array([logged.contexts[c].decision_id % FOLDS for c in logged.context])
     units = np.array([code[logged.contexts[c].surface] for c in logged.context], dtype=np.intp)
     means = cross_fitted_means(units, folds, logged.reward, len(surfaces), FOLDS, 0.0)
+    strength = served.prior_alpha + served.prior_beta
 
     def model(index: int) -> np.ndarray:
         context = logged.contexts[index]
         prior = means[context.decision_id % FOLDS, code[context.surface]]
         reward = np.maximum(context.alpha - served.prior_alpha, 0.0)
         evidence = reward + np.maximum(context.beta - served.prior_beta, 0.0)
-        return (reward + MODEL_STRENGTH * prior) / (evidence + MODEL_STRENGTH)
+        return (reward + strength * prior) / (evidence + strength)
 
     return model
 

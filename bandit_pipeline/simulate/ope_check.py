@@ -31,7 +31,15 @@ from bandit_pipeline.warehouse import make_engine
 from bandit_pipeline.warehouse.migrate import upgrade
 
 ESTIMATORS = ("ips", "snips", "dr")
-POLICIES = ("uniform", "thompson:prior_beta=30", "thompson:half_life_days=0.25", "greedy")
+# Candidates near the served policy (another prior, a 1-day half-life, greedy) and far
+# from it (uniform random, a 6-hour half-life), where overlap with the logs runs thin.
+POLICIES = (
+    "uniform",
+    "thompson:prior_beta=30",
+    "thompson:half_life_days=1",
+    "thompson:half_life_days=0.25",
+    "greedy",
+)
 # Below this effective sample size an estimate is not to be trusted (docs/data-science.md).
 TRUSTED_ESS = 100
 # Outcomes arrive up to 3 hours late in the shop: decisions later than this before the
