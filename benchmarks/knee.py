@@ -17,8 +17,8 @@ the 15 minutes a window lasts, and the warehouse's size per million events (the
 database after the job: events, aggregates, posteriors, rollups, indexes). The last line
 is ``RESULT key=value ...``.
 
-Run it (``make bench`` runs the two smaller sizes; the 10M one takes about half an hour
-and 3 GB of disk for the file)::
+Run it on its own (not part of ``make bench``: the three sizes take about 25 minutes on
+2 cores, and the 10M file needs 2.5 GB of disk)::
 
     .venv/bin/python benchmarks/knee.py [--events 1000000 3000000 10000000]
         [--postgres-url postgresql://postgres@127.0.0.1:5432/postgres]
