@@ -18,6 +18,7 @@ from bandit_pipeline.evaluation.propensities import (
 )
 from bandit_pipeline.online_store import open_store
 from bandit_pipeline.policy.propensity import (
+    SnapshotPropensities,
     monte_carlo_slot_probabilities,
     replay_choice,
     thompson_slot_propensities,
@@ -78,6 +79,31 @@ def test_the_error_bound_holds_against_a_tighter_computation(monkeypatch):
         ):
             assert abs(value - reference) <= bound + propensity.ABSOLUTE_TOLERANCE
             assert bound <= max(1e-5 * reference, 1e-12) * 1.01
+
+
+def test_a_snapshot_shares_its_work_and_gives_each_decision_its_own_propensities():
+    """Decisions on one snapshot that exclude different candidates get what a computation
+    over their own eligible candidates gives, within the two error bounds."""
+    rng = np.random.default_rng(8)
+    alpha, beta = 1 + rng.gamma(1, 20, 40), 1 + rng.gamma(1, 300, 40)
+    shared = SnapshotPropensities(alpha, beta)
+    for _ in range(40):
+        excluded = set(rng.choice(40, size=int(rng.integers(0, 6)), replace=False).tolist())
+        eligible = [i for i in range(40) if i not in excluded]
+        target = int(rng.choice(eligible))
+        result = shared.slot_propensities(target, excluded, 2)
+        alone = thompson_slot_propensities(
+            alpha[eligible], beta[eligible], eligible.index(target), 2
+        )
+        for value, bound, reference, other in zip(
+            result.probabilities,
+            result.error_bounds,
+            alone.probabilities,
+            alone.error_bounds,
+            strict=True,
+        ):
+            assert abs(value - reference) <= bound + other + 1e-15
+    assert shared.from_scratch < 10  # the kept panels serve most decisions
 
 
 @pytest.mark.parametrize("policy_id", ["thompson-beta-v1", "thompson-beta-v2", "thompson-beta-v3"])

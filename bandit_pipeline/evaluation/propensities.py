@@ -6,11 +6,12 @@ candidates and posteriors of ``snapshot_version``) is copied from the job's cand
 pool into ``bandit_decision_snapshots`` the first time a decision needs it, since the job
 keeps only two hours of pools; the decision is replayed from its seed by the rule of its
 policy id, and only when the replay gives the recorded choice and scores is the
-probability of each chosen item in its slot computed
-(``policy.propensity.thompson_slot_propensities``, among the candidates the decision
-could choose). A decision that cannot be replayed gets rows with a status saying why and
-no propensity, so it is not tried again. Each snapshot's decisions are written in one
-transaction, so an interrupted run leaves whole groups and the next run goes on.
+probability of each chosen item in its slot computed among the candidates the decision
+could choose (``policy.propensity.SnapshotPropensities``, which shares the work between
+the decisions of one snapshot). A decision that cannot be replayed gets rows with a
+status saying why and no propensity, so it is not tried again. Each snapshot's
+decisions are written in one transaction, so an interrupted run leaves whole groups and
+the next run goes on.
 """
 
 from __future__ import annotations
@@ -25,11 +26,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Engine
 
-from bandit_pipeline.policy.propensity import (
-    SlotPropensity,
-    replay_choice,
-    thompson_slot_propensities,
-)
+from bandit_pipeline.policy.propensity import SnapshotPropensities, replay_choice
 from bandit_pipeline.pool import pool_snapshot
 from bandit_pipeline.warehouse.engine import aware_timestamp
 from bandit_pipeline.warehouse.sql import sql_statement
@@ -51,9 +48,11 @@ class DecisionSnapshot:
     alpha: np.ndarray
     beta: np.ndarray
     position: dict[str, int] = field(init=False, repr=False)  # item -> index
+    propensities: SnapshotPropensities = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "position", {item: i for i, item in enumerate(self.item_ids)})
+        object.__setattr__(self, "propensities", SnapshotPropensities(self.alpha, self.beta))
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -65,7 +64,7 @@ class PropensityReport:
 
     statuses: Counter[str] = field(default_factory=Counter)
     snapshots_copied: int = 0
-    computed: int = 0  # propensities computed (the others came from the run's cache)
+    computed: int = 0  # propensities computed
 
     @property
     def decisions(self) -> int:
@@ -88,7 +87,6 @@ def update_propensities(
 ) -> PropensityReport:
     """Record the propensities of every explored decision that has none yet."""
     report = PropensityReport()
-    cache: dict[tuple, SlotPropensity] = {}
     after = 0
     while True:
         with engine.connect() as connection:
@@ -107,9 +105,7 @@ def update_propensities(
                 if version is not None:
                     snapshot = decision_snapshot(connection, namespace, surface, version, report)
                 records = [
-                    record
-                    for row in rows
-                    for record in _decision_rows(row, snapshot, cache, report)
+                    record for row in rows for record in _decision_rows(row, snapshot, report)
                 ]
                 stamp = now or datetime.now(UTC)
                 connection.execute(
@@ -166,15 +162,12 @@ def excluded_positions(snapshot: DecisionSnapshot, skipped: Sequence[str]) -> fr
 
 
 def _decision_rows(
-    row: Any,
-    snapshot: DecisionSnapshot | None,
-    cache: dict[tuple, SlotPropensity],
-    report: PropensityReport,
+    row: Any, snapshot: DecisionSnapshot | None, report: PropensityReport
 ) -> list[dict[str, Any]]:
     """The propensity rows of one decision (one per exploration slot)."""
     chosen = json.loads(row.chosen)
     slots = json.loads(row.explore_slots)
-    status, propensities = _propensities(row, chosen, snapshot, cache, report)
+    status, propensities = _propensities(row, chosen, snapshot, report)
     report.statuses[status] += 1
     return [
         {
@@ -192,11 +185,7 @@ def _decision_rows(
 
 
 def _propensities(
-    row: Any,
-    chosen: list[str],
-    snapshot: DecisionSnapshot | None,
-    cache: dict[tuple, SlotPropensity],
-    report: PropensityReport,
+    row: Any, chosen: list[str], snapshot: DecisionSnapshot | None, report: PropensityReport
 ) -> tuple[str, list[tuple[float, float]] | None]:
     if snapshot is None:
         return SNAPSHOT_MISSING, None
@@ -213,17 +202,9 @@ def _propensities(
         scores, recorded, rtol=_SCORE_TOLERANCE, atol=0.0
     ):
         return REPLAY_MISMATCH, None
-    eligible = np.array([i for i in range(len(snapshot)) if i not in excluded], dtype=np.intp)
-    index = {position: i for i, position in enumerate(eligible.tolist())}
-    key_base = (row.namespace, row.surface, row.snapshot_version, excluded, k)
     out = []
     for rank, position in enumerate(positions):
-        key = (*key_base, position)
-        if key not in cache:
-            cache[key] = thompson_slot_propensities(
-                snapshot.alpha[eligible], snapshot.beta[eligible], index[position], k
-            )
-            report.computed += 1
-        result = cache[key]
+        result = snapshot.propensities.slot_propensities(position, excluded, k)
+        report.computed += 1
         out.append((result.probabilities[rank], result.error_bounds[rank]))
     return OK, out

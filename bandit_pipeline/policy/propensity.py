@@ -108,20 +108,99 @@ def thompson_slot_propensities(
         p, e = first.probabilities[0], first.error_bounds[0]
         return SlotPropensity((p, 1.0 - p), (e, e))
     integrand = _Integrand(alpha[target], beta[target], alpha[others], beta[others], slots)
-    values, errors = _integrate(integrand)
+    values, errors, _, _ = _integrate(integrand)
+    return _result(values, errors)
+
+
+def _result(values: np.ndarray, errors: np.ndarray) -> SlotPropensity:
     return SlotPropensity(
         tuple(float(min(max(p, 0.0), 1.0)) for p in values),
         tuple(float(b) for b in errors),
     )
 
 
+class SnapshotPropensities:
+    """Propensities on one snapshot for decisions that each exclude a few candidates
+    (the ranker's items, the user's recent ones), as ``thompson_slot_propensities`` over
+    the eligible ones would give them.
+
+    Per target, the quadrature's panels are found once on the whole snapshot and every
+    candidate's distribution function is kept at their nodes; a decision then costs
+    products over the kept values of its eligible candidates, not new evaluations. The
+    decision's own error estimate is computed on those panels, and when it is above the
+    tolerance (its exclusions moved the integrand where the panels are coarse) the
+    decision is computed from scratch."""
+
+    def __init__(self, alpha: np.ndarray, beta: np.ndarray) -> None:
+        self.alpha = np.asarray(alpha, dtype=float)
+        self.beta = np.asarray(beta, dtype=float)
+        self._kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # target -> half, cdf
+        self.from_scratch = 0  # decisions the kept panels could not serve
+
+    def slot_propensities(
+        self, target: int, excluded: Collection[int], slots: int = MAX_SLOTS
+    ) -> SlotPropensity:
+        """The probabilities that ``target`` takes each slot when ``excluded`` cannot win."""
+        eligible = np.array([i for i in range(len(self.alpha)) if i not in excluded], np.intp)
+        index = int(np.searchsorted(eligible, target))
+        if len(eligible) <= 2 or not 1 <= slots <= MAX_SLOTS:
+            return thompson_slot_propensities(
+                self.alpha[eligible], self.beta[eligible], index, slots
+            )
+        half, cdf = self._panels(target)
+        others = eligible[eligible != target]
+        values = _rows(cdf[:, others], slots).reshape(slots, len(half), len(KRONROD_NODES))
+        kronrod = (values @ KRONROD_WEIGHTS) * half[None, :]
+        gauss = (values @ GAUSS_WEIGHTS) * half[None, :]
+        totals = kronrod.sum(axis=1)
+        errors = np.abs(kronrod - gauss).sum(axis=1)
+        if np.all(errors <= np.maximum(RELATIVE_TOLERANCE * totals, ABSOLUTE_TOLERANCE)):
+            return _result(totals, errors)
+        self.from_scratch += 1
+        return thompson_slot_propensities(self.alpha[eligible], self.beta[eligible], index, slots)
+
+    def _panels(self, target: int) -> tuple[np.ndarray, np.ndarray]:
+        """The half-widths of the target's panels on the whole snapshot, and every
+        candidate's distribution function at their nodes (nodes x candidates; the
+        target's own column is never read)."""
+        if target not in self._kept:
+            others = np.arange(len(self.alpha)) != target
+            record: list[tuple[np.ndarray, np.ndarray]] = []
+            integrand = _Integrand(
+                self.alpha[target], self.beta[target], self.alpha[others], self.beta[others],
+                MAX_SLOTS, record,
+            )  # fmt: skip
+            _, _, lows, highs = _integrate(integrand)
+            # The final panels' nodes were all evaluated on the way (as _panel_rules
+            # computes them): their values are looked up, not computed again.
+            half = (highs - lows) / 2
+            u = ((highs + lows)[:, None] / 2 + half[:, None] * KRONROD_NODES[None, :]).ravel()
+            seen = np.concatenate([nodes for nodes, _ in record])
+            values = np.concatenate([cdf for _, cdf in record])
+            order = np.argsort(seen, kind="stable")
+            found = order[np.searchsorted(seen[order], u)]
+            cdf = np.ones((len(u), len(self.alpha)))
+            cdf[:, others] = values[found]
+            self._kept[target] = (half, cdf)
+        return self._kept[target]
+
+
 class _Integrand:
     """``u -> (P(no other beats Q(u)), P(exactly one other beats Q(u)))`` for one target."""
 
-    def __init__(self, a: float, b: float, alpha: np.ndarray, beta: np.ndarray, slots: int):
+    def __init__(
+        self,
+        a: float,
+        b: float,
+        alpha: np.ndarray,
+        beta: np.ndarray,
+        slots: int,
+        record: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    ):
         self.a, self.b = a, b
         self.alpha, self.beta = alpha[None, :], beta[None, :]
         self.slots = slots
+        self.record = record  # (nodes, distribution functions there), when kept
 
     def __call__(self, u: np.ndarray) -> np.ndarray:
         out = np.empty((self.slots, len(u)))
@@ -130,22 +209,33 @@ class _Integrand:
             part = slice(start, start + step)
             x = betaincinv(self.a, self.b, u[part])
             cdf = betainc(self.alpha, self.beta, x[:, None])  # (nodes, others)
-            out[0, part] = np.prod(cdf, axis=1)
-            if self.slots == 2:
-                # sum_j (1 - F_j) prod_{l != j} F_l, from prefix and suffix products
-                # (no division, so exact zeros are fine).
-                ones = np.ones((cdf.shape[0], 1))
-                prefix = np.cumprod(np.concatenate([ones, cdf[:, :-1]], axis=1), axis=1)
-                suffix = np.cumprod(np.concatenate([ones, cdf[:, :0:-1]], axis=1), axis=1)[:, ::-1]
-                out[1, part] = np.sum((1.0 - cdf) * prefix * suffix, axis=1)
+            out[:, part] = _rows(cdf, self.slots)
+            if self.record is not None:
+                self.record.append((u[part], cdf))
         return out
 
 
-def _integrate(integrand: _Integrand) -> tuple[np.ndarray, np.ndarray]:
+def _rows(cdf: np.ndarray, slots: int) -> np.ndarray:
+    """The integrands at each node from the others' distribution functions there
+    (nodes x others): no other draw beats the target's, and (slot 2) exactly one does."""
+    out = np.empty((slots, cdf.shape[0]))
+    out[0] = np.prod(cdf, axis=1)
+    if slots == 2:
+        # sum_j (1 - F_j) prod_{l != j} F_l, from prefix and suffix products (no
+        # division, so exact zeros are fine).
+        ones = np.ones((cdf.shape[0], 1))
+        prefix = np.cumprod(np.concatenate([ones, cdf[:, :-1]], axis=1), axis=1)
+        suffix = np.cumprod(np.concatenate([ones, cdf[:, :0:-1]], axis=1), axis=1)[:, ::-1]
+        out[1] = np.sum((1.0 - cdf) * prefix * suffix, axis=1)
+    return out
+
+
+def _integrate(integrand: _Integrand) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Globally adaptive Gauss-Kronrod over [0, 1] of each row of ``integrand``: the sum
     of the panels' Kronrod values, and the sum of their |Kronrod - Gauss| differences as
-    the error bound. Each round splits the panels whose difference is above an even
-    share of the allowed error, until the whole difference is within it."""
+    the error bound, and the final panels' edges. Each round splits the panels whose
+    difference is above an even share of the allowed error, until the whole difference
+    is within it."""
     lows, highs = _EDGES[:-1], _EDGES[1:]
     fine, difference = _panel_rules(integrand, lows, highs)
     for _ in range(_MAX_ROUNDS):
@@ -163,7 +253,7 @@ def _integrate(integrand: _Integrand) -> tuple[np.ndarray, np.ndarray]:
         highs = np.concatenate([highs[keep], new_highs])
         fine = np.concatenate([fine[:, keep], new_fine], axis=1)
         difference = np.concatenate([difference[:, keep], new_difference], axis=1)
-    return fine.sum(axis=1), difference.sum(axis=1)
+    return fine.sum(axis=1), difference.sum(axis=1), lows, highs
 
 
 def _panel_rules(
