@@ -69,7 +69,7 @@ GAUSS_WEIGHTS[1::2] = roots_legendre(10)[1]
 # a favourite's losing draws are) and towards 1 (an outsider's winning ones), down to
 # 4^-20; the adaptive splitting refines where the integrand needs it. (What lies beyond
 # 4^-20 of either end weighs less than 1e-12.)
-_TAIL = 4.0 ** -np.arange(2, 21, 3)
+_TAIL = 4.0 ** -np.arange(2, 21, 6)  # 4^-2, 4^-8, 4^-14, 4^-20
 _EDGES = np.unique(np.concatenate([[0.0, 0.25, 0.5, 0.75, 1.0], _TAIL, 1.0 - _TAIL]))
 _MAX_ROUNDS = 40
 _CHUNK = 4_000_000  # nodes x candidates evaluated at once (about 32 MB per array)
