@@ -97,6 +97,7 @@ earlier_keys AS (
 SELECT COALESCE(w.namespace, o.namespace) AS namespace,
        COALESCE(w.surface, o.surface) AS surface,
        COALESCE(w.item_id, o.item_id) AS item_id,
+       COALESCE(w.request_id, o.request_id) AS request_id,
        w.namespace IS NOT NULL AS in_window,
        LEAST(w.t_trained, o.t_trained) AS t_trained_new,
        o.t_trained AS t_trained_old,
