@@ -25,7 +25,7 @@ import argparse
 import re
 import sys
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -38,13 +38,12 @@ from common import (
     progress,
 )
 from sqlalchemy.engine import make_url
+from warehouse_load import generate_file
 
 from bandit_pipeline.settings import load_settings
-from bandit_pipeline.simulate import generate_events, write_jsonl
 
 N_ITEMS = 100_000
 SPAN = timedelta(days=2)
-EVENTS_PER_IMPRESSION = 1.07  # generate_events yields about 0.07 outcomes per impression
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -58,14 +57,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add_postgres_url(parser)
     return parser.parse_args(argv)
-
-
-def generate_file(path: Path, events: int) -> int:
-    """About ``events`` events as JSON Lines in ``path``; returns the exact count."""
-    end = datetime.now(UTC)
-    item_ids = [f"item-{i}" for i in range(N_ITEMS)]
-    impressions = max(1, int(events / EVENTS_PER_IMPRESSION))
-    return write_jsonl(path, generate_events(item_ids, impressions, start=end - SPAN, end=end))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.events:
             path = folder / "events.jsonl"
             progress(f"generating about {size:,} events into {path}")
-            events = generate_file(path, size)
+            events = generate_file(path, size, N_ITEMS, SPAN)
             with Scratch(server, admin) as scratch:
                 progress(f"ingesting {events:,} events ({path.stat().st_size / 1e6:,.0f} MB)")
                 peak, output, seconds = measured_run(

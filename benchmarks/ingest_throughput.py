@@ -46,18 +46,16 @@ from common import Scratch, add_postgres_url, machine_description, positive_int,
 from psycopg import sql
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
+from warehouse_load import generate_file
 
 from bandit_pipeline.ingest import IngestReport, ingest_events
 from bandit_pipeline.ingest.events import EVENT_COLUMNS, EventRow, EventValidator
 from bandit_pipeline.ingest.readers import read_records
 from bandit_pipeline.ingest.validation import Rejected, warehouse_time
 from bandit_pipeline.settings import Settings, default_settings, load_settings
-from bandit_pipeline.simulate import generate_events, write_jsonl
 
 N_ITEMS = 100_000
 SPAN = timedelta(days=2)
-# generate_events yields about 0.07 outcome events per impression.
-EVENTS_PER_IMPRESSION = 1.07
 BARE_TABLE = "bench_copy_bare"
 INDEXED_TABLE = "bench_copy_indexed"
 # Only the uniqueness that an idempotent ingest cannot do without: the ceiling for any
@@ -100,14 +98,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def peak_rss_kb() -> int:
     """Peak resident set size of this process so far (ru_maxrss is in KB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-def generate_file(path: Path, events: int) -> int:
-    """Write about ``events`` events to ``path`` as JSON Lines; returns the exact count."""
-    end = datetime.now(UTC)
-    item_ids = [f"item-{i}" for i in range(N_ITEMS)]
-    impressions = max(1, int(events / EVENTS_PER_IMPRESSION))
-    return write_jsonl(path, generate_events(item_ids, impressions, start=end - SPAN, end=end))
 
 
 def validated_rows(path: Path, ingested_at: str) -> list[EventRow]:
@@ -311,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bandit_bench_") as folder:
         path = Path(folder) / "events.jsonl"
         progress(f"generating about {args.events:,} events into {path}")
-        events = generate_file(path, args.events)
+        events = generate_file(path, args.events, N_ITEMS, SPAN)
         file_bytes = path.stat().st_size
         with psycopg.connect(admin_dsn, autocommit=True) as admin:
             server_version = str(admin.execute("SHOW server_version").fetchone()[0])

@@ -7,14 +7,15 @@ it is meant for.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from bandit_pipeline.ingest.events import EVENT_COLUMNS
-from bandit_pipeline.simulate import generate_events
+from bandit_pipeline.simulate import generate_events, write_jsonl
 
 # generate_events yields about 0.07 outcome events per impression.
 EVENTS_PER_IMPRESSION = 1.07
@@ -34,6 +35,14 @@ def item_ids(items: int) -> list[str]:
 
 def impressions_for(events: int) -> int:
     return max(1, int(events / EVENTS_PER_IMPRESSION))
+
+
+def generate_file(path: Path, events: int, items: int, span: timedelta) -> int:
+    """About ``events`` events over the last ``span`` as JSON Lines in ``path``, for the
+    ingest benchmarks; returns the exact count."""
+    end = datetime.now(UTC)
+    generated = generate_events(item_ids(items), impressions_for(events), start=end - span, end=end)
+    return write_jsonl(path, generated)
 
 
 def rows_of(events: Iterator[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
