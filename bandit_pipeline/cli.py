@@ -600,6 +600,62 @@ def propensities_update(obj: Context, warehouse_url: str | None) -> None:
 
 
 @main.group()
+def prior() -> None:
+    """The prior new items start from (docs/posterior.md)."""
+
+
+@prior.command("suggest")
+@click.option(
+    "--as-of",
+    "until",
+    default=None,
+    callback=_instant,
+    help="Fit as of the newest window at or before this instant (UTC). Default: now.",
+)
+@click.option("--warehouse-url", default=None, help="Default: BANDIT_WAREHOUSE_URL.")
+@click.pass_obj
+@fails_cleanly
+def prior_suggest(obj: Context, until: datetime | None, warehouse_url: str | None) -> None:
+    """Fit the empirical prior of each surface to its well-explored items and print it
+    with how it was fitted, whatever BANDIT_PRIOR_MODE is."""
+    from bandit_pipeline.empirical_prior import suggest_priors
+
+    if warehouse_url is not None:
+        obj.use_warehouse(warehouse_url)
+    settings = obj.settings
+    fit = settings.prior_fit_parameters()
+    suggestion = suggest_priors(
+        obj.engine, settings.posterior_parameters(), fit, until or datetime.now(UTC)
+    )
+    if suggestion is None:
+        _fail("no materialised window yet: run the posterior job first")
+    click.echo(
+        f"as of {suggestion.as_of.isoformat()}; well explored: at least "
+        f"{fit.min_evidence:g} decayed trained impressions; fitted with at least "
+        f"{fit.min_items} items; strength capped at {fit.max_strength:g}; "
+        f"fixed prior Beta({settings.prior_alpha:g}, {settings.prior_beta:g}); "
+        f"BANDIT_PRIOR_MODE={settings.prior_mode}"
+    )
+    if not suggestion.fitted:
+        click.echo("no surface has a well-explored item yet: new items get the fixed prior")
+    header = (
+        f"{'namespace':<12} {'surface':<10} {'method':<9} {'items':>6} {'alpha0':>9} "
+        f"{'beta0':>9} {'mean':>8} {'strength':>8} {'obs var':>9} {'noise var':>9}  in effect"
+    )
+    click.echo(header)
+    for (namespace, surface), fitted in sorted(suggestion.fitted.items()):
+        recorded = suggestion.in_effect.get((namespace, surface))
+        in_effect = "fixed" if recorded is None else f"Beta({recorded[0]:.4g}, {recorded[1]:.4g})"
+        variance = "-" if fitted.observed_variance is None else f"{fitted.observed_variance:.3g}"
+        noise = "-" if fitted.noise_variance is None else f"{fitted.noise_variance:.3g}"
+        click.echo(
+            f"{namespace:<12} {surface:<10} {fitted.method:<9} {fitted.items:>6} "
+            f"{fitted.alpha:>9.4f} {fitted.beta:>9.4f} {fitted.mean:>8.4f} "
+            f"{fitted.strength:>8.2f} {variance:>9} {noise:>9}  {in_effect}"
+        )
+
+
+@main.group()
 def export() -> None:
     """Logged data for other tools."""
 

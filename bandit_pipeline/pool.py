@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import numpy as np
 from sqlalchemy import Connection, Engine
 
+from bandit_pipeline.empirical_prior import prior_in_effect
 from bandit_pipeline.online_store import OnlineStore, Snapshot
 from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.warehouse.engine import aware_timestamp
@@ -57,13 +58,16 @@ def build_candidate_pool(
             result.skipped = True
             return result
         for surface in pool.surfaces:
+            alpha0, beta0 = prior_in_effect(connection, as_of, namespace, surface, posterior)
             params = {
                 "as_of": as_of,
                 "as_of_epoch": as_of.timestamp(),
                 "namespace": namespace,
                 "surface": surface,
-                "prior_alpha": posterior.prior_alpha,
-                "prior_beta": posterior.prior_beta,
+                "base_alpha": posterior.prior_alpha,
+                "base_beta": posterior.prior_beta,
+                "prior_alpha": alpha0,
+                "prior_beta": beta0,
                 "half_life_seconds": posterior.half_life_seconds,
                 "min_freshness": pool.min_freshness,
                 "min_availability": pool.min_availability,

@@ -21,6 +21,7 @@ from bandit_pipeline.identifiers import NAME_RULE, is_name
 from bandit_pipeline.monitoring.alerts import AlertThresholds
 from bandit_pipeline.monitoring.killswitch import KillSwitchPolicy
 from bandit_pipeline.policy import PosteriorParameters
+from bandit_pipeline.policy.prior import PriorFitParameters
 from bandit_pipeline.pool import PoolParameters
 from bandit_pipeline.redact import redact_url, redact_webhook
 from bandit_pipeline.report.criteria import WideningThresholds
@@ -59,6 +60,29 @@ class Settings(BaseSettings):
     reward_weight_purchase: float = Field(default=5.0, ge=0, le=1_000)
     prior_alpha: float = Field(default=1.0, gt=0, le=1_000_000)
     prior_beta: float = Field(default=1.0, gt=0, le=1_000_000)
+    prior_mode: Literal["fixed", "empirical"] = Field(
+        default="fixed",
+        description="fixed: every new item starts at Beta(prior_alpha, prior_beta); "
+        "empirical: at a Beta fitted per surface to its well-explored items (docs/posterior.md).",
+    )
+    prior_max_strength: float = Field(
+        default=20.0,
+        ge=1,
+        le=1_000,
+        description="Empirical prior: cap on alpha0 + beta0, in impressions.",
+    )
+    prior_min_items: int = Field(
+        default=10,
+        ge=2,
+        le=1_000_000,
+        description="Empirical prior: fewer well-explored items on a surface, the fixed prior.",
+    )
+    prior_min_evidence: float = Field(
+        default=50.0,
+        gt=0,
+        le=1_000_000_000,
+        description="Empirical prior: decayed trained impressions that make an item well explored.",
+    )
     half_life_days: float = Field(default=14.0, gt=0, le=3_650)
     attribution_window_hours: float = Field(default=24.0, gt=0, le=720)
     train_on_all_impressions: bool = Field(
@@ -301,6 +325,15 @@ class Settings(BaseSettings):
             half_life_days=self.half_life_days,
             attribution_window_hours=self.attribution_window_hours,
             train_on_all_impressions=self.train_on_all_impressions,
+        )
+
+    def prior_fit_parameters(self) -> PriorFitParameters:
+        """Which prior new items get, and how the empirical one is fitted."""
+        return PriorFitParameters(
+            mode=self.prior_mode,
+            max_strength=self.prior_max_strength,
+            min_items=self.prior_min_items,
+            min_evidence=self.prior_min_evidence,
         )
 
     def pool_parameters(self) -> PoolParameters:

@@ -15,8 +15,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from bandit_pipeline.empirical_prior import fit_priors, record_priors
 from bandit_pipeline.monitoring.rollups import MetricsScope, write_metric_deltas
 from bandit_pipeline.policy import PosteriorParameters
+from bandit_pipeline.policy.prior import PriorFitParameters
 from bandit_pipeline.timing import WINDOW
 from bandit_pipeline.warehouse.sql import sql_file, sql_statement
 from bandit_pipeline.window_keys import evidence_params, stage_window_keys
@@ -66,10 +68,12 @@ def materialise_window(
     future_scan: timedelta,
     window: timedelta = WINDOW,
     metrics: MetricsScope | None = None,
+    prior: PriorFitParameters | None = None,
 ) -> WindowResult:
     """Compute and store the aggregates and posteriors of the window ending at ``as_of``,
-    and with ``metrics`` its metric rollups, all in one transaction from one reduction of
-    the window's rows to its impression keys.
+    with ``metrics`` its metric rollups, and with an empirical ``prior`` the prior of each
+    surface, all in one transaction from one reduction of the window's rows to its
+    impression keys.
 
     Impressions dated after the window's start but ingested before it (a producer clock
     ahead of the warehouse) are still growing towards their decay; they are looked for
@@ -96,6 +100,8 @@ def materialise_window(
         started = time.perf_counter()
         mode = _mode(connection, window_start, params)
         posterior_rows = _insert_posteriors(connection, mode, window_start, as_of, params)
+        if prior is not None and prior.empirical:
+            record_priors(connection, as_of, fit_priors(connection, as_of, params, prior), prior)
         posterior_seconds = time.perf_counter() - started
 
         summary = connection.execute(
@@ -173,7 +179,8 @@ def _insert_posteriors(
 def posteriors_as_of(
     engine: Engine, as_of: datetime, params: PosteriorParameters
 ) -> dict[tuple[str, str, str], tuple[float, float]]:
-    """(alpha, beta) of every item with evidence, as of ``as_of`` (``sql/posteriors/as_of.sql``)."""
+    """(alpha, beta) of every item with evidence, as of ``as_of``, with the prior in effect
+    (``sql/posteriors/as_of.sql``)."""
     with engine.connect() as connection:
         rows = connection.execute(
             sql_statement("posteriors/as_of"),

@@ -52,6 +52,7 @@ WAREHOUSE_TABLES = (
     "bandit_publications",
     "bandit_decision_snapshots",
     "bandit_decision_propensities",
+    "bandit_priors",
 )
 
 
@@ -169,6 +170,7 @@ POSTERIOR_TABLES = (
     "bandit_posteriors",
     "bandit_posterior_runs",
     "bandit_metric_deltas",
+    "bandit_priors",
 )
 PROPERTY = hypothesis_settings(
     max_examples=40,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bandit_pipeline.policy import LoggedEvent, reference_posteriors
+from bandit_pipeline.policy.prior import PriorFitParameters
 from bandit_pipeline.window_update import materialise_window, posteriors_as_of
 from bandit_pipeline_tests.helpers import (
     FUTURE_SCAN,
@@ -24,36 +26,44 @@ from bandit_pipeline_tests.helpers import (
     timed_event,
 )
 
+# An empirical prior that small random streams reach: two items with half an impression.
+EMPIRICAL = PriorFitParameters("empirical", max_strength=20.0, min_items=2, min_evidence=0.5)
+PRIORS = pytest.mark.parametrize("prior", [None, EMPIRICAL], ids=["fixed", "empirical"])
 
-def assert_matches_reference(engine, events, as_of, params=PARAMS) -> None:
-    expected = reference_posteriors(events, as_of, params)
+
+def assert_matches_reference(engine, events, as_of, params=PARAMS, prior=None) -> None:
+    expected = reference_posteriors(events, as_of, params, prior)
     got = posteriors_as_of(engine, as_of, params)
-    prior = (params.prior_alpha, params.prior_beta)
     for item in set(expected) | set(got):
-        want = expected.get(item, prior)
-        have = got.get(item, prior)
+        assert item in expected, (item, as_of)
+        assert item in got, (item, as_of)
+        want = expected[item]
+        have = got[item]
         for w, h in zip(want, have, strict=True):
             assert math.isclose(w, h, rel_tol=1e-9, abs_tol=1e-12), (item, as_of, want, have)
 
 
+@PRIORS
 @PROPERTY
 @given(events=event_streams())
-def test_partition_by_partition_matches_the_definition(engine, events):
+def test_partition_by_partition_matches_the_definition(engine, events, prior):
     reset(engine)
     load_events(engine, events)
     for as_of in WINDOW_ENDS:
-        materialise_window(engine, as_of, PARAMS, future_scan=FUTURE_SCAN)
-        assert_matches_reference(engine, events, as_of)
+        materialise_window(engine, as_of, PARAMS, future_scan=FUTURE_SCAN, prior=prior)
+        assert_matches_reference(engine, events, as_of, prior=prior)
 
 
+@PRIORS
 @PROPERTY
 @given(events=event_streams(), pick=st.integers(0, N_WINDOWS - 1))
-def test_any_partition_on_its_own_matches_the_definition(engine, events, pick):
+def test_any_partition_on_its_own_matches_the_definition(engine, events, pick, prior):
     reset(engine)
     load_events(engine, events)
-    result = materialise_window(engine, WINDOW_ENDS[pick], PARAMS, future_scan=FUTURE_SCAN)
+    as_of = WINDOW_ENDS[pick]
+    result = materialise_window(engine, as_of, PARAMS, future_scan=FUTURE_SCAN, prior=prior)
     assert result.mode == "from_scratch"
-    assert_matches_reference(engine, events, WINDOW_ENDS[pick])
+    assert_matches_reference(engine, events, as_of, prior=prior)
 
 
 def table_snapshot(engine):

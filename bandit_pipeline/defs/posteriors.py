@@ -53,7 +53,12 @@ def posterior_update(
     results = []
     for key in sorted(context.partition_keys):
         result = materialise_window(
-            engine, window_end(key), params, future_scan=warehouse.future_scan, metrics=scope
+            engine,
+            window_end(key),
+            params,
+            future_scan=warehouse.future_scan,
+            metrics=scope,
+            prior=warehouse.prior_fit,
         )
         context.log.info("window %s: %s", key, result.metadata())
         results.append(result)

@@ -24,6 +24,7 @@ from bandit_pipeline.monitoring.alerts import AlertThresholds
 from bandit_pipeline.monitoring.killswitch import KillSwitchPolicy
 from bandit_pipeline.online_store import OnlineStore, open_store
 from bandit_pipeline.policy import PosteriorParameters
+from bandit_pipeline.policy.prior import PriorFitParameters
 from bandit_pipeline.pool import PoolParameters
 from bandit_pipeline.settings import ENV_PREFIX, Settings
 from bandit_pipeline.warehouse import make_engine
@@ -78,6 +79,7 @@ def parameters_config(parameters_class: type, name: str) -> type[ParametersConfi
 
 
 PosteriorConfig = parameters_config(PosteriorParameters, "PosteriorConfig")
+PriorConfig = parameters_config(PriorFitParameters, "PriorConfig")
 PoolConfig = parameters_config(PoolParameters, "PoolConfig")
 AlertConfig = parameters_config(AlertThresholds, "AlertConfig")
 KillSwitchConfig = parameters_config(KillSwitchPolicy, "KillSwitchConfig")
@@ -88,6 +90,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     url: str
     posterior: PosteriorConfig
+    prior: PriorConfig
     # How far ingestion lets producers' clocks run ahead (BANDIT_MAX_CLOCK_SKEW_SECONDS).
     max_clock_skew_seconds: float
 
@@ -98,6 +101,7 @@ class WarehouseResource(dg.ConfigurableResource):
         return cls(
             url=_from_environment(settings, "warehouse_url"),
             posterior=PosteriorConfig.of(settings.posterior_parameters()),
+            prior=PriorConfig.of(settings.prior_fit_parameters()),
             max_clock_skew_seconds=settings.max_clock_skew_seconds,
         )
 
@@ -108,6 +112,10 @@ class WarehouseResource(dg.ConfigurableResource):
     @property
     def parameters(self) -> PosteriorParameters:
         return self.posterior.parameters()
+
+    @property
+    def prior_fit(self) -> PriorFitParameters:
+        return self.prior.parameters()
 
     def engine(self) -> Engine:
         if self._engine is None:

@@ -14,7 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
+
 from bandit_pipeline.policy.posterior import PosteriorParameters, decay_factor
+from bandit_pipeline.policy.prior import PriorFitParameters, fit_prior
 from bandit_pipeline.timing import WINDOW_SECONDS
 
 ImpressionKey = tuple[str, str, str, str]  # namespace, surface, request_id, item_id
@@ -64,10 +67,51 @@ def _attributed(
 
 
 def reference_posteriors(
-    events: Iterable[LoggedEvent], as_of: datetime, params: PosteriorParameters
+    events: Iterable[LoggedEvent],
+    as_of: datetime,
+    params: PosteriorParameters,
+    prior: PriorFitParameters | None = None,
 ) -> dict[ItemKey, tuple[float, float]]:
     """alpha, beta per (namespace, surface, item) as of ``as_of``, for the items with
-    evidence (every other item has the prior)."""
+    evidence (every other item has the prior). With an empirical ``prior``, each
+    surface's prior is fitted to these items' evidence (``reference_priors``)."""
+    evidence = reference_evidence(events, as_of, params)
+    priors = reference_priors(evidence, params, prior)
+    fixed = (params.prior_alpha, params.prior_beta)
+    result = {}
+    for item, (a, b) in evidence.items():
+        alpha0, beta0 = priors.get((item[0], item[1]), fixed)
+        result[item] = (alpha0 + a, beta0 + b)
+    return result
+
+
+def reference_priors(
+    evidence: dict[ItemKey, tuple[float, float]],
+    params: PosteriorParameters,
+    prior: PriorFitParameters | None,
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """(alpha0, beta0) per (namespace, surface) with a well-explored item, fitted to the
+    items' evidence when ``prior`` is empirical (policy/prior.py); empty otherwise."""
+    if prior is None or not prior.empirical:
+        return {}
+    by_surface: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    for item in sorted(evidence):
+        a, b = evidence[item]
+        if a + b >= prior.min_evidence:
+            by_surface[item[0], item[1]].append((a, b))
+    fitted = {}
+    for surface, pairs in by_surface.items():
+        values = np.array(pairs)
+        fit = fit_prior(values[:, 0], values[:, 1], prior, params.prior_alpha, params.prior_beta)
+        fitted[surface] = (fit.alpha, fit.beta)
+    return fitted
+
+
+def reference_evidence(
+    events: Iterable[LoggedEvent], as_of: datetime, params: PosteriorParameters
+) -> dict[ItemKey, tuple[float, float]]:
+    """The decayed evidence (sum d_i r_i, sum d_i (1 - r_i)) per (namespace, surface, item)
+    as of ``as_of``, for the items with a training impression."""
     impressions, outcomes = _by_impression(events, as_of)
     weights = params.reward_weights
     evidence: dict[ItemKey, list[float]] = defaultdict(lambda: [0.0, 0.0])
@@ -86,9 +130,7 @@ def reference_posteriors(
         item = (key[0], key[1], key[3])
         evidence[item][0] += decay * reward
         evidence[item][1] += decay * (1.0 - reward)
-    return {
-        item: (params.prior_alpha + a, params.prior_beta + b) for item, (a, b) in evidence.items()
-    }
+    return {item: (a, b) for item, (a, b) in evidence.items()}
 
 
 def reference_rollups(

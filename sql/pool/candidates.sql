@@ -1,5 +1,8 @@
 -- Every catalog item of :namespace, for :surface as of :as_of, with its posterior (the
 -- prior when it has none) and why it is excluded from exploration (NULL: eligible).
+-- Stored posteriors hold their evidence over the fixed prior (:base_alpha, :base_beta);
+-- the prior in effect (:prior_alpha, :prior_beta) is the surface's empirical prior of
+-- the run, or the fixed one (docs/posterior.md).
 -- Exclusions, in order: no usable price, a price beyond :max_price_ratio times its
 -- category's median, availability below :min_availability, freshness below
 -- :min_freshness, and graduation: decayed trained impressions at or above
@@ -42,11 +45,11 @@ decayed AS (
     -- The posterior decayed from its row's time to :as_of (the prior when it has none).
     SELECT item_id, category, price, availability, freshness_index,
            CASE WHEN posterior_as_of IS NULL THEN :prior_alpha
-                ELSE :prior_alpha + (stored_alpha - :prior_alpha)
+                ELSE :prior_alpha + (stored_alpha - :base_alpha)
                      * bandit_decay(:as_of_epoch - bandit_epoch(posterior_as_of),
                                     :half_life_seconds) END AS alpha,
            CASE WHEN posterior_as_of IS NULL THEN :prior_beta
-                ELSE :prior_beta + (stored_beta - :prior_beta)
+                ELSE :prior_beta + (stored_beta - :base_beta)
                      * bandit_decay(:as_of_epoch - bandit_epoch(posterior_as_of),
                                     :half_life_seconds) END AS beta
     FROM catalog_posteriors

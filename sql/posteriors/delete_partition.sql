@@ -3,3 +3,4 @@
 DELETE FROM bandit_reward_aggregates WHERE as_of = :as_of;
 DELETE FROM bandit_posteriors WHERE as_of = :as_of;
 DELETE FROM bandit_posterior_runs WHERE as_of = :as_of;
+DELETE FROM bandit_priors WHERE as_of = :as_of;
