@@ -46,6 +46,8 @@ def prepare_instance(home: Path) -> bool:
 def dagster_command(process: str, args: Sequence[str]) -> list[str]:
     """The command line of a Dagster process of this deployment."""
     program, *leading = PROCESSES[process]
+    if process == "code-server" and list(args[:1]) == ["start"]:
+        args = args[1:]  # Dagster's own spelling, which Dagster's Helm chart runs
     executable = Path(sys.executable).parent / program
     command = [str(executable if executable.exists() else program), *leading]
     code_given = any(arg.split("=")[0] in _CODE_OPTIONS for arg in args)
