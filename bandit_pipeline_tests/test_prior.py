@@ -17,6 +17,9 @@ from bandit_pipeline.policy import reference_posteriors
 from bandit_pipeline.policy.prior import PriorFitParameters, fit_prior
 from bandit_pipeline.policy.reference import reference_evidence, reference_priors
 from bandit_pipeline.pool import build_candidate_pool
+from bandit_pipeline.simulate import DryRunTruth
+from bandit_pipeline.simulate.prior_regret import simulate_prior_regret
+from bandit_pipeline.simulate.shop import ShopOptions
 from bandit_pipeline.window_update import materialise_window, posteriors_as_of
 from bandit_pipeline_tests.helpers import (
     DEFAULTS,
@@ -212,3 +215,28 @@ def test_prior_suggest_prints_the_fit_per_surface(engine):
     )
     assert empty.exit_code == 2
     assert "no materialised window yet" in empty.output
+
+
+# --- The closed-loop comparison of the dry run ---------------------------------------
+
+
+def test_the_two_priors_run_on_common_random_numbers():
+    """With an empirical prior that can never be fitted, both runs are the same policy on
+    the same traffic and outcomes: their regret must agree window by window."""
+    options = ShopOptions(seed=5, days=0.25)
+    never = replace(DEFAULTS.prior_fit_parameters(), min_items=1_000_000)
+    series = simulate_prior_regret(options, START, DEFAULTS.posterior_parameters(), never, 500)
+    assert len(series) == 24
+    assert [w.fixed for w in series] == [w.empirical for w in series]
+    assert series[-1].uniform > 0
+
+
+def test_the_prior_comparison_reaches_the_report_through_the_truth_file(tmp_path):
+    options = ShopOptions(seed=5, days=0.25)
+    params = DEFAULTS.posterior_parameters()
+    series = simulate_prior_regret(options, START, params, DEFAULTS.prior_fit_parameters(), 500)
+    assert series[-1].fixed != series[-1].empirical
+    # The truth file carries the comparison to the report.
+    truth = DryRunTruth(7, "steady", "default", START, START, ["home"], [], prior_regret=series)
+    truth.write(tmp_path / "truth.json")
+    assert DryRunTruth.read(tmp_path / "truth.json").prior_regret == series

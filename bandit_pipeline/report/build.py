@@ -26,6 +26,7 @@ from bandit_pipeline.report.criteria import (
 from bandit_pipeline.report.data import (
     AlertEpisode,
     KillSwitchEvent,
+    SurfacePrior,
     WarehouseData,
     read_warehouse,
 )
@@ -87,6 +88,22 @@ class RegretSeries:
     no_exploration: list[float]
 
 
+@dataclass(frozen=True)
+class PriorComparison:
+    """The dry run's closed-loop comparison of the two priors over its first simulated
+    day (simulate/prior_regret.py): cumulative regret per explore slot, summed."""
+
+    windows: int
+    fixed: float
+    empirical: float
+    uniform: float
+
+    @property
+    def ratio(self) -> float | None:
+        """Empirical over fixed: the share of the fixed prior's regret that remains."""
+        return self.empirical / self.fixed if self.fixed > 0 else None
+
+
 @dataclass
 class Sections:
     """Every section of the page, computed from what was read (pure data)."""
@@ -101,10 +118,12 @@ class Sections:
     comparisons: list[Comparison]
     srm: dict[str, tuple[str, int, int, float | None, float | None]]  # key -> details
     posteriors: list[PosteriorSeries]
+    priors: list[SurfacePrior]  # the empirical prior per surface; empty: the fixed prior
     alerts: list[AlertEpisode]
     killswitch_events: list[KillSwitchEvent]  # within the range
     variance: list[tuple[RewardVariance, list[OutcomeVariance]]]
     regret: list[RegretSeries] | None  # None without a truth file
+    prior_comparison: PriorComparison | None  # None without one in the truth file
     truth_scenario: str | None
     criteria: list[Criterion]
     passed: bool
@@ -231,10 +250,12 @@ def summarise(data: WarehouseData, settings: Settings, truth: DryRunTruth | None
         comparisons=comparisons,
         srm=srm,
         posteriors=_posteriors(data, truth),
+        priors=data.priors,
         alerts=data.alerts,
         killswitch_events=in_range,
         variance=variance,
         regret=None if truth is None else _regret(truth, data.since, data.until),
+        prior_comparison=None if truth is None else _prior_comparison(truth),
         truth_scenario=None if truth is None else truth.scenario,
         criteria=criteria,
         passed=all_passed(criteria),
@@ -318,6 +339,13 @@ def _posteriors(data: WarehouseData, truth: DryRunTruth | None) -> list[Posterio
         PosteriorSeries(surface, item, impressions, points[(surface, item)], true[(surface, item)])
         for surface, item, impressions in data.most_explored
     ]
+
+
+def _prior_comparison(truth: DryRunTruth) -> PriorComparison | None:
+    if not truth.prior_regret:
+        return None
+    last = max(truth.prior_regret, key=lambda r: r.window_start)
+    return PriorComparison(len(truth.prior_regret), last.fixed, last.empirical, last.uniform)
 
 
 def _regret(truth: DryRunTruth, since: datetime, until: datetime) -> list[RegretSeries]:

@@ -70,6 +70,20 @@ class KillSwitchEvent:
     at: datetime
 
 
+@dataclass(frozen=True)
+class SurfacePrior:
+    """The empirical prior of a surface at the newest run of the range that recorded one."""
+
+    surface: str
+    as_of: datetime
+    alpha: float
+    beta: float
+    method: str
+    items: int
+    max_strength: float
+    min_evidence: float
+
+
 @dataclass
 class WarehouseData:
     """Everything the report takes from the warehouse for one namespace and range."""
@@ -84,6 +98,7 @@ class WarehouseData:
     posteriors: list[PosteriorPoint] = field(default_factory=list)
     alerts: list[AlertEpisode] = field(default_factory=list)
     killswitch_events: list[KillSwitchEvent] = field(default_factory=list)
+    priors: list[SurfacePrior] = field(default_factory=list)
 
 
 def read_warehouse(
@@ -159,6 +174,19 @@ def read_warehouse(
         data.killswitch_events = [
             KillSwitchEvent(r.surface, r.action, r.reason, r.actor, aware_timestamp(r.at))
             for r in run(sql_statement("reports/killswitch_events"), bind)
+        ]
+        data.priors = [
+            SurfacePrior(
+                r.surface,
+                aware_timestamp(r.as_of),
+                float(r.alpha),
+                float(r.beta),
+                r.method,
+                int(r.items),
+                float(r.max_strength),
+                float(r.min_evidence),
+            )
+            for r in run(sql_statement("reports/priors"), bind)
         ]
     return data
 

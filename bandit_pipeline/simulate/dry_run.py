@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from bandit_pipeline.evaluation.propensities import update_propensities
 from bandit_pipeline.ingest import ingest_events, load_catalog
 from bandit_pipeline.settings import Settings
+from bandit_pipeline.simulate.prior_regret import simulate_prior_regret
 from bandit_pipeline.simulate.shop import Request, Shop, ShopOptions
 from bandit_pipeline.simulate.traffic import write_jsonl
 from bandit_pipeline.simulate.truth import DryRunTruth, RegretWindow, TrueReward
@@ -105,6 +106,14 @@ def run_dry_run(
         end=end,
         surfaces=list(settings.surfaces),
         fresh_items=[item.item_id for item in shop.fresh_items],
+        prior_regret=simulate_prior_regret(
+            options,
+            start,
+            settings.posterior_parameters(),
+            settings.prior_fit_parameters(),
+            # The dry run keeps items in the pool; graduated items had the default's history.
+            Settings.model_fields["pool_graduation_impressions"].default,
+        ),
     )
     folder.mkdir(parents=True, exist_ok=True)
     catalog_path = folder / "catalog.jsonl"

@@ -156,6 +156,9 @@ class Shop:
     def catalog_rows(self, namespace: str) -> list[dict[str, Any]]:
         return [item.catalog_row(namespace, self.start) for item in self.items]
 
+    def item(self, item_id: str) -> Item:
+        return self._by_id[item_id]
+
     @property
     def fresh_items(self) -> list[Item]:
         return [i for i in self.items if i.fresh and i.explorable]

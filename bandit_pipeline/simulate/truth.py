@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bandit_pipeline.simulate.prior_regret import PriorRegretWindow
+
 
 @dataclass(frozen=True)
 class TrueReward:
@@ -57,6 +59,8 @@ class DryRunTruth:
     fresh_items: list[str]
     true_rewards: list[TrueReward] = field(default_factory=list)
     regret: list[RegretWindow] = field(default_factory=list)
+    # The fixed and the empirical prior on the same seed (simulate/prior_regret.py).
+    prior_regret: list[PriorRegretWindow] = field(default_factory=list)
     # Counters of what the shop emitted, for the dry run's verdict and its tests.
     emitted: dict[str, int] = field(default_factory=dict)
 
@@ -92,6 +96,12 @@ class DryRunTruth:
             regret=[
                 RegretWindow(**{**row, "window_start": datetime.fromisoformat(row["window_start"])})
                 for row in raw["regret"]
+            ],
+            prior_regret=[
+                PriorRegretWindow(
+                    **{**row, "window_start": datetime.fromisoformat(row["window_start"])}
+                )
+                for row in raw.get("prior_regret", [])
             ],
             emitted=dict(raw.get("emitted", {})),
         )
