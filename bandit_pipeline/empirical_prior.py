@@ -90,13 +90,14 @@ def prior_in_effect(
 ) -> tuple[float, float]:
     """(alpha0, beta0) that new items of the surface get as of ``as_of``: the recorded
     empirical prior, or the fixed one when the run recorded none."""
-    recorded = _recorded_prior(connection, as_of, namespace, surface)
+    recorded = recorded_prior(connection, as_of, namespace, surface)
     return (params.prior_alpha, params.prior_beta) if recorded is None else recorded
 
 
-def _recorded_prior(
+def recorded_prior(
     connection: Connection, as_of: datetime, namespace: str, surface: str
 ) -> tuple[float, float] | None:
+    """The empirical prior the run of ``as_of`` recorded for the surface (None: none)."""
     row = connection.execute(
         sql_statement("posteriors/prior_in_effect"),
         {"as_of": as_of, "namespace": namespace, "surface": surface},
@@ -132,6 +133,6 @@ def suggest_priors(
         in_effect = {
             key: recorded
             for key in fitted
-            if (recorded := _recorded_prior(connection, as_of, *key)) is not None
+            if (recorded := recorded_prior(connection, as_of, *key)) is not None
         }
     return PriorSuggestion(as_of, fitted, in_effect)

@@ -123,12 +123,15 @@ def test_policy_specs_parse_and_bad_ones_say_why():
     assert policy.recomputes_evidence
     assert not parse_policy("thompson:prior_alpha=2").recomputes_evidence
     assert parse_policy("scores:ranker.json").scores_path == "ranker.json"
+    assert parse_policy("thompson:prior_mode=empirical").overrides == {"prior_mode": "empirical"}
     for bad, words in [
         ("epsilon", "expected one of"),
         ("uniform:prior_beta=2", "takes no settings"),
         ("thompson:gamma=1", "KEY=VALUE"),
         ("thompson:prior_beta=many", "must be a number"),
         ("scores", "scores file"),
+        ("thompson:prior_mode=guess", "prior_mode is one of"),
+        ("thompson:prior_mode=empirical,half_life_days=3", "cannot be combined"),
     ]:
         with pytest.raises(ValueError, match=words):
             parse_policy(bad)
@@ -342,3 +345,37 @@ def test_the_commands_print_the_estimates_and_write_the_export(engine, logged, t
     assert (out / "bandit_feedback.json").is_file()
     updated = runner.invoke(main, ["propensities", "update"], env=env, catch_exceptions=False)
     assert updated.output.strip() == "decisions=0 ok=0 snapshots_copied=0"
+
+
+def test_a_candidate_prior_replaces_the_prior_each_snapshot_was_served_with(engine, logged):
+    """A snapshot served with a recorded empirical prior holds that prior, not the fixed
+    one: the candidate's posteriors keep the snapshot's evidence under its own prior."""
+    from sqlalchemy import text
+
+    from bandit_pipeline.evaluation.evaluate import SnapshotPriors, _posterior_source
+    from bandit_pipeline.evaluation.logs import load_logged
+
+    first = load_logged(engine, logged, AS_OF, UNTIL, None)
+    context = first.contexts[0]
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO bandit_priors (as_of, namespace, surface, alpha, beta, method,"
+                " items, max_strength, min_items, min_evidence) VALUES (:as_of, 'default',"
+                " :surface, 0.5, 9.5, 'empirical', 12, 20, 10, 50)"
+            ),
+            {"as_of": stamp(engine, context.as_of), "surface": context.surface},
+        )
+    priors = SnapshotPriors(engine, logged)
+    assert priors.served(context) == (0.5, 9.5)
+    assert priors.empirical(context) == (0.5, 9.5)
+    alpha, beta = context.alpha, context.beta
+    for spec, prior in [
+        ("thompson:prior_mode=fixed", (logged.prior_alpha, logged.prior_beta)),
+        ("thompson:prior_mode=empirical", (0.5, 9.5)),
+        ("thompson:prior_alpha=2,prior_beta=30", (2.0, 30.0)),
+    ]:
+        source = _posterior_source(engine, logged, first, parse_policy(spec), priors)
+        got_alpha, got_beta = source(context, list(context.items), alpha, beta)
+        np.testing.assert_allclose(got_alpha, prior[0] + np.maximum(alpha - 0.5, 0), rtol=1e-12)
+        np.testing.assert_allclose(got_beta, prior[1] + np.maximum(beta - 9.5, 0), rtol=1e-12)

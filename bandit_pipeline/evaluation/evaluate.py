@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Engine
 
+from bandit_pipeline.empirical_prior import fit_priors, recorded_prior
 from bandit_pipeline.evaluation.logs import LoggedContext, LoggedExploration, load_logged
 from bandit_pipeline.policy.candidates import PRIOR_KEYS, CandidatePolicy, slot_probabilities
 from bandit_pipeline.policy.counterfactual import (
@@ -115,7 +116,8 @@ def evaluate(
     evaluation = Evaluation(logged)
     if not len(logged):
         return evaluation
-    model = _reward_model(logged, settings.posterior_parameters())
+    priors = SnapshotPriors(engine, settings)
+    model = _reward_model(logged, settings.posterior_parameters(), priors)
     models = {index: model(index) for index in range(len(logged.contexts))}
     features = _catalog_freshness(engine, settings.namespace)
     groups: dict[tuple[str, str], list[int]] = {}
@@ -128,7 +130,7 @@ def evaluate(
     )
     for number, policy in enumerate(policies):
         rng = np.random.default_rng([seed, number])
-        posteriors = _posterior_source(engine, settings, logged, policy)
+        posteriors = _posterior_source(engine, settings, logged, policy, priors)
         scores = _scores(policy, features)
         per_context: dict[int, np.ndarray] = {}
         for indices in groups.values():
@@ -191,8 +193,48 @@ def _terms(
     return PolicyTerms(policy, target, model_logged, model_value, truth)
 
 
+class SnapshotPriors:
+    """The prior each logged snapshot's posteriors hold (the run's recorded empirical
+    prior, else the fixed one), and the empirical prior its window fits, per surface."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self._engine = engine
+        self._namespace = settings.namespace
+        self._params = settings.posterior_parameters()
+        self._fit = replace(settings.prior_fit_parameters(), mode="empirical")
+        self._recorded: dict[tuple[datetime, str], tuple[float, float] | None] = {}
+        self._fitted: dict[datetime, dict] = {}
+
+    def served(self, context: LoggedContext) -> tuple[float, float]:
+        recorded = self._recorded_prior(context)
+        return (self._params.prior_alpha, self._params.prior_beta) if recorded is None else recorded
+
+    def empirical(self, context: LoggedContext) -> tuple[float, float]:
+        recorded = self._recorded_prior(context)
+        if recorded is not None:  # the run served an empirical prior: that one
+            return recorded
+        if context.as_of not in self._fitted:
+            with self._engine.connect() as connection:
+                self._fitted[context.as_of] = fit_priors(
+                    connection, context.as_of, self._params, self._fit
+                )
+        fitted = self._fitted[context.as_of].get((self._namespace, context.surface))
+        if fitted is None:
+            return self._params.prior_alpha, self._params.prior_beta
+        return fitted.alpha, fitted.beta
+
+    def _recorded_prior(self, context: LoggedContext) -> tuple[float, float] | None:
+        key = (context.as_of, context.surface)
+        if key not in self._recorded:
+            with self._engine.connect() as connection:
+                self._recorded[key] = recorded_prior(
+                    connection, context.as_of, self._namespace, context.surface
+                )
+        return self._recorded[key]
+
+
 def _reward_model(
-    logged: LoggedExploration, served: PosteriorParameters
+    logged: LoggedExploration, served: PosteriorParameters, priors: SnapshotPriors
 ) -> Callable[[int], np.ndarray]:
     """The doubly robust estimator's reward model for a decision's items: the posterior
     mean of the snapshot it drew from, its prior's mean replaced by the surface's mean
@@ -210,15 +252,20 @@ def _reward_model(
     def model(index: int) -> np.ndarray:
         context = logged.contexts[index]
         prior = means[context.decision_id % FOLDS, code[context.surface]]
-        reward = np.maximum(context.alpha - served.prior_alpha, 0.0)
-        evidence = reward + np.maximum(context.beta - served.prior_beta, 0.0)
+        alpha0, beta0 = priors.served(context)
+        reward = np.maximum(context.alpha - alpha0, 0.0)
+        evidence = reward + np.maximum(context.beta - beta0, 0.0)
         return (reward + strength * prior) / (evidence + strength)
 
     return model
 
 
 def _posterior_source(
-    engine: Engine, settings: Settings, logged: LoggedExploration, policy: CandidatePolicy
+    engine: Engine,
+    settings: Settings,
+    logged: LoggedExploration,
+    policy: CandidatePolicy,
+    priors: SnapshotPriors,
 ) -> PosteriorSource:
     """Where a candidate's posteriors come from: the logged snapshot; the snapshot with
     another prior (the evidence is the same); or the events, for other weights, half-life,
@@ -227,14 +274,24 @@ def _posterior_source(
     if not policy.uses_posteriors:
         return lambda context, items, alpha, beta: (None, None)
     served = settings.posterior_parameters()
-    params = replace(served, **policy.overrides)  # validates the values
+    overrides = dict(policy.overrides)
+    empirical = overrides.pop("prior_mode", "fixed") == "empirical"
+    params = replace(served, **overrides)  # validates the values
     if not policy.recomputes_evidence:
         if not PRIOR_KEYS & policy.overrides.keys():
             return lambda context, items, alpha, beta: (alpha, beta)
-        return lambda context, items, alpha, beta: (
-            params.prior_alpha + np.maximum(alpha - served.prior_alpha, 0.0),
-            params.prior_beta + np.maximum(beta - served.prior_beta, 0.0),
-        )
+
+        def reprior(context: LoggedContext, items: list[str], alpha, beta):
+            alpha0, beta0 = priors.served(context)
+            new_alpha0, new_beta0 = (
+                priors.empirical(context) if empirical else (params.prior_alpha, params.prior_beta)
+            )
+            return (
+                new_alpha0 + np.maximum(alpha - alpha0, 0.0),
+                new_beta0 + np.maximum(beta - beta0, 0.0),
+            )
+
+        return reprior
     increments = _increments(engine, settings.namespace, logged, params)
 
     def recomputed(context: LoggedContext, items: list[str], alpha, beta):

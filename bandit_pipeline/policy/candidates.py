@@ -8,7 +8,9 @@ A candidate is named by a spec, ``--policy`` of ``bandit-pipeline evaluate``:
 - ``thompson:KEY=VALUE,...``: Thompson sampling on posteriors computed with other
   parameters: ``prior_alpha``, ``prior_beta``, ``half_life_days``, ``weight_click``,
   ``weight_add_to_cart``, ``weight_purchase``, ``attribution_window_hours``,
-  ``train_on_all_impressions`` (the ``BANDIT_*`` settings of the same names);
+  ``train_on_all_impressions`` (the ``BANDIT_*`` settings of the same names), and
+  ``prior_mode=fixed|empirical`` (the empirical prior each snapshot's window would have
+  fitted; not with the settings that need the events);
 - ``greedy[:KEY=VALUE,...]``: the items with the highest posterior means, always;
 - ``uniform``: uniform random choice among the eligible items;
 - ``freshest``: the eligible items with the highest catalog ``freshness_index``;
@@ -26,10 +28,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bandit_pipeline.policy.prior import PRIOR_MODES
 from bandit_pipeline.policy.propensity import monte_carlo_slot_probabilities
 
 KINDS = ("served", "thompson", "greedy", "uniform", "freshest", "scores")
-PRIOR_KEYS = frozenset({"prior_alpha", "prior_beta"})
+PRIOR_KEYS = frozenset({"prior_alpha", "prior_beta", "prior_mode"})
 EVENT_KEYS = frozenset(
     {
         "half_life_days",
@@ -48,7 +51,7 @@ class CandidatePolicy:
 
     spec: str
     kind: str
-    overrides: dict[str, float | bool] = field(default_factory=dict)
+    overrides: dict[str, float | bool | str] = field(default_factory=dict)
     scores_path: str | None = None
 
     @property
@@ -73,7 +76,7 @@ def parse_policy(spec: str) -> CandidatePolicy:
         return CandidatePolicy(spec, kind, scores_path=rest)
     if rest and kind not in ("thompson", "greedy"):
         raise ValueError(f"policy {spec!r}: {kind} takes no settings")
-    overrides: dict[str, float | bool] = {}
+    overrides: dict[str, float | bool | str] = {}
     for part in filter(None, (p.strip() for p in rest.split(","))):
         key, equals, value = part.partition("=")
         key = key.strip().lower().removeprefix("bandit_").replace("reward_weight_", "weight_")
@@ -82,6 +85,11 @@ def parse_policy(spec: str) -> CandidatePolicy:
                 f"policy {spec!r}: {part!r} is not KEY=VALUE with KEY one of "
                 f"{', '.join(sorted(PRIOR_KEYS | EVENT_KEYS))}"
             )
+        if key == "prior_mode":
+            if value.strip() not in PRIOR_MODES:
+                raise ValueError(f"policy {spec!r}: prior_mode is one of {', '.join(PRIOR_MODES)}")
+            overrides[key] = value.strip()
+            continue
         if key == "train_on_all_impressions":
             overrides[key] = value.strip().lower() in ("1", "true", "yes", "t")
             continue
@@ -89,6 +97,11 @@ def parse_policy(spec: str) -> CandidatePolicy:
             overrides[key] = float(value)
         except ValueError:
             raise ValueError(f"policy {spec!r}: {key} must be a number") from None
+    if overrides.get("prior_mode") == "empirical" and EVENT_KEYS & overrides.keys():
+        raise ValueError(
+            f"policy {spec!r}: prior_mode=empirical cannot be combined with "
+            f"{', '.join(sorted(EVENT_KEYS & overrides.keys()))}"
+        )
     return CandidatePolicy(spec, kind, overrides)
 
 
