@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     )
     online_store_url: str = Field(
         default=f"sqlite:///{DEFAULT_HOME}/online_store.db",
-        description="redis://host:6379/0 or sqlite:///path of the online store.",
+        description="redis://host:6379/0, redis+cluster://host:port,host:port/ (Redis "
+        "Cluster) or sqlite:///path of the online store.",
     )
     namespace: str = Field(default="default", description="Tenant scope of this deployment.")
 
@@ -299,8 +300,12 @@ class Settings(BaseSettings):
     @field_validator("online_store_url")
     @classmethod
     def _store_scheme(cls, value: str) -> str:
-        if not value.startswith(("redis://", "rediss://", "unix://", "sqlite:///")):
-            raise ValueError("expected a redis://, rediss://, unix:// or sqlite:/// URL")
+        schemes = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+        if not value.startswith((*schemes, "sqlite:///")):
+            raise ValueError(
+                "expected a redis://, rediss://, unix://, redis+cluster://host:port,... "
+                "or sqlite:/// URL"
+            )
         return value
 
     @model_validator(mode="after")

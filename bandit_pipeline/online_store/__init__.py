@@ -2,7 +2,8 @@
 
 ``types`` holds the values and errors, ``interface`` what every store offers,
 ``snapshot`` the published snapshot and its encoding, ``redis`` and ``sqlite`` the two
-stores, and ``factory`` chooses one from a URL (``open_store``).
+stores (``redis_cluster`` the Redis store on a Redis Cluster), and ``factory`` chooses
+one from a URL (``open_store``).
 """
 
 from bandit_pipeline.online_store.factory import open_store

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from bandit_pipeline.online_store.interface import OnlineStore
 
+# The URL schemes of a Redis Cluster (plain and TLS).
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+
 
 def open_store(
     url: str,
@@ -17,14 +20,21 @@ def open_store(
     timeout_seconds: float = 0.05,
     spin_seconds: float | None = None,
 ) -> OnlineStore:
-    """The store at ``url``: ``redis://``, ``rediss://``, ``unix://`` or ``sqlite:///``.
-    ``spin_seconds`` (Redis only): how long the exposure read polls for its answer before
-    blocking; None keeps the store's default."""
+    """The store at ``url``: ``redis://``, ``rediss://``, ``unix://``, a Redis Cluster
+    (``redis+cluster://host:port[,host:port...]/``, ``rediss+cluster://``) or
+    ``sqlite:///``. ``spin_seconds`` (Redis only): how long the exposure read polls for
+    its answer before blocking; None keeps the store's default."""
     if url.startswith("sqlite:///"):
         from bandit_pipeline.online_store.sqlite import SqliteStore
 
         return SqliteStore(url.removeprefix("sqlite:///"))
+    extra = {} if spin_seconds is None else {"spin_seconds": spin_seconds}
+    if url.startswith(CLUSTER_SCHEMES):
+        from bandit_pipeline.online_store.redis_cluster import RedisClusterStore
+
+        return RedisClusterStore.from_url(
+            url, prefix=prefix, timeout_seconds=timeout_seconds, **extra
+        )
     from bandit_pipeline.online_store.redis import RedisStore
 
-    extra = {} if spin_seconds is None else {"spin_seconds": spin_seconds}
     return RedisStore.from_url(url, prefix=prefix, timeout_seconds=timeout_seconds, **extra)

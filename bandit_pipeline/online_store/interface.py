@@ -129,7 +129,9 @@ class OnlineStore(ABC):
     def write_exposures(self, exposures: Sequence[Exposure]) -> dict[int, Exception]:
         """Remember that these items were explored for these users (kept one hour).
         Returns the exposures (by index) the store refused, with why; raises
-        StoreUnavailable when the store cannot be reached."""
+        StoreUnavailable when the store cannot be reached. (A Redis Cluster with one
+        primary down refuses that primary's exposures, with StoreUnavailable, and makes
+        the others.)"""
 
     @abstractmethod
     def recent_exposures(self, namespace: str, user_id: str, now: datetime) -> set[str]:

@@ -20,6 +20,8 @@ The methods ``snapshot_key``, ``flags_key``, ``killswitch_key``, ``restore_marke
 and ``exposure_key`` name the keys. Ordinary commands go through redis-py's client; the
 two that must be fast (a decision's exposure exchange, the blobs of a publish) go below
 it, through ``redis_wire``, the one module that relies on how redis-py works inside.
+``redis_cluster.RedisClusterStore`` is this store on a Redis Cluster: the same keys, the
+same script, each command sent to the primary of its key's slot.
 """
 
 from __future__ import annotations
@@ -104,13 +106,18 @@ class RedisStore(OnlineStore):
         timeout_seconds: float = 0.05,
         spin_seconds: float = DEFAULT_SPIN_SECONDS,
     ) -> RedisStore:
-        client = redis.Redis.from_url(
+        return cls(cls.client_from_url(url, timeout_seconds), prefix, spin_seconds=spin_seconds)
+
+    @staticmethod
+    def client_from_url(url: str, timeout_seconds: float) -> redis.Redis:
+        """The client ``from_url`` opens the store with: each call bounded by the
+        timeout, none tried again."""
+        return redis.Redis.from_url(
             url,
             socket_timeout=timeout_seconds,
             socket_connect_timeout=timeout_seconds,
             retry_on_timeout=False,
         )
-        return cls(client, prefix, spin_seconds=spin_seconds)
 
     # The key layout of the module docstring.
 
@@ -139,10 +146,15 @@ class RedisStore(OnlineStore):
         self.publish_many([snapshot])
 
     def publish_many(self, snapshots: Sequence[Snapshot]) -> None:
-        """Two round trips for any number of surfaces. On one connection the commands run
-        in order, so each blob exists before the pointer that names it; the pointer moves
-        with one SET (returning the replaced version), then the replaced blobs get their
-        expiry. No MULTI spans two surfaces, which live in different Cluster slots.
+        """Two round trips for any number of surfaces (``publish_on``)."""
+        self.publish_on(self.client.connection_pool, list(snapshots))
+
+    def publish_on(self, pool: redis.ConnectionPool, snapshots: list[Snapshot]) -> None:
+        """Publish ``snapshots`` in two round trips on one connection of ``pool``. On one
+        connection the commands run in order, so each blob exists before the pointer
+        that names it; the pointer moves with one SET (returning the replaced version),
+        then the replaced blobs get their expiry. No MULTI spans two surfaces, which live
+        in different Cluster slots.
 
         Each blob goes out as the pieces of its encoding (the posterior arrays straight
         from their memory) behind a hand-written RESP header, instead of being joined
@@ -152,7 +164,6 @@ class RedisStore(OnlineStore):
         the sending thread waits for the interpreter lock after each partial send while
         the encoder holds it.
         """
-        snapshots = list(snapshots)
 
         def commands() -> Iterator[bytes | memoryview]:
             for snapshot in snapshots:
@@ -161,7 +172,6 @@ class RedisStore(OnlineStore):
                 yield from packed_set(self.snapshot_key(ns, surface, version), parts)
                 yield pack_command(("SET", self.snapshot_key(ns, surface), version, "GET"))
 
-        pool = self.client.connection_pool
         replies = redis_wire.round_trip(pool, commands(), 2 * len(snapshots))
         expire = [
             pack_command(("EXPIRE", self.snapshot_key(s.namespace, s.surface, previous.decode()),
@@ -327,11 +337,15 @@ class RedisStore(OnlineStore):
     ) -> tuple[bytes, list[tuple]]:
         """The packed commands of an exchange (the writes', then the read) and the write
         commands, whose answers come first."""
-        read = ("ZRANGEBYSCORE", self.exposure_key(namespace, user_id),
-                now.timestamp() - EXPOSURE_TTL_SECONDS, "+inf")  # fmt: skip
-        packed_read = pack_command(read)  # first: a key that cannot be sent fails alone
+        # Packed first: a key that cannot be sent fails alone.
+        packed_read = pack_command(self.recent_read(namespace, user_id, now))
         commands = self._exposure_commands(writes)
         return b"".join([*(pack_command(command) for command in commands), packed_read]), commands
+
+    def recent_read(self, namespace: str, user_id: str, now: datetime) -> tuple:
+        """The command that reads the user's exposures in the hour before ``now``."""
+        key = self.exposure_key(namespace, user_id)
+        return ("ZRANGEBYSCORE", key, now.timestamp() - EXPOSURE_TTL_SECONDS, "+inf")
 
     def ping(self) -> None:
         try:

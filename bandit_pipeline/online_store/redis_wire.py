@@ -31,6 +31,19 @@ A6. A connected connection's socket is ``connection._sock`` (None when it is not
     connected), and it polls readable once an answer has arrived.
 A7. ``connection.disconnect()`` drops whatever was not read: the next send on the
     connection opens a new one, and its replies are the only ones read.
+
+The Redis Cluster store (``redis_cluster``) sends the same payloads, each to the primary
+of its keys' slot, through ``ClusterConnections`` below, and rests on three more
+(checked in ``bandit_pipeline_tests/test_redis_cluster.py``):
+
+A8. ``RedisCluster.get_node_from_key(key)`` gives, from the client's slot map and
+    without a round trip, the primary serving the key's slot (hash tag included): a
+    ``ClusterNode`` whose ``name`` (``host:port``) stays the same across map refreshes.
+A9. ``RedisCluster.get_redis_connection(node)`` gives the node's ``redis.Redis``, whose
+    ``connection_pool`` connects to that node alone, so A2 to A7 hold for it.
+A10. ``RedisCluster.nodes_manager.initialize(last_failed_node_name=name)`` reads the
+    slot map again from the nodes that answer (the named one last), so after a failover
+    A8 names the new primary; it raises when no node answers, and the old map stays.
 """
 
 from __future__ import annotations
@@ -44,12 +57,15 @@ from collections.abc import Iterable, Sequence
 
 import redis
 from hiredis import pack_command
+from redis.cluster import ClusterNode, RedisCluster
 from redis.connection import AbstractConnection
+from redis.exceptions import ClusterError, RedisClusterException, TryAgainError
 
 from bandit_pipeline.online_store.types import StoreUnavailable
 
 __all__ = [
     "FAILURES",
+    "ClusterConnections",
     "Exchange",
     "ThreadConnections",
     "await_answer",
@@ -58,8 +74,16 @@ __all__ = [
     "round_trip",
 ]
 
-# What a store call that could not reach Redis raises (A4, A5).
-FAILURES = (redis.ConnectionError, redis.TimeoutError)
+# What a store call that could not reach Redis raises (A4, A5); on a cluster also a
+# slot whose primary is down or not known (CLUSTERDOWN, a slot map that cannot be read)
+# and a slot being moved (TRYAGAIN).
+FAILURES = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    ClusterError,
+    TryAgainError,
+    RedisClusterException,
+)
 
 
 def packed_set(key: str, value_parts: Sequence[bytes | memoryview]) -> list[bytes | memoryview]:
@@ -222,3 +246,67 @@ def await_answer(connection: AbstractConnection, spin_ns: int) -> None:
 def _dropped(exc: StoreUnavailable) -> bool:
     """The connection failed (closed, reset, refused), as opposed to timing out (A5)."""
     return isinstance(exc.__cause__, redis.ConnectionError)
+
+
+class ClusterConnections:
+    """A Redis Cluster client and what the wire code sends on, per primary: the node's
+    own pool for a publish's round trips (A9), and connections kept per thread for the
+    exposure exchanges (``ThreadConnections`` on a pool made like the node's, A2)."""
+
+    def __init__(self, client: RedisCluster) -> None:
+        self.client = client
+        self._threads: dict[str, ThreadConnections] = {}
+        self._lock = threading.Lock()
+
+    def node(self, key: str) -> ClusterNode:
+        """The primary serving ``key``'s slot, from the slot map (A8)."""
+        try:
+            return self.client.get_node_from_key(key)
+        except RedisClusterException as exc:  # the slot is not in the map
+            raise StoreUnavailable(f"redis cluster: {exc}") from exc
+
+    def by_primary(
+        self, keys: Iterable[str], first: ClusterNode | None = None
+    ) -> list[tuple[ClusterNode, list[int]]]:
+        """The positions of ``keys`` grouped by the primary serving each key's slot (A8),
+        in order of first appearance; ``first``'s group comes first, even when empty."""
+        groups: dict[str, tuple[ClusterNode, list[int]]] = {}
+        if first is not None:
+            groups[first.name] = (first, [])
+        for index, key in enumerate(keys):
+            node = self.node(key)
+            groups.setdefault(node.name, (node, []))[1].append(index)
+        return list(groups.values())
+
+    def pool(self, node: ClusterNode) -> redis.ConnectionPool:
+        """The node's own connection pool (A9)."""
+        return self.client.get_redis_connection(node).connection_pool
+
+    def thread_connection(self, node: ClusterNode) -> AbstractConnection:
+        """This thread's connection to ``node`` (A3, A9)."""
+        connections = self._threads.get(node.name)
+        if connections is None:
+            with self._lock:
+                connections = self._threads.get(node.name)
+                if connections is None:
+                    node_client = self.client.get_redis_connection(node)
+                    connections = self._threads[node.name] = ThreadConnections(node_client)
+        return connections.get()
+
+    def refresh(self, failed: ClusterNode | None = None) -> None:
+        """Read the slot map again, ``failed`` asked last (A10): after a failover the
+        slot's new primary is used from the next call on. When no node answers the map
+        stays as it was; the caller reports its own failure."""
+        try:
+            self.client.nodes_manager.initialize(
+                last_failed_node_name=failed.name if failed is not None else None
+            )
+        except (*FAILURES, redis.RedisError):
+            pass
+
+    def close(self) -> None:
+        with self._lock:
+            threads, self._threads = list(self._threads.values()), {}
+        for connections in threads:
+            connections.close()
+        self.client.close()
