@@ -566,7 +566,9 @@ def test_a_primary_killed_mid_traffic_fails_only_its_slots_and_comes_back(cluste
                 assert trace.reason == "store_unavailable"
                 assert [item.item_id for item in response.items] == RANKED
             assert user in live_users or not trace.explored
-        assert any(r.trace.explored for u, r in after if u in live_users)
+        # The breaker opens per primary: the other primaries' users keep exploring.
+        live_after = [r.trace.explored for u, r in after if u in live_users]
+        assert sum(live_after) >= 0.9 * len(live_after), (sum(live_after), len(live_after))
 
         # Once the others have marked it failed: its slots fall back to the ranker's
         # items, every other slot explores with the snapshot and flags in memory.

@@ -151,6 +151,11 @@ class OnlineStore(ABC):
         errors = self.write_exposures(writes)
         return ExposureRead.ready(self.recent_exposures(namespace, user_id, now), errors)
 
+    def failure_domain(self, namespace: str, user_id: str) -> str:
+        """What fails together with the user's exposure key: serving's circuit breaker
+        opens per domain. One server is one domain; a cluster has one per primary."""
+        return ""
+
     @abstractmethod
     def ping(self) -> None:
         """Raise StoreUnavailable when the store does not answer."""

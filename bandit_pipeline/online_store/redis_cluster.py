@@ -251,6 +251,14 @@ class RedisClusterStore(RedisStore):
 
         return ExposureRead(answer)
 
+    def failure_domain(self, namespace: str, user_id: str) -> str:
+        """The primary that serves the user's exposure key, from the slot map (no round
+        trip): a dead primary opens serving's breaker for its users only."""
+        try:
+            return self.connections().node(self.exposure_key(namespace, user_id)).name
+        except StoreUnavailable:
+            return ""
+
     def _exposure_keys(self, exposures: Sequence[Exposure]) -> list[str]:
         return [self.exposure_key(e.namespace, e.user_id) for e in exposures]
 

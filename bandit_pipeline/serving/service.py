@@ -211,7 +211,8 @@ class ExplorationService:
             trace.reason, trace.detail = "store_error", str(exc)
             items = None
         except StoreUnavailable as exc:
-            self.state.mark_store_down(exc)  # counts the error too
+            domain = self.store.failure_domain(request.namespace, request.user_id)
+            self.state.mark_store_down(exc, domain)  # counts the error too
             trace.reason, trace.detail = "store_unavailable", str(exc) or type(exc).__name__
             items = None
         if items is None:
@@ -252,7 +253,7 @@ class ExplorationService:
                 f"{length} items; exploration slots at {self.settings.explore_slot_positions}"
             )
             return None
-        if self.state.store_down():
+        if self.state.store_down(self.store.failure_domain(request.namespace, request.user_id)):
             trace.reason, trace.detail = "store_unavailable", "skipped: the store failed recently"
             return None
 

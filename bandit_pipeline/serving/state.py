@@ -61,9 +61,10 @@ class ServingState:
     _refresher: Periodic | None = None
     last_error: str | None = None
     # After a failed store call the request path skips the store for this long, so an
-    # outage costs each request nothing instead of a timeout (a circuit breaker).
+    # outage costs each request nothing instead of a timeout (a circuit breaker), per
+    # failure domain of the store (a Redis Cluster primary; one server is one domain).
     store_backoff_seconds: float = 1.0
-    _store_down_until: float = 0.0
+    _store_down_until: dict[str, float] = field(default_factory=dict)
     # Which (namespace, surface) may label the snapshot-age gauge (others: "other").
     labels: Callable[[str, str], tuple[str, str]] = lambda namespace, surface: (
         namespace,
@@ -134,13 +135,14 @@ class ServingState:
         except StoreUnavailable as exc:
             self._failed(exc)
 
-    def store_down(self) -> bool:
-        """True while the breaker is open after a store failure."""
-        return time.monotonic() < self._store_down_until
+    def store_down(self, domain: str = "") -> bool:
+        """True while the breaker of ``domain`` is open after a store failure."""
+        return time.monotonic() < self._store_down_until.get(domain, 0.0)
 
-    def mark_store_down(self, exc: Exception) -> None:
-        """Open the breaker for ``store_backoff_seconds`` and record the failure."""
-        self._store_down_until = time.monotonic() + self.store_backoff_seconds
+    def mark_store_down(self, exc: Exception, domain: str = "") -> None:
+        """Open the breaker of ``domain`` for ``store_backoff_seconds`` and record the
+        failure."""
+        self._store_down_until[domain] = time.monotonic() + self.store_backoff_seconds
         self._failed(exc)
 
     def _failed(self, exc: Exception) -> None:
