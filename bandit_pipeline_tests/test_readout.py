@@ -69,13 +69,57 @@ def test_relative_difference_and_its_interval(readout, metric, index):
     )
 
 
-def test_sample_ratio_mismatch(readout):
-    observed = [COUNTS["control"][0], COUNTS["treatment"][0]]
-    total = sum(observed)
-    expected = [total * HOLDOUT / 100, total * (1 - HOLDOUT / 100)]
-    answer = stats.chisquare(observed, expected)
-    row = readout["ctr"]
-    assert row.srm_chi_square == pytest.approx(answer.statistic, rel=1e-9)
+# variant -> (users, impressions per user): 9.5% of the users in control, each with more
+# impressions than a treatment user, as heavy users happen to fall in one variant.
+USERS = {"control": (95, 30), "treatment": (905, 20)}
+
+
+def insert_impressions(engine) -> None:
+    rows = [
+        {"id": f"{variant}-{user}-{k}", "user": f"{variant}-{user}", "variant": variant,
+         "at": stamp(engine, WINDOW)}
+        for variant, (users, per_user) in USERS.items()
+        for user in range(users)
+        for k in range(per_user)
+    ]  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO bandit_rewards (event_id, event_type, occurred_at, ingested_at,"
+                " namespace, surface, user_id, request_id, item_id, slot, explore,"
+                " experiment, variant) VALUES (:id, 'impression', :at, :at, 'default',"
+                " 'home', :user, :id, 'item', 0, false, 'exp', :variant)"
+            ),
+            rows,
+        )
+
+
+def test_the_sample_ratio_mismatch_check_counts_users(engine, readout):
+    insert_impressions(engine)
+    observed = [USERS["control"][0], USERS["treatment"][0]]
+    answer = stats.chisquare(observed, [sum(observed) * HOLDOUT / 100, sum(observed) * 0.9])
+    row = {r.metric: r for r in experiment_readout(engine)}["ctr"]
+    assert (row.control_users, row.treatment_users) == tuple(observed)
     assert row.srm_p_value == pytest.approx(answer.pvalue, rel=1e-6)
-    assert row.srm_suspected == (answer.pvalue < 0.001)
-    assert row.srm_suspected  # 10.4% control against a 10% holdout, on 100,000 impressions
+    assert not row.srm_suspected  # 9.5% of 1,000 users against a 10% holdout
+    # The same users' impressions would have failed a test that counts impressions.
+    impressions = [users * per_user for users, per_user in USERS.values()]
+    total = sum(impressions)
+    assert stats.chisquare(impressions, [total * 0.1, total * 0.9]).pvalue < 1e-9
+
+
+def test_a_broken_assignment_is_flagged(engine, readout):
+    insert_impressions(engine)
+    with engine.begin() as connection:  # 60 more control users: 15.1% of them
+        connection.execute(
+            text(
+                "INSERT INTO bandit_rewards (event_id, event_type, occurred_at, ingested_at,"
+                " namespace, surface, user_id, request_id, item_id, slot, explore,"
+                " experiment, variant) VALUES (:id, 'impression', :at, :at, 'default',"
+                " 'home', :id, :id, 'item', 0, false, 'exp', 'control')"
+            ),
+            [{"id": f"extra-{k}", "at": stamp(engine, WINDOW)} for k in range(60)],
+        )
+    row = {r.metric: r for r in experiment_readout(engine)}["ctr"]
+    assert row.control_users == 155
+    assert row.srm_suspected

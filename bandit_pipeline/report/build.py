@@ -318,7 +318,7 @@ def _readout(
     for (surface, experiment), both in sorted(variants.items()):
         comparisons += compare(surface, experiment, both["treatment"], both["control"])
         holdout = data.holdouts.get(experiment)
-        n_c, n_t = both["control"].impressions, both["treatment"].impressions
+        n_c, n_t = data.assignment_users.get((surface, experiment), (0, 0))
         p = None if holdout is None else srm_p_value(n_c, n_t, holdout)
         key = surface if len(experiments) == 1 else f"{surface}/{experiment}"
         srm[key] = (experiment, n_c, n_t, holdout, p)

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
+from bandit_pipeline.monitoring.readout import assignment_users
 from bandit_pipeline.report.stats import Totals
 from bandit_pipeline.warehouse.engine import aware_timestamp
 from bandit_pipeline.warehouse.sql import sql_statement
@@ -99,6 +100,8 @@ class WarehouseData:
     alerts: list[AlertEpisode] = field(default_factory=list)
     killswitch_events: list[KillSwitchEvent] = field(default_factory=list)
     priors: list[SurfacePrior] = field(default_factory=list)
+    # (surface, experiment) -> (control users, treatment users), for the SRM check.
+    assignment_users: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
 
 
 def read_warehouse(
@@ -175,6 +178,12 @@ def read_warehouse(
             KillSwitchEvent(r.surface, r.action, r.reason, r.actor, aware_timestamp(r.at))
             for r in run(sql_statement("reports/killswitch_events"), bind)
         ]
+        data.assignment_users = {
+            (surface, experiment): pair
+            for (_, surface, experiment), pair in assignment_users(
+                connection, namespace, since, until
+            ).items()
+        }
         data.priors = [
             SurfacePrior(
                 r.surface,

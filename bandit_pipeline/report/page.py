@@ -222,9 +222,13 @@ def _readout(s: Sections, images: dict[str, bytes]) -> str:
             rows,
         )
         + "<h3>Sample-ratio mismatch</h3><p>Chi-square test of the control share of "
-        "impressions against the recorded holdout; a small p-value means assignment or "
-        "logging is broken and the differences above cannot be trusted.</p>"
-        + _table(["surface", "experiment", "control", "treatment", "holdout", "p-value"], srm_rows)
+        "users (the unit the experiment assigns) with an impression in the range against "
+        "the recorded holdout; a small p-value means assignment or logging is broken and "
+        "the differences above cannot be trusted.</p>"
+        + _table(
+            ["surface", "experiment", "control users", "treatment users", "holdout", "p-value"],
+            srm_rows,
+        )
         + _img(images, plots.READOUT, "treatment against control")
     )
     return _section("readout", heading, body)
