@@ -590,7 +590,8 @@ def propensities() -> None:
 @fails_cleanly
 def propensities_update(obj: Context, warehouse_url: str | None) -> None:
     """Record the propensities of every explored decision in bandit_decisions that has none
-    yet (run it at least hourly: the job keeps two hours of candidate pools)."""
+    yet (what the hourly Dagster schedule bandit_propensities_hourly runs: the job keeps two
+    hours of candidate pools)."""
     from bandit_pipeline.evaluation.propensities import update_propensities
 
     if warehouse_url is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from bandit_pipeline.defs.checks import quality_check_definitions
+from bandit_pipeline.defs.evaluation import evaluation_definitions
 from bandit_pipeline.defs.posteriors import posterior_definitions
 from bandit_pipeline.defs.publishing import publishing_definitions
 from bandit_pipeline.defs.resources import WarehouseResource, resources_from_settings
@@ -34,6 +35,7 @@ def build_definitions(
         safeguard_definitions(settings),
         quality_check_definitions(settings),
         schedule_definitions(),
+        evaluation_definitions(settings),
         restore_definitions(),
         retry_definitions(),
         dg.Definitions(resources=resources),

@@ -428,7 +428,7 @@ def test_the_schedule_and_the_sensors_run_by_default(deployment: Deployment):
     repository = deployment.graphql(INSTIGATORS, selector=REPOSITORY)["repositoryOrError"]
     schedules = {s["name"]: s for s in repository["schedules"]}
     sensors = {s["name"]: s for s in repository["sensors"]}
-    assert set(schedules) == {SCHEDULE}
+    assert set(schedules) == {SCHEDULE, "bandit_propensities_hourly"}
     assert set(sensors) == {
         "explore_ctr_alert",
         "exploration_killswitch",

@@ -44,6 +44,7 @@ def test_definitions_pin_assets_jobs_and_schedules():
         "explore_candidate_pool",
         "online_posteriors",
         "bandit_explore_metrics",
+        "bandit_decision_propensities",
     }
     assert {s.name for s in definitions.sensors} == {
         "explore_ctr_alert",
@@ -56,6 +57,8 @@ def test_definitions_pin_assets_jobs_and_schedules():
     schedule = definitions.resolve_schedule_def("bandit_posterior_update_every_15_minutes")
     assert schedule.cron_schedule == "*/15 * * * *"
     assert schedule.execution_timezone == "UTC"
+    hourly = definitions.resolve_schedule_def("bandit_propensities_hourly")
+    assert (hourly.cron_schedule, hourly.job_name) == ("5 * * * *", "bandit_propensities_update")
 
 
 def test_dagster_definitions_validate_passes_on_the_workspace(tmp_path):
@@ -242,6 +245,7 @@ def test_groups_and_kinds_name_what_the_assets_are_and_where_they_live(
         "explore_candidate_pool": "bandit_exploration",
         "online_posteriors": "bandit_exploration",
         "bandit_explore_metrics": "bandit_monitoring",
+        "bandit_decision_propensities": "bandit_evaluation",
     }
     assert {name: node.kinds for name, node in nodes.items()} == {
         **{name: {warehouse_kind} for name in nodes},

@@ -294,3 +294,27 @@ def test_decisions_that_cannot_be_replayed_are_marked_and_not_retried(engine, se
     assert update_propensities(engine).decisions == 0
     statuses = rows(engine, "SELECT status, propensity FROM bandit_decision_propensities")
     assert all(r.propensity is None for r in statuses)
+
+
+def test_the_hourly_dagster_job_records_what_the_command_would(engine, served, settings):
+    import dagster as dg
+
+    from bandit_pipeline.definitions import build_definitions
+    from bandit_pipeline_tests.helpers import warehouse_resource
+
+    service, *_ = served
+    _decide(service, 12)
+    settings = settings.model_copy(update={"partitions_start": "2026-11-20-00:00"})
+    definitions = build_definitions(settings, warehouse=warehouse_resource(engine, settings))
+    job = definitions.resolve_job_def("bandit_propensities_update")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(instance=instance)
+        assert result.success
+        (materialisation,) = result.asset_materializations_for_node("bandit_decision_propensities")
+        assert materialisation.metadata["decisions"].value == 12
+        assert materialisation.metadata["status_ok"].value == 12
+        # Nothing new: the next hour records nothing again.
+        again = job.execute_in_process(instance=instance)
+        (materialisation,) = again.asset_materializations_for_node("bandit_decision_propensities")
+        assert materialisation.metadata["decisions"].value == 0
+    assert scalar(engine, "SELECT COUNT(*) FROM bandit_decision_propensities") == 24
