@@ -43,6 +43,48 @@ class WindowResult:
     aggregate_seconds: float
     posterior_seconds: float
 
+    @classmethod
+    def from_summary(
+        cls,
+        as_of: datetime,
+        mode: str,
+        posterior_rows: int,
+        summary: Any,
+        aggregate_seconds: float,
+        posterior_seconds: float,
+    ) -> WindowResult:
+        """The result of a window from its figures (a row of ``posteriors/window_summary``)."""
+        return cls(
+            as_of=as_of,
+            mode=mode,
+            items_touched=int(summary.items_touched),
+            posterior_rows=posterior_rows,
+            impressions=int(summary.impressions),
+            clicks=int(summary.clicks),
+            add_to_carts=int(summary.add_to_carts),
+            purchases=int(summary.purchases),
+            reward_evidence=float(summary.reward_evidence),
+            late_corrections=int(summary.late_corrections),
+            aggregate_seconds=aggregate_seconds,
+            posterior_seconds=posterior_seconds,
+        )
+
+    def run_record(self, window_start: datetime, params: PosteriorParameters) -> dict[str, Any]:
+        """The values of the window's row of bandit_posterior_runs (``posteriors/insert_run``)."""
+        return {
+            "as_of": self.as_of,
+            "window_start": window_start,
+            "mode": self.mode,
+            "parameters_fingerprint": params.fingerprint(),
+            "prior_alpha": params.prior_alpha,
+            "prior_beta": params.prior_beta,
+            "half_life_days": params.half_life_days,
+            "items_touched": self.items_touched,
+            "posterior_rows": self.posterior_rows,
+            "impressions": self.impressions,
+            "reward_evidence": self.reward_evidence,
+        }
+
     def metadata(self) -> dict[str, Any]:
         return {
             "as_of": self.as_of.isoformat(),
@@ -107,36 +149,13 @@ def materialise_window(
         summary = connection.execute(
             sql_statement("posteriors/window_summary"), {"as_of": as_of}
         ).one()
-        connection.execute(
-            sql_statement("posteriors/insert_run"),
-            {
-                "as_of": as_of,
-                "window_start": window_start,
-                "mode": mode,
-                "parameters_fingerprint": params.fingerprint(),
-                "prior_alpha": params.prior_alpha,
-                "prior_beta": params.prior_beta,
-                "half_life_days": params.half_life_days,
-                "items_touched": summary.items_touched,
-                "posterior_rows": posterior_rows,
-                "impressions": summary.impressions,
-                "reward_evidence": summary.reward_evidence,
-            },
+        result = WindowResult.from_summary(
+            as_of, mode, posterior_rows, summary, aggregate_seconds, posterior_seconds
         )
-    return WindowResult(
-        as_of=as_of,
-        mode=mode,
-        items_touched=int(summary.items_touched),
-        posterior_rows=posterior_rows,
-        impressions=int(summary.impressions),
-        clicks=int(summary.clicks),
-        add_to_carts=int(summary.add_to_carts),
-        purchases=int(summary.purchases),
-        reward_evidence=float(summary.reward_evidence),
-        late_corrections=int(summary.late_corrections),
-        aggregate_seconds=aggregate_seconds,
-        posterior_seconds=posterior_seconds,
-    )
+        connection.execute(
+            sql_statement("posteriors/insert_run"), result.run_record(window_start, params)
+        )
+    return result
 
 
 def _mode(connection: Connection, window_start: datetime, params: PosteriorParameters) -> str:

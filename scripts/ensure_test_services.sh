@@ -6,7 +6,8 @@
 # 5432 as user postgres, Redis on 6379). When a local server does not answer it is
 # started if installed, and installed from Debian packages (apt-get) when missing.
 # Headless Chromium (/usr/bin/chromium) is installed from Debian's package `chromium`
-# when missing. Every action taken is printed.
+# when missing, and Java 17 for the Spark tests (pyspark) from `openjdk-17-jre-headless`
+# when no Java 17 or newer is on PATH. Every action taken is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -99,8 +100,16 @@ ensure_prometheus() {  # promtool for the alerting rules, a Prometheus for the s
   echo "prometheus: installed $(prometheus --version 2>&1 | head -n 1)"
 }
 
+ensure_java() {  # pyspark starts a JVM: Java 17 or newer
+  major="$({ java -version 2>&1 || true; } | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1)"
+  if [ -n "$major" ] && [ "$major" -ge 17 ]; then echo "java: $major"; return; fi
+  apt_install openjdk-17-jre-headless
+  echo "java: installed $(java -version 2>&1 | head -n 1)"
+}
+
 ensure_postgres
 ensure_postgres_binaries
 ensure_prometheus
 ensure_redis
 ensure_chromium
+ensure_java

@@ -2,8 +2,9 @@
 
 The conventions every file keeps, so that analysts can read and run them as they are:
 
-- ``NAME.sql`` serves every dialect; ``NAME.postgresql.sql`` and ``NAME.sqlite.sql`` hold
-  a dialect's own variant and win over the shared one.
+- ``NAME.sql`` serves every dialect; ``NAME.postgresql.sql``, ``NAME.sqlite.sql`` and
+  ``NAME.spark.sql`` (Spark SQL, warehouse/spark.py) hold a dialect's own variant and win
+  over the shared one.
 - A statement ends with ``;`` as the last character of a line, and no string literal
   spans such a line. Comment-only lines are dropped.
 - ``{{ include dir/name }}`` stands for the first statement of ``sql/dir/name.sql`` (of
@@ -11,7 +12,9 @@ The conventions every file keeps, so that analysts can read and run them as they
   pool``. It is the only substitution: values always travel as bind parameters.
 - A comment line ``-- timestamps: as_of, window_start`` declares the bind parameters that
   carry instants; they are bound as UTC timestamps (``timestamptz`` on PostgreSQL, the
-  canonical text on SQLite). An included file's declarations hold where it is included.
+  canonical text on SQLite, ``TIMESTAMP`` in a UTC session on Spark, whose ``spark.sql``
+  takes the same ``:name`` markers as named arguments). An included file's declarations
+  hold where it is included.
 """
 
 from __future__ import annotations
@@ -87,6 +90,11 @@ def sql_file(name: str, dialect: str | None = None) -> SqlFile:
 def sql_statement(name: str, dialect: str | None = None) -> TextClause:
     """The one statement of ``sql/NAME[.dialect].sql`` as a typed clause."""
     return sql_file(name, dialect).clause()
+
+
+def parameter_names(statement: str) -> frozenset[str]:
+    """The bind parameters (``:name``) of ``statement``."""
+    return frozenset(re.findall(r"(?<![:\w]):(\w+)\b", statement))
 
 
 def _uses(statement: str, parameter: str) -> bool:

@@ -1,0 +1,72 @@
+-- The Spark warehouse (docs/spark.md): Parquet tables under one directory, :location, one
+-- folder per table, in the catalog database :database. Run every time the warehouse is
+-- opened: a table that exists is left as it is, and a catalog without memory of its own
+-- (Spark's in-memory catalog, a local session's) finds the files again. The database
+-- becomes the session's current one, so the window statements name tables as on the
+-- other engines. Every timestamp is UTC (the warehouse's sessions set
+-- spark.sql.session.timeZone to UTC).
+CREATE DATABASE IF NOT EXISTS IDENTIFIER(:database) LOCATION :location;
+
+USE IDENTIFIER(:database);
+
+-- One row per telemetry event (docs/warehouse.md, bandit_rewards), partitioned by the
+-- hour of ingested_at, so that a window reads the hours it covers and no others.
+CREATE TABLE IF NOT EXISTS bandit_rewards (
+    event_id         STRING,
+    event_type       STRING,
+    occurred_at      TIMESTAMP,
+    ingested_at      TIMESTAMP,
+    namespace        STRING,
+    surface          STRING,
+    user_id          STRING,
+    request_id       STRING,
+    item_id          STRING,
+    slot             INT,
+    explore          BOOLEAN,
+    bandit_policy_id STRING,
+    experiment       STRING,
+    variant          STRING,
+    ingested_hour    TIMESTAMP COMMENT 'date_trunc(HOUR, ingested_at): the partition'
+) USING parquet PARTITIONED BY (ingested_hour) LOCATION :bandit_rewards_location;
+
+-- Per window and item: what the events that became visible in the window changed.
+CREATE TABLE IF NOT EXISTS bandit_reward_aggregates (
+    namespace           STRING,
+    surface             STRING,
+    item_id             STRING,
+    impressions         BIGINT,
+    clicks              BIGINT,
+    add_to_carts        BIGINT,
+    purchases           BIGINT,
+    reward_evidence     DOUBLE,
+    non_reward_evidence DOUBLE,
+    late_corrections    BIGINT,
+    as_of               TIMESTAMP
+) USING parquet PARTITIONED BY (as_of) LOCATION :bandit_reward_aggregates_location;
+
+-- Beta posterior of each item whose evidence changed in the window ending at as_of.
+CREATE TABLE IF NOT EXISTS bandit_posteriors (
+    namespace STRING,
+    surface   STRING,
+    item_id   STRING,
+    alpha     DOUBLE,
+    beta      DOUBLE,
+    as_of     TIMESTAMP
+) USING parquet PARTITIONED BY (as_of) LOCATION :bandit_posteriors_location;
+
+-- One row per materialised window: how it was computed and with what settings. Written
+-- last, so a window without its row here is not materialised.
+CREATE TABLE IF NOT EXISTS bandit_posterior_runs (
+    window_start           TIMESTAMP,
+    mode                   STRING,
+    parameters_fingerprint STRING,
+    prior_alpha            DOUBLE,
+    prior_beta             DOUBLE,
+    half_life_days         DOUBLE,
+    items_touched          BIGINT,
+    posterior_rows         BIGINT,
+    impressions            BIGINT,
+    reward_evidence        DOUBLE,
+    computed_at            TIMESTAMP,
+    as_of                  TIMESTAMP
+) USING parquet PARTITIONED BY (as_of) LOCATION :bandit_posterior_runs_location;
