@@ -222,9 +222,13 @@ class SparkWarehouse:
         event without ``ingested_at`` gets the statement's time. For loading and tests;
         one writer at a time (docs/spark.md)."""
         batch = [_event_row(event, ordinal) for ordinal, event in enumerate(events)]
-        if not batch:
-            return
-        frame = self.spark.createDataFrame(batch, schema=BATCH_SCHEMA)
+        if batch:
+            self.append_event_frame(self.spark.createDataFrame(batch, schema=BATCH_SCHEMA))
+
+    def append_event_frame(self, frame: DataFrame) -> None:
+        """The same for a DataFrame of :data:`BATCH_SCHEMA`'s columns (``ingested_at_given``
+        NULL for the statement's time; ``ordinal``, the order of arrival), for large
+        batches read by Spark itself, such as a folder of Parquet files."""
         frame.createOrReplaceTempView("bandit_rewards_batch")
         try:
             self.execute("ingest/append_events")
