@@ -17,6 +17,7 @@ from bandit_pipeline.ingest.loader import (
 )
 from bandit_pipeline.ingest.parse_process import batches_from_process, worth_a_process
 from bandit_pipeline.ingest.readers import SourceError, SourceRecord, read_records
+from bandit_pipeline.ingest.vectorised import ValidRows, event_records
 from bandit_pipeline.settings import Settings
 
 __all__ = [
@@ -39,34 +40,27 @@ def ingest_events(
     batch_size: int | None = None,
     on_progress: Callable[[int], object] | None = None,
     parse_process: bool | None = None,
+    vectorised: bool = True,
 ) -> IngestReport:
     """Load the events of ``path`` (``-`` for stdin) into ``bandit_rewards``.
 
     ``on_progress`` hears how many rows were read after each batch. On PostgreSQL a large
     file is parsed and validated in a second process (:mod:`.parse_process`) while this
-    one writes; ``parse_process`` forces that choice either way.
+    one writes; ``parse_process`` forces that choice either way. JSON Lines and Parquet
+    are checked block by block with pyarrow (:mod:`.vectorised`), each row that is not
+    certainly valid by the Python validator; ``vectorised=False`` validates every row in
+    Python (the same rows and rejections, more slowly).
     """
     postgres = engine.dialect.name == "postgresql"
+    validator = EventValidator.from_settings(settings, utc_now(), historical=historical)
+    size = batch_size or settings.ingest_batch_size
     if parse_process is None:
         parse_process = postgres and worth_a_process(path)
     if not parse_process:
-        return ingest_records(
-            engine,
-            read_records(path, fmt),
-            settings,
-            historical=historical,
-            batch_size=batch_size,
-            source=path,
-            on_progress=on_progress,
-        )
+        records = event_records(path, fmt, validator) if vectorised else read_records(path, fmt)
+        return _load_events(engine, records, validator, size, path, on_progress)
     report = IngestReport()
-    batches = batches_from_process(
-        path,
-        fmt,
-        EventValidator.from_settings(settings, utc_now(), historical=historical),
-        batch_size or settings.ingest_batch_size,
-        report,
-    )
+    batches = batches_from_process(path, fmt, validator, size, report, vectorised=vectorised)
     writer = PostgresEventWriter() if postgres else write_events_sqlite
     return load_batches(
         engine, batches, writer, "bandit_rewards_rejected", report, on_progress=on_progress
@@ -85,6 +79,18 @@ def ingest_records(
 ) -> IngestReport:
     """Load already-read records; the entry point for producers inside Python."""
     validator = EventValidator.from_settings(settings, utc_now(), historical=historical)
+    size = batch_size or settings.ingest_batch_size
+    return _load_events(engine, records, validator, size, source, on_progress)
+
+
+def _load_events(
+    engine: Engine,
+    records: Iterable[SourceRecord | ValidRows],
+    validator: EventValidator,
+    batch_size: int,
+    source: str,
+    on_progress: Callable[[int], object] | None,
+) -> IngestReport:
     writer = PostgresEventWriter() if engine.dialect.name == "postgresql" else write_events_sqlite
     return load(
         engine,
@@ -92,7 +98,7 @@ def ingest_records(
         validator,
         writer,
         "bandit_rewards_rejected",
-        batch_size or settings.ingest_batch_size,
+        batch_size,
         source,
         on_progress=on_progress,
     )

@@ -21,12 +21,14 @@ import struct
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from bandit_pipeline.ingest.events import EventValidator
 from bandit_pipeline.ingest.loader import Batch, IngestReport, Validator, split_batches
-from bandit_pipeline.ingest.readers import SourceError, read_records
+from bandit_pipeline.ingest.readers import SourceError, SourceRecord, read_records
+from bandit_pipeline.ingest.vectorised import ValidRows, event_records
 
 # Files at least this large are parsed in a second process; below it, starting the
 # process (about half a second) costs more than it saves.
@@ -49,9 +51,12 @@ def batches_from_process(
     validate: Validator,
     batch_size: int,
     report: IngestReport,
+    *,
+    vectorised: bool = True,
 ) -> Iterator[Batch]:
     """The batches of ``path`` as :func:`split_batches` makes them, parsed and validated
-    in a second process; ``report`` gets the rows read and the rejection reasons.
+    in a second process (events through :mod:`.vectorised` unless ``vectorised`` is
+    false); ``report`` gets the rows read and the rejection reasons.
 
     The parser is this module run as a program (``python -m``), not a multiprocessing
     child, so no caller's main module is imported again in it. It gets its job on its
@@ -66,7 +71,8 @@ def batches_from_process(
             stderr=errors,
         )
         try:
-            yield from _batches(parser, path, (path, fmt, validate, batch_size), report, errors)
+            job = (path, fmt, validate, batch_size, vectorised)
+            yield from _batches(parser, path, job, report, errors)
         finally:
             if parser.poll() is None:
                 parser.kill()
@@ -93,6 +99,7 @@ def _batches(
         if kind == "error":
             raise payload
         report.read, report.reasons = payload["read"], payload["reasons"]
+        report.vectorised = payload["vectorised"]
         if kind == "done":
             return
         yield payload["batch"]
@@ -120,15 +127,26 @@ def _send(stream: IO[bytes], kind: str, payload: Any) -> None:
     stream.flush()
 
 
-def _parse(path: str, fmt: str | None, validate: Validator, size: int, out: IO[bytes]) -> None:
+def _parse(
+    path: str, fmt: str | None, validate: Validator, size: int, vectorised: bool, out: IO[bytes]
+) -> None:
     """The parser: validate ``path`` batch by batch and send each batch with the counts."""
     report = IngestReport()
 
     def counts(**more: Any) -> dict[str, Any]:
-        return {"read": report.read, "reasons": report.reasons, **more}
+        return {
+            "read": report.read,
+            "reasons": report.reasons,
+            "vectorised": report.vectorised,
+            **more,
+        }
 
     try:
-        for batch in split_batches(read_records(path, fmt), validate, size, path, report):
+        if vectorised and isinstance(validate, EventValidator):
+            records: Iterable[SourceRecord | ValidRows] = event_records(path, fmt, validate)
+        else:
+            records = read_records(path, fmt)
+        for batch in split_batches(records, validate, size, path, report):
             _send(out, "batch", counts(batch=batch))
         _send(out, "done", counts())
     except SourceError as exc:
@@ -139,9 +157,9 @@ def _parse(path: str, fmt: str | None, validate: Validator, size: int, out: IO[b
 
 def main() -> int:
     """Entry point of the parser process."""
-    path, fmt, validate, size = pickle.loads(sys.stdin.buffer.read())
+    path, fmt, validate, size, vectorised = pickle.loads(sys.stdin.buffer.read())
     try:
-        _parse(path, fmt, validate, size, sys.stdout.buffer)
+        _parse(path, fmt, validate, size, vectorised, sys.stdout.buffer)
     except (BrokenPipeError, ConnectionResetError):
         # The ingest is gone; nothing is left to do (and nothing to flush at exit).
         os._exit(0)

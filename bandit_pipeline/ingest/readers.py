@@ -28,6 +28,10 @@ _SUFFIXES = {
 }
 
 
+# Parquet rows are read this many at a time.
+PARQUET_BATCH_ROWS = 10_000
+
+
 class SourceError(OSError):
     """The input cannot be read at all (missing, unreadable, wrong format)."""
 
@@ -104,20 +108,38 @@ def _open_text(path: str) -> IO[str]:
         raise SourceError(f"cannot read {path!r}: {exc.strerror or exc}") from exc
 
 
+def open_binary(path: str) -> IO[bytes]:
+    """``path`` (``-`` for stdin, ``.gz`` uncompressed on the fly) for reading bytes."""
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        if path.endswith(".gz"):
+            return gzip.open(path, "rb")
+        return open(path, "rb")
+    except OSError as exc:
+        raise SourceError(f"cannot read {path!r}: {exc.strerror or exc}") from exc
+
+
 def _jsonl_records(handle: IO[str]) -> Iterator[SourceRecord]:
-    loads = orjson.loads
     for line_number, line in enumerate(handle, start=1):
-        try:
-            value = loads(line)
-        except orjson.JSONDecodeError as exc:
-            text = line.rstrip("\r\n")
-            if text.strip():
-                yield SourceRecord(line_number, text, None, f"not valid JSON: {exc}")
-            continue
-        if type(value) is not dict:
-            yield SourceRecord(line_number, line.rstrip("\r\n"), None, "not a JSON object")
-            continue
-        yield SourceRecord(line_number, line, value)
+        record = jsonl_record(line_number, line)
+        if record is not None:
+            yield record
+
+
+def jsonl_record(line_number: int, line: str) -> SourceRecord | None:
+    """The record of one line of JSON Lines (with its line ending), or None for a blank
+    line."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        text = line.rstrip("\r\n")
+        if text.strip():
+            return SourceRecord(line_number, text, None, f"not valid JSON: {exc}")
+        return None
+    if type(value) is not dict:
+        return SourceRecord(line_number, line.rstrip("\r\n"), None, "not a JSON object")
+    return SourceRecord(line_number, line, value)
 
 
 def _csv_records(handle: IO[str]) -> Iterator[SourceRecord]:
@@ -152,19 +174,27 @@ def _csv_records(handle: IO[str]) -> Iterator[SourceRecord]:
         )
 
 
-def _parquet_records(path: str) -> Iterator[SourceRecord]:
+def open_parquet(path: str) -> Any:
+    """The ``pyarrow.parquet.ParquetFile`` of ``path``, or SourceError."""
     import pyarrow.parquet as pq
 
     if path == "-":
         raise SourceError("Parquet cannot be read from stdin; pass a file path")
     try:
-        parquet = pq.ParquetFile(path)
+        return pq.ParquetFile(path)
     except (OSError, ValueError) as exc:
         raise SourceError(f"cannot read {path!r} as Parquet: {exc}") from exc
+
+
+def _parquet_records(path: str) -> Iterator[SourceRecord]:
     row_number = 0
-    for batch in parquet.iter_batches(batch_size=10_000):
+    for batch in open_parquet(path).iter_batches(batch_size=PARQUET_BATCH_ROWS):
         for fields in batch.to_pylist():
             row_number += 1
-            fields = {k: v for k, v in fields.items() if v is not None}
-            raw = orjson.dumps(fields, default=str).decode()
-            yield SourceRecord(row_number, raw, fields)
+            yield parquet_record(row_number, fields)
+
+
+def parquet_record(row_number: int, fields: dict[str, Any]) -> SourceRecord:
+    """The record of one Parquet row, as ``to_pylist`` gives it (nulls mean absent)."""
+    fields = {k: v for k, v in fields.items() if v is not None}
+    return SourceRecord(row_number, orjson.dumps(fields, default=str).decode(), fields)
