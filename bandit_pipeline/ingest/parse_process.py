@@ -15,6 +15,7 @@ next send fails and it exits; if the parser fails, the ingest raises its error.
 
 from __future__ import annotations
 
+import marshal
 import os
 import pickle
 import struct
@@ -106,6 +107,7 @@ def _batches(
 
 
 _LENGTH = struct.Struct("!Q")
+_MARSHAL, _PICKLE = b"M", b"P"
 
 
 def _receive(stream: IO[bytes]) -> tuple[str, Any]:
@@ -117,11 +119,25 @@ def _receive(stream: IO[bytes]) -> tuple[str, Any]:
     body = stream.read(length)
     if len(body) < length:
         return "missing", None
-    return pickle.loads(body)
+    if body[:1] == _MARSHAL:
+        kind, payload, batch = marshal.loads(body[1:])
+        if batch is not None:
+            payload["batch"] = Batch(*batch)
+        return kind, payload
+    return pickle.loads(body[1:])
 
 
 def _send(stream: IO[bytes], kind: str, payload: Any) -> None:
-    body = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+    """A message to the ingest. Batches and counts hold only strings, numbers, None and
+    containers of them, which marshal writes and reads several times faster than pickle
+    (both processes run the same interpreter); anything else is pickled."""
+    try:
+        batch = payload.get("batch") if isinstance(payload, dict) else None
+        counts = {k: v for k, v in payload.items() if k != "batch"} if batch else payload
+        rows = None if batch is None else (batch.rows, batch.rejects)
+        body = _MARSHAL + marshal.dumps((kind, counts, rows))
+    except ValueError:  # something marshal cannot write
+        body = _PICKLE + pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
     stream.write(_LENGTH.pack(len(body)))
     stream.write(body)
     stream.flush()
