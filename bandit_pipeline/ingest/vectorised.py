@@ -84,8 +84,14 @@ _PARSE = pj.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="inf
 _ID = r"^ *[!-~][ -~]*$"
 _NAME = f"^{NAME_REGEX}$"
 _TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}(\+00:00|Z)?$"
-_SECONDS = "%Y-%m-%dT%H:%M:%S"
+_SECONDS = "%Y-%m-%d %H:%M:%S"
 _EARLIEST = warehouse_time(EARLIEST_PLAUSIBLE)
+# Bytes that make an id or a name whatever their order (an id also needs no space then).
+_ID_BYTES = np.zeros(256, dtype=bool)
+_ID_BYTES[ord("!") : ord("~") + 1] = True
+_NAME_BYTES = np.zeros(256, dtype=bool)
+_NAME_BYTES[list(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")] = True
+MAX_NAME_LENGTH = 64
 # Every array of the vectorised path comes from the system allocator's pool: pyarrow's
 # default (mimalloc) keeps blocks it freed, and an ingest's peak memory grew with the file.
 _POOL = pa.system_memory_pool()
@@ -192,11 +198,18 @@ class _Checks:
     def _moments(self, text: Any) -> tuple[Any, Any]:
         """The canonical text (``warehouse_time``) of each timestamp, and whether it is
         certainly a valid one in the allowed range."""
-        canonical = _pc.binary_join_element_wise(
-            _pc.utf8_slice_codeunits(text, 0, 10), _pc.utf8_slice_codeunits(text, 11, 26), " "
+        shaped = _pc.coalesce(_pc.match_substring_regex(text, _TIME), False)
+        # In the one form (ASCII), the canonical text is the first 26 characters with a
+        # space for the T; the others are left null.
+        ascii_only = _pc.if_else(shaped, text, pa.scalar(None, pa.string()))
+        canonical = _pc.binary_replace_slice(
+            _pc.binary_replace_slice(ascii_only, start=26, stop=64, replacement=""),
+            start=10,
+            stop=11,
+            replacement=" ",
         )
         ok = _and(
-            _pc.match_substring_regex(text, _TIME),
+            shaped,
             _pc.and_(
                 _pc.greater_equal(canonical, _EARLIEST), _pc.less_equal(canonical, self.latest)
             ),
@@ -204,12 +217,12 @@ class _Checks:
         # A real calendar instant: pyarrow's ISO 8601 cast refuses 02-30, 24:00 and :60,
         # but for the whole array; then each is parsed and written back, and a time that
         # does not come back the same (02-30 comes back as 03-02) is not one.
-        probe = _pc.if_else(ok, _pc.utf8_slice_codeunits(text, 0, 19), "2000-01-01T00:00:00")
+        seconds = _pc.binary_replace_slice(canonical, start=19, stop=64, replacement="")
         try:
-            _pc.cast(probe, pa.timestamp("s"))
+            _pc.cast(seconds, pa.timestamp("s"))
         except pa.ArrowInvalid:
-            parsed = _pc.strptime(probe, format=_SECONDS, unit="s", error_is_null=True)
-            ok = _and(ok, _pc.equal(_pc.strftime(parsed, format=_SECONDS), probe))
+            parsed = _pc.strptime(seconds, format=_SECONDS, unit="s", error_is_null=True)
+            ok = _and(ok, _pc.equal(_pc.strftime(parsed, format=_SECONDS), seconds))
         return canonical, ok
 
 
@@ -273,14 +286,35 @@ def _absent_or(values: Any, check: Any) -> Any:
 
 
 def _is_id(values: Any) -> Any:
-    return _and(
-        _pc.match_substring_regex(values, _ID),
-        _pc.less_equal(_pc.binary_length(values), MAX_ID_LENGTH),
-    )
+    fits = _length_between(values, 1, MAX_ID_LENGTH)
+    if _only_bytes(values, _ID_BYTES):  # the common case, without a regex
+        return fits
+    return _and(_pc.match_substring_regex(values, _ID), fits)
 
 
 def _is_name(values: Any) -> Any:
+    if _only_bytes(values, _NAME_BYTES):
+        return _length_between(values, 1, MAX_NAME_LENGTH)
     return _pc.match_substring_regex(values, _NAME)
+
+
+def _length_between(values: Any, low: int, high: int) -> Any:
+    length = _pc.binary_length(values)
+    return _pc.and_(_pc.greater_equal(length, low), _pc.less_equal(length, high))
+
+
+def _only_bytes(values: Any, allowed: np.ndarray) -> bool:
+    """Whether every byte of every string of ``values`` is one of ``allowed``."""
+    for chunk in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
+        _, offsets, data = chunk.buffers()
+        if data is None or not len(chunk):
+            continue
+        bounds = np.frombuffer(offsets, dtype=np.int32)[
+            chunk.offset : chunk.offset + len(chunk) + 1
+        ]
+        if not allowed[np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[-1]]].all():
+            return False
+    return True
 
 
 def _slot_in_range(values: Any) -> Any:
