@@ -9,7 +9,10 @@ checks really take the clean rows, and that an ingest lands the same either way.
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -528,3 +531,24 @@ def test_an_ingest_lands_the_same_rows_either_way(engine, settings, tmp_path, ve
     reasons = sorted(r for (r,) in rows(engine, "SELECT reason FROM bandit_rewards_rejected"))
     assert reasons[0].startswith("not valid JSON")
     assert reasons[1] == "slot: must be >= 0, got -2"
+
+
+def test_gzip_and_stdin_through_the_vectorised_checks(tmp_path, monkeypatch):
+    lines_ = [orjson.dumps(event(f"e{i}")) for i in range(500)]
+    lines_[3] = orjson.dumps(event("bad", slot=-1))
+    data = b"\r\n".join(lines_) + b"\r\n"
+    path = tmp_path / "e.jsonl.gz"
+    path.write_bytes(gzip.compress(data))
+    report = assert_same(path, batch_size=64)
+    assert report.read == 500
+    assert report.vectorised >= 498  # an isoformat without microseconds takes the Python path
+
+    class Stdin:
+        buffer = io.BytesIO(data)
+
+    monkeypatch.setattr(sys, "stdin", Stdin())
+    validator = EventValidator.from_settings(DEFAULTS, NOW)
+    report = IngestReport()
+    batches = list(split_batches(event_records("-", None, validator), validator, 64, "-", report))
+    assert (report.read, sum(len(b.rejects) for b in batches)) == (500, 1)
+    assert report.vectorised >= 498
