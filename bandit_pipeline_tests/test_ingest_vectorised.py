@@ -552,3 +552,14 @@ def test_gzip_and_stdin_through_the_vectorised_checks(tmp_path, monkeypatch):
     batches = list(split_batches(event_records("-", None, validator), validator, 64, "-", report))
     assert (report.read, sum(len(b.rejects) for b in batches)) == (500, 1)
     assert report.vectorised >= 498
+
+
+def test_a_live_ingest_reads_ingested_at_as_an_unknown_field(tmp_path):
+    """A live ingest ignores ingested_at whatever it holds; a historical one checks it."""
+    lines_ = [orjson.dumps(event(f"e{i}", ingested_at=1764300000 + i)) for i in range(300)]
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(b"\n".join(lines_) + b"\n")
+    live = assert_same(path, batch_size=64)
+    assert live.vectorised >= 298  # an isoformat without microseconds takes the Python path
+    historical = assert_same(path, historical=True, batch_size=64)
+    assert (historical.vectorised, historical.reasons) == (0, {"ingested_at": 300})

@@ -1,9 +1,10 @@
 """Vectorised reading and validation of events, with the Python validator as the fallback.
 
 JSON Lines are read a block of lines at a time (:data:`BLOCK_BYTES`) by pyarrow's JSON
-reader, and Parquet a row group batch at a time; every column is then checked with
-``pyarrow.compute``. The checks accept only rows that :class:`~.events.EventValidator`
-certainly accepts, with the same cleaned values (a strict subset of its rules): ids of
+reader, and Parquet a batch of rows at a time (CSV goes through the Python path); every
+column is then checked with ``pyarrow.compute``. The checks accept only rows that
+:class:`~.events.EventValidator` certainly accepts, with the same cleaned values (a
+strict subset of its rules): ids of
 1-256 printable ASCII characters, not blank; names that match the name rule; a known
 event type; timestamps in one form, ``YYYY-MM-DDTHH:MM:SS.ffffff`` with ``+00:00``, ``Z``
 or no offset, a real calendar instant inside the allowed range; ``slot`` an integer in
@@ -32,6 +33,7 @@ import io
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 import numpy as np
@@ -72,13 +74,12 @@ MIN_SPLIT_LINES = 64
 # nesting deeper than 1024; most events hold one object and no array).
 MAX_BRACKETS = 64
 
-# Every column the validator reads: text, but for slot and explore.
+# Every column the validator reads: text, but for slot and explore. A live ingest ignores
+# ingested_at, and reads it as an unknown field.
 _TYPES = {"slot": pa.int64(), "explore": pa.bool_()}
 _SCHEMA = pa.schema(
     [(name, _TYPES.get(name, pa.string())) for name in EVENT_COLUMNS],
 )
-_KNOWN = frozenset(_SCHEMA.names)
-_PARSE = pj.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="infer")
 
 # 1-256 printable ASCII characters, not all spaces (the length is checked apart).
 _ID = r"^ *[!-~][ -~]*$"
@@ -91,7 +92,7 @@ _ID_BYTES = np.zeros(256, dtype=bool)
 _ID_BYTES[ord("!") : ord("~") + 1] = True
 _NAME_BYTES = np.zeros(256, dtype=bool)
 _NAME_BYTES[list(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")] = True
-MAX_NAME_LENGTH = 64
+_MAX_NAME_LENGTH = 64  # as NAME_REGEX
 # Every array of the vectorised path comes from the system allocator's pool: pyarrow's
 # default (mimalloc) keeps blocks it freed, and an ingest's peak memory grew with the file.
 _POOL = pa.system_memory_pool()
@@ -138,12 +139,18 @@ class _Checks:
     """The validator's settings as the vectorised checks use them."""
 
     def __init__(self, validator: EventValidator) -> None:
-        self.latest = warehouse_time(validator.latest_allowed)
+        self.latest = warehouse_time(validator.latest_allowed.astimezone(UTC))
         self.namespace = validator.default_namespace
         self.historical = validator.historical
+        self.schema = (
+            _SCHEMA
+            if self.historical
+            else pa.schema([field for field in _SCHEMA if field.name != "ingested_at"])
+        )
+        self.parse = pj.ParseOptions(explicit_schema=self.schema, unexpected_field_behavior="infer")
 
     def accepted(self, table: pa.Table) -> tuple[np.ndarray, _Columns]:
-        """Which rows of ``table`` (columns as :data:`_SCHEMA`) are certainly valid, and
+        """Which rows of ``table`` (columns as :attr:`schema`) are certainly valid, and
         their values as the validator makes them."""
         column = table.column
         occurred, ok = self._moments(column("occurred_at"))
@@ -188,7 +195,7 @@ class _Checks:
         return mask, _Columns(
             [
                 None
-                if (array := arrays.get(name, column(name))) is None
+                if (array := arrays[name] if name in arrays else column(name)) is None
                 else _pc.filter(array, keep)
                 for name in EVENT_COLUMNS
             ],
@@ -294,7 +301,7 @@ def _is_id(values: Any) -> Any:
 
 def _is_name(values: Any) -> Any:
     if _only_bytes(values, _NAME_BYTES):
-        return _length_between(values, 1, MAX_NAME_LENGTH)
+        return _length_between(values, 1, _MAX_NAME_LENGTH)
     return _pc.match_substring_regex(values, _NAME)
 
 
@@ -356,7 +363,7 @@ def _block(block: bytes, first: int, checks: _Checks) -> Iterator[Item]:
     accepted = np.zeros(lines.count, dtype=bool)
     pending = _Pending()
     for start, stop in _runs(lines.candidates()):
-        for piece, table in _parsed(block, lines, start, stop):
+        for piece, table in _parsed(block, lines, start, stop, checks):
             mask, columns = checks.accepted(table)
             accepted[piece[mask]] = True
             pending.add(columns)
@@ -415,7 +422,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _parsed(
-    block: bytes, lines: _Lines, start: int, stop: int
+    block: bytes, lines: _Lines, start: int, stop: int, checks: _Checks
 ) -> Iterator[tuple[np.ndarray, pa.Table]]:
     """Lines [start, stop) read by pyarrow, one row a line, with their line indexes; a
     run pyarrow cannot read, or reads as another number of rows, is halved until the
@@ -426,35 +433,39 @@ def _parsed(
     options = pj.ReadOptions(use_threads=False, block_size=max(high - low, 1) + 1)
     try:
         table = pj.read_json(
-            pa.BufferReader(data), read_options=options, parse_options=_PARSE, memory_pool=_POOL
+            pa.BufferReader(data),
+            read_options=options,
+            parse_options=checks.parse,
+            memory_pool=_POOL,
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         table = None
     if table is not None and table.num_rows == stop - start:
         indexes = np.arange(start, stop)
-        safe = _safe_extras(table)
+        known = checks.schema.names
+        safe = _safe_extras(table, known)
         if safe is None:
-            yield indexes, table.select(_SCHEMA.names)
+            yield indexes, table.select(known)
         else:
             # Rows whose unknown fields orjson might refuse are left to the Python path.
             yield (
                 indexes[safe],
-                _pc.filter(table.select(_SCHEMA.names), pa.array(safe, memory_pool=_POOL)),
+                _pc.filter(table.select(known), pa.array(safe, memory_pool=_POOL)),
             )
         return
     if stop - start <= MIN_SPLIT_LINES:
         return
     middle = (start + stop) // 2
-    yield from _parsed(block, lines, start, middle)
-    yield from _parsed(block, lines, middle, stop)
+    yield from _parsed(block, lines, start, middle, checks)
+    yield from _parsed(block, lines, middle, stop, checks)
 
 
-def _safe_extras(table: pa.Table) -> np.ndarray | None:
+def _safe_extras(table: pa.Table, known: list[str]) -> np.ndarray | None:
     """Which rows hold only unknown fields that both parsers read alike (strings,
     booleans, 64-bit integers, finite doubles, nulls); None when all rows do."""
     safe = None
     for name, column in zip(table.column_names, table.columns, strict=True):
-        if name in _KNOWN:
+        if name in known:
             continue
         kind = column.type
         if (
@@ -502,7 +513,7 @@ def _interleave(accepted: np.ndarray, pending: _Pending, record: Any) -> Iterato
 def _parquet_items(path: str, checks: _Checks) -> Iterator[Item]:
     row_number = 0
     for batch in open_parquet(path).iter_batches(batch_size=PARQUET_BATCH_ROWS):
-        table = _parquet_table(batch)
+        table = _parquet_table(batch, checks.schema)
         pending = _Pending()
         if table is None:
             accepted = np.zeros(batch.num_rows, dtype=bool)
@@ -518,14 +529,14 @@ def _parquet_items(path: str, checks: _Checks) -> Iterator[Item]:
         row_number += batch.num_rows
 
 
-def _parquet_table(batch: pa.RecordBatch) -> pa.Table | None:
-    """The batch's known columns in :data:`_SCHEMA`'s types, or None when one of them
+def _parquet_table(batch: pa.RecordBatch, schema: pa.Schema) -> pa.Table | None:
+    """The batch's known columns in ``schema``'s types, or None when one of them
     has another type (the whole batch then goes through the Python path)."""
     names = batch.schema.names
     if len(set(names)) != len(names):
         return None
     columns = []
-    for field in _SCHEMA:
+    for field in schema:
         if field.name not in names:
             columns.append(pa.nulls(batch.num_rows, field.type, memory_pool=_POOL))
             continue
@@ -543,4 +554,4 @@ def _parquet_table(batch: pa.RecordBatch) -> pa.Table | None:
             columns.append(_pc.cast(column, field.type))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None
-    return pa.Table.from_arrays(columns, schema=_SCHEMA)
+    return pa.Table.from_arrays(columns, schema=schema)
