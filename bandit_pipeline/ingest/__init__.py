@@ -47,9 +47,9 @@ def ingest_events(
     ``on_progress`` hears how many rows were read after each batch. On PostgreSQL a large
     file is parsed and validated in a second process (:mod:`.parse_process`) while this
     one writes; ``parse_process`` forces that choice either way. JSON Lines and Parquet
-    are checked block by block with pyarrow (:mod:`.vectorised`), each row that is not
-    certainly valid by the Python validator; ``vectorised=False`` validates every row in
-    Python (the same rows and rejections, more slowly).
+    are checked block by block with pyarrow (:mod:`.vectorised`), and the rows those
+    checks cannot vouch for by the Python validator; ``vectorised=False`` validates every
+    row in Python (the same rows and rejections, more slowly).
     """
     postgres = engine.dialect.name == "postgresql"
     validator = EventValidator.from_settings(settings, utc_now(), historical=historical)
