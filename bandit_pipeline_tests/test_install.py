@@ -15,6 +15,7 @@ import pytest
 
 from bandit_pipeline.simulate import generate_catalog, generate_events, write_jsonl
 from bandit_pipeline.timing import PARTITION_FORMAT, WINDOW
+from bandit_pipeline.warehouse.migrate import head_revision
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,7 +94,7 @@ def test_the_installed_command_migrates_runs_a_window_and_serves(installed, tmp_
     locate = "import bandit_pipeline; print(bandit_pipeline.__file__)"
     where = _run([str(installed / "python"), "-c", locate], cwd=elsewhere, env=env).stdout
     assert where.startswith(str(installed.parent)), where
-    assert "upgraded from empty to 0012" in run("db", "upgrade")
+    assert f"upgraded from empty to {head_revision()}" in run("db", "upgrade")
     assert "upserted=40" in run("catalog", "load", "catalog.jsonl")
     assert "rejected=0" in run("ingest", "--historical", "events.jsonl")
     assert run("job", "run", "--partition", key).strip() == f"ran 1 window(s) {key} .. {key}"

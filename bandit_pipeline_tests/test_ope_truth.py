@@ -58,14 +58,15 @@ def test_the_candidates_differ_and_doubly_robust_errs_no_more_than_ips(blocks):
 def test_posteriors_recomputed_from_the_events_are_the_ones_the_job_published(run):
     """A candidate with the served parameters, through the events path, samples from the
     very posteriors serving drew from: the counterfactual machinery and the job agree."""
-    from bandit_pipeline.evaluation.evaluate import _posterior_source
+    from bandit_pipeline.evaluation.evaluate import SnapshotPriors, _posterior_source
     from bandit_pipeline.evaluation.logs import load_logged
     from bandit_pipeline.policy.candidates import parse_policy
 
     logged = load_logged(run.engine, run.settings, run.since, run.until)
     served = run.settings.posterior_parameters()
     same = parse_policy(f"thompson:half_life_days={served.half_life_days},weight_click=1")
-    source = _posterior_source(run.engine, run.settings, logged, same)
+    priors = SnapshotPriors(run.engine, run.settings)
+    source = _posterior_source(run.engine, run.settings, logged, same, priors)
     contexts = logged.contexts[::25]
     assert len(contexts) > 100
     assert max(c.alpha.max() for c in contexts) > 20  # posteriors with real evidence
