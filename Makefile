@@ -24,7 +24,7 @@ format:
 	$(VENV_BIN)/ruff check --fix .
 	$(VENV_BIN)/ruff format .
 
-BENCHMARKS := ingest_throughput ingest_memory posterior_update serving_latency loopback_costs http_load quality_checks ope_coverage
+BENCHMARKS := ingest_throughput ingest_memory posterior_update serving_latency loopback_costs http_load replica_scaling quality_checks ope_coverage
 
 bench:
 	@scripts/venv.sh test
