@@ -20,6 +20,11 @@ ACCEPTED = (
 )
 
 
+# pyspark (the `spark` extra) warns on import under pandas 3; Great Expectations imports
+# it to detect Spark on every check, and the Spark engine converts no pandas frames.
+PYSPARK_PANDAS = r"PySpark does not yet fully support pandas"
+
+
 def accept_known_warnings() -> None:
     """Install the filters (idempotent: the warnings module drops duplicates)."""
     from dagster_shared.utils import warnings as dagster_warnings
@@ -28,6 +33,7 @@ def accept_known_warnings() -> None:
         warnings.filterwarnings(
             "ignore", message=message, category=getattr(dagster_warnings, category)
         )
+    warnings.filterwarnings("ignore", message=PYSPARK_PANDAS, category=FutureWarning)
 
 
 class _ExpectedNoise(logging.Filter):
