@@ -1,8 +1,9 @@
 """Several serving processes against one Redis store, on loopback.
 
 ``serve --workers 2`` answers a burst of decisions with valid decisions only, from both
-workers, each logging its decisions' traces. Three separate ``serve`` processes each switch to a newly published snapshot
-within one refresh interval (``BANDIT_SNAPSHOT_REFRESH_SECONDS``) of its publication,
+workers, each logging its decisions' traces. Three separate ``serve`` processes each
+switch to a newly published snapshot within one refresh interval
+(``BANDIT_SNAPSHOT_REFRESH_SECONDS``) of its publication,
 never go back to the old one, and answer every decision on the way. Every process is
 stopped by its id, and its key prefix is deleted.
 """
