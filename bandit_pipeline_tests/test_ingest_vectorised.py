@@ -489,14 +489,17 @@ def test_a_lone_carriage_return_sends_its_block_through_python(tmp_path, monkeyp
 
 @pytest.mark.parametrize("historical", [False, True])
 def test_parquet_through_the_vectorised_checks(tmp_path, historical):
-    good = [event(f"p{i}", slot=i % 5, ingested_at=moment(1).isoformat()) for i in range(50)]
+    # Dated from the validator's clock (NOW), not from the wall clock: the suite may reach
+    # this test minutes after NOW was taken.
+    at = {"occurred_at": moment(5).isoformat()}
+    good = [event(f"p{i}", slot=i % 5, ingested_at=moment(1).isoformat(), **at) for i in range(50)]
     bad = [
-        event("q1", slot=-1),
-        event("q2", event_type="hover"),
-        event("q3", surface="x y"),
+        event("q1", slot=-1, **at),
+        event("q2", event_type="hover", **at),
+        event("q3", surface="x y", **at),
         event("q4", occurred_at="2026-02-30T00:00:00.000000"),
-        event("q5", user_id=" "),
-        event("q6", ingested_at=moment(60).isoformat()),
+        event("q5", user_id=" ", **at),
+        event("q6", ingested_at=moment(60).isoformat(), **at),
     ]
     table = pa.Table.from_pylist(good[:25] + bad + good[25:])
     path = tmp_path / "e.parquet"

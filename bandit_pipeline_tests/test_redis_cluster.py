@@ -521,7 +521,9 @@ def test_writes_for_a_primary_that_does_not_answer_are_refused_alone(store):
 def test_a_primary_killed_mid_traffic_fails_only_its_slots_and_comes_back(cluster, store):
     enable(store)
     victim = primary_port(store, store.snapshot_key("default", "home"))
-    by_primary = users_by_primary(store)
+    # Enough users that none sees the 40 candidates twice over (each decision shows two,
+    # and the guard keeps them from the same user for an hour).
+    by_primary = users_by_primary(store, count=3_000)
     dead_users = by_primary[victim]
     live_users = [u for port, group in by_primary.items() if port != victim for u in group]
     service = make_service(store, background=True, exploration_enabled=True, explore_slots=2)
@@ -596,6 +598,9 @@ def test_a_primary_killed_mid_traffic_fails_only_its_slots_and_comes_back(cluste
         )
     finally:
         service.close()
+        if not cluster.answers(victim):  # a failure above: leave the cluster whole
+            cluster.start(victim)
+            wait_for(cluster.cluster_ok, "the cluster ok again")
 
 
 def failed_in_view_of_others(cluster: Cluster, port: int) -> bool:
