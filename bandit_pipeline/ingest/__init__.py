@@ -60,7 +60,9 @@ def ingest_events(
         records = event_records(path, fmt, validator) if vectorised else read_records(path, fmt)
         return _load_events(engine, records, validator, size, path, on_progress)
     report = IngestReport()
-    batches = batches_from_process(path, fmt, validator, size, report, vectorised=vectorised)
+    batches = batches_from_process(
+        path, fmt, validator, size, report, vectorised=vectorised, copy_text=postgres
+    )
     writer = PostgresEventWriter() if postgres else write_events_sqlite
     return load_batches(
         engine, batches, writer, "bandit_rewards_rejected", report, on_progress=on_progress

@@ -23,11 +23,14 @@ import psycopg
 from sqlalchemy import Connection, Engine
 
 from bandit_pipeline.identifiers import storable_text
+from bandit_pipeline.ingest.copy_text import CopyRows, first_per_key
+from bandit_pipeline.ingest.events import EVENT_COLUMNS
 from bandit_pipeline.ingest.readers import SourceRecord
 from bandit_pipeline.ingest.validation import Rejected
 from bandit_pipeline.ingest.vectorised import ValidRows
 from bandit_pipeline.warehouse.sql import sql_file, sql_statement
 
+_INGESTED_AT = EVENT_COLUMNS.index("ingested_at")
 # Where each kind of rejected row is kept, and the statement that keeps it.
 REJECT_STATEMENTS = {
     "bandit_rewards_rejected": "ingest/insert_rejected_event",
@@ -65,7 +68,9 @@ class IngestReport:
 
 @dataclass(slots=True)
 class Batch:
-    rows: list[tuple[Any, ...]]
+    """Valid rows (tuples, or COPY text made by a parser process) and rejected rows."""
+
+    rows: list[tuple[Any, ...]] | CopyRows
     rejects: list[dict[str, Any]]
 
 
@@ -240,36 +245,31 @@ class PostgresEventWriter:
         self.copied_batches = 0
         self.merged_batches = 0
 
-    def __call__(self, connection: Connection, rows: list[tuple[Any, ...]]) -> int:
-        rows = first_per_event_id(rows)
+    def __call__(self, connection: Connection, rows: list[tuple[Any, ...]] | CopyRows) -> int:
+        if type(rows) is CopyRows:
+            count, historical = rows.distinct, rows.historical
+        else:
+            rows = first_per_event_id(rows)
+            count, historical = len(rows), rows[0][_INGESTED_AT] is not None
         raw = connection.connection.driver_connection
         with raw.cursor() as cursor:
             cursor.execute(sql_file("ingest/lock_events", "postgresql").statements[0])
-            if self.fast_path and self._copy(cursor, rows):
+            if self.fast_path and self._copy(cursor, rows, historical):
                 self.copied_batches += 1
-                return len(rows)
-            inserted = self._merge(cursor, rows)
+                return count
+            inserted = self._merge(cursor, rows, historical)
         self.merged_batches += 1
-        self.fast_path = inserted == len(rows)
+        self.fast_path = inserted == count
         return inserted
 
-    def _copy(self, cursor: psycopg.Cursor, rows: list[tuple[Any, ...]]) -> bool:
+    def _copy(
+        self, cursor: psycopg.Cursor, rows: list[tuple[Any, ...]] | CopyRows, historical: bool
+    ) -> bool:
         """COPY ``rows`` into bandit_rewards; False (and nothing written) when one of
         their event_ids is known."""
-        live, historical = sql_file("ingest/copy_events", "postgresql").statements
         cursor.execute("SAVEPOINT bandit_ingest_copy")
         try:
-            # A live ingest leaves ingested_at (column 3) to the warehouse's clock.
-            if rows[0][3] is None:
-                with cursor.copy(live) as copy:
-                    write_row = copy.write_row
-                    for row in rows:
-                        write_row(row[:3] + row[4:])
-            else:
-                with cursor.copy(historical) as copy:
-                    write_row = copy.write_row
-                    for row in rows:
-                        write_row(row)
+            _copy_rows(cursor, "ingest/copy_events", rows, historical)
         except psycopg.errors.UniqueViolation:
             cursor.execute("ROLLBACK TO SAVEPOINT bandit_ingest_copy")
             self.fast_path = False
@@ -278,26 +278,42 @@ class PostgresEventWriter:
         return True
 
     @staticmethod
-    def _merge(cursor: psycopg.Cursor, rows: list[tuple[Any, ...]]) -> int:
+    def _merge(
+        cursor: psycopg.Cursor, rows: list[tuple[Any, ...]] | CopyRows, historical: bool
+    ) -> int:
         """Stage ``rows`` and insert those whose event_id is new; returns how many."""
         for statement in sql_file("ingest/stage_events", "postgresql").statements:
             cursor.execute(statement)
-        with cursor.copy("COPY bandit_rewards_stage FROM STDIN") as copy:
-            write_row = copy.write_row
-            for row in rows:
-                write_row(row)
+        _copy_rows(cursor, "ingest/copy_stage", rows, historical)
         cursor.execute(sql_file("ingest/merge_events", "postgresql").statements[0])
         return cursor.rowcount
 
 
+def _copy_rows(
+    cursor: psycopg.Cursor, name: str, rows: list[tuple[Any, ...]] | CopyRows, historical: bool
+) -> None:
+    """COPY ``rows`` (each event_id once) by the statement of ``sql/name`` for their kind:
+    the first leaves ingested_at to the warehouse's clock (a live ingest), the second
+    takes the rows' own. COPY text is passed on as it is; tuples are written by psycopg."""
+    live, with_ingested_at = sql_file(name, "postgresql").statements
+    with cursor.copy(with_ingested_at if historical else live) as copy:
+        if type(rows) is CopyRows:
+            # The text is UTF-8; psycopg re-encodes a str for another client encoding.
+            utf8 = cursor.connection.info.encoding == "utf-8"
+            copy.write(rows.data if utf8 else rows.data.decode("utf-8"))
+            return
+        write_row = copy.write_row
+        if historical:
+            for row in rows:
+                write_row(row)
+        else:
+            for row in rows:
+                write_row(row[:_INGESTED_AT] + row[_INGESTED_AT + 1 :])
+
+
 def first_per_event_id(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """Drop repeats of an event_id within one batch, keeping the first."""
-    if len({row[0] for row in rows}) == len(rows):
-        return rows
-    first: dict[Any, tuple[Any, ...]] = {}
-    for row in rows:
-        first.setdefault(row[0], row)
-    return list(first.values())
+    return first_per_key(rows, [row[0] for row in rows])
 
 
 def write_events_sqlite(connection: Connection, rows: list[tuple[Any, ...]]) -> int:

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from bandit_pipeline.ingest.copy_text import CopyRows, copy_rows, validated_lines
 from bandit_pipeline.ingest.events import EventValidator
 from bandit_pipeline.ingest.loader import Batch, IngestReport, Validator, split_batches
 from bandit_pipeline.ingest.readers import SourceError, SourceRecord, read_records
@@ -56,10 +57,13 @@ def batches_from_process(
     report: IngestReport,
     *,
     vectorised: bool = True,
+    copy_text: bool = False,
 ) -> Iterator[Batch]:
     """The batches of ``path`` as :func:`split_batches` makes them, parsed and validated
     in a second process (events through :mod:`.vectorised` unless ``vectorised`` is
-    false); ``report`` gets the rows read and the rejection reasons.
+    false); ``report`` gets the rows read and the rejection reasons. With ``copy_text``
+    (events into PostgreSQL) each batch's valid rows come as :class:`.copy_text.CopyRows`,
+    ready for COPY, instead of tuples.
 
     The parser is this module run as a program (``python -m``), not a multiprocessing
     child, so no caller's main module is imported again in it. It gets its job on its
@@ -74,7 +78,7 @@ def batches_from_process(
             stderr=errors,
         )
         try:
-            job = (path, fmt, validate, batch_size, vectorised)
+            job = (path, fmt, validate, batch_size, vectorised, copy_text)
             yield from _batches(parser, path, job, report, errors)
         finally:
             if parser.poll() is None:
@@ -124,19 +128,26 @@ def _receive(stream: IO[bytes]) -> tuple[str, Any]:
     if body[:1] == _MARSHAL:
         kind, payload, batch = marshal.loads(body[1:])
         if batch is not None:
-            payload["batch"] = Batch(*batch)
+            rows, rejects = batch
+            # COPY text travels as the tuple of its fields, rows as a list.
+            payload["batch"] = Batch(CopyRows(*rows) if type(rows) is tuple else rows, rejects)
         return kind, payload
     return pickle.loads(body[1:])
 
 
 def _send(stream: IO[bytes], kind: str, payload: Any) -> None:
-    """A message to the ingest. Batches and counts hold only strings, numbers, None and
-    containers of them, which marshal writes and reads several times faster than pickle
-    (both processes run the same interpreter); anything else is pickled."""
+    """A message to the ingest. Batches and counts hold only bytes, strings, numbers,
+    None and containers of them, which marshal writes and reads several times faster
+    than pickle (both processes run the same interpreter); anything else is pickled."""
     try:
         batch = payload.get("batch") if isinstance(payload, dict) else None
         counts = {k: v for k, v in payload.items() if k != "batch"} if batch else payload
-        rows = None if batch is None else (batch.rows, batch.rejects)
+        rows = None
+        if batch is not None:
+            valid = batch.rows
+            if type(valid) is CopyRows:
+                valid = (valid.data, valid.rows, valid.distinct, valid.historical)
+            rows = (valid, batch.rejects)
         body = _MARSHAL + marshal.dumps((kind, counts, rows))
     except ValueError:  # something marshal cannot write
         body = _PICKLE + pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
@@ -146,9 +157,16 @@ def _send(stream: IO[bytes], kind: str, payload: Any) -> None:
 
 
 def _parse(
-    path: str, fmt: str | None, validate: Validator, size: int, vectorised: bool, out: IO[bytes]
+    path: str,
+    fmt: str | None,
+    validate: Validator,
+    size: int,
+    vectorised: bool,
+    copy_text: bool,
+    out: IO[bytes],
 ) -> None:
-    """The parser: validate ``path`` batch by batch and send each batch with the counts."""
+    """The parser: validate ``path`` batch by batch and send each batch with the counts
+    (its valid rows as COPY text with ``copy_text``)."""
     report = IngestReport()
 
     def counts(**more: Any) -> dict[str, Any]:
@@ -160,11 +178,17 @@ def _parse(
         }
 
     try:
+        copy_text = copy_text and isinstance(validate, EventValidator)
         if vectorised and isinstance(validate, EventValidator):
-            records: Iterable[SourceRecord | ValidRows] = event_records(path, fmt, validate)
+            records: Iterable[SourceRecord | ValidRows] = event_records(
+                path, fmt, validate, copy_text=copy_text
+            )
         else:
             records = read_records(path, fmt)
-        for batch in split_batches(records, validate, size, path, report):
+        check = validated_lines(validate) if copy_text else validate
+        for batch in split_batches(records, check, size, path, report):
+            if copy_text:
+                batch.rows = copy_rows(batch.rows, validate.historical)
             _send(out, "batch", counts(batch=batch))
         _send(out, "done", counts())
     except SourceError as exc:
@@ -175,9 +199,9 @@ def _parse(
 
 def main() -> int:
     """Entry point of the parser process."""
-    path, fmt, validate, size, vectorised = pickle.loads(sys.stdin.buffer.read())
+    path, fmt, validate, size, vectorised, copy_text = pickle.loads(sys.stdin.buffer.read())
     try:
-        _parse(path, fmt, validate, size, vectorised, sys.stdout.buffer)
+        _parse(path, fmt, validate, size, vectorised, copy_text, sys.stdout.buffer)
     except (BrokenPipeError, ConnectionResetError):
         # The ingest is gone; nothing is left to do (and nothing to flush at exit).
         os._exit(0)

@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from bandit_pipeline.identifiers import MAX_ID_LENGTH, NAME_REGEX
+from bandit_pipeline.ingest.copy_text import arrow_lines
 from bandit_pipeline.ingest.events import (
     EVENT_COLUMNS,
     EVENT_TYPES,
@@ -114,19 +115,24 @@ _LF, _CR, _OPEN, _CLOSE, _BRACKET, _BACKSLASH = (ord(c) for c in "\n\r{}[\\")
 @dataclass(slots=True)
 class ValidRows:
     """Rows of consecutive input records that the vectorised checks accepted, each in
-    :data:`~.events.EVENT_COLUMNS` order as the validator would have made it."""
+    :data:`~.events.EVENT_COLUMNS` order as the validator would have made it (or as its
+    line of COPY text, :func:`.copy_text.copy_line` of that row)."""
 
-    rows: list[EventRow]
+    rows: list[EventRow] | list[bytes]
 
 
 Item = SourceRecord | ValidRows
 
 
-def event_records(path: str, fmt: str | None, validator: EventValidator) -> Iterator[Item]:
+def event_records(
+    path: str, fmt: str | None, validator: EventValidator, *, copy_text: bool = False
+) -> Iterator[Item]:
     """The events of ``path`` in order: runs of rows already validated, and records for
-    the Python path (:func:`.readers.read_records`' records, with the same numbers)."""
+    the Python path (:func:`.readers.read_records`' records, with the same numbers).
+    With ``copy_text`` the validated rows come as lines of COPY text (:mod:`.copy_text`)
+    rather than tuples."""
     fmt = detect_format(path, fmt)
-    checks = _Checks(validator)
+    checks = _Checks(validator, copy_text=copy_text)
     if fmt == "jsonl":
         yield from _jsonl_items(path, checks)
     elif fmt == "parquet":
@@ -138,7 +144,8 @@ def event_records(path: str, fmt: str | None, validator: EventValidator) -> Iter
 class _Checks:
     """The validator's settings as the vectorised checks use them."""
 
-    def __init__(self, validator: EventValidator) -> None:
+    def __init__(self, validator: EventValidator, *, copy_text: bool = False) -> None:
+        self.copy_text = copy_text
         self.latest = warehouse_time(validator.latest_allowed.astimezone(UTC))
         self.namespace = validator.default_namespace
         self.historical = validator.historical
@@ -192,15 +199,15 @@ class _Checks:
             "namespace": _pc.coalesce(column("namespace"), self.namespace),
             "explore": _pc.coalesce(column("explore"), False),
         }
-        return mask, _Columns(
-            [
-                None
-                if (array := arrays[name] if name in arrays else column(name)) is None
-                else _pc.filter(array, keep)
-                for name in EVENT_COLUMNS
-            ],
-            int(mask.sum()),
-        )
+        columns = [
+            None
+            if (array := arrays[name] if name in arrays else column(name)) is None
+            else _pc.filter(array, keep)
+            for name in EVENT_COLUMNS
+        ]
+        if self.copy_text:
+            columns = [arrow_lines(columns, self.historical, _POOL)]
+        return mask, _Columns(columns, int(mask.sum()))
 
     def _moments(self, text: Any) -> tuple[Any, Any]:
         """The canonical text (``warehouse_time``) of each timestamp, and whether it is
@@ -236,7 +243,8 @@ class _Checks:
 class _Columns:
     """Accepted rows as arrays in :data:`~.events.EVENT_COLUMNS` order (None: a column
     of nulls), made into Python tuples a slice at a time, so that only a slice's worth
-    of Python objects exists beyond the batches."""
+    of Python objects exists beyond the batches; or as one array of lines of COPY text,
+    made into ``bytes`` the same way."""
 
     def __init__(self, arrays: list[Any], count: int) -> None:
         self.arrays = arrays
@@ -253,7 +261,7 @@ class _Columns:
                 [None] * size if array is None else array.slice(start, size).to_pylist()
                 for array in self.arrays
             ]
-            return list(zip(*lists, strict=True))
+            return lists[0] if len(lists) == 1 else list(zip(*lists, strict=True))
         finally:
             if gc_was_enabled:
                 gc.enable()
