@@ -1,11 +1,11 @@
 """The window job on a real Spark standalone cluster (a master and two workers on
 loopback, ``spark_cluster.py``): the posteriors its executors compute are the reference's.
 
-pyspark allows one SparkContext per process and ``test_spark.py`` keeps a local one in
-the test process, so the job's driver runs in a process of its own: this module run as
-``python -m bandit_pipeline_tests.test_spark_cluster JOB OUT`` (:func:`drive`), which
-reads the job (warehouse URL, events, windows) from a pickle and writes what it found as
-JSON."""
+pyspark allows one SparkContext per process and the Spark tests keep a local one in the
+test process (the ``spark`` fixture), so the job's driver runs in a process of its own:
+this module run as ``python -m bandit_pipeline_tests.test_spark_cluster JOB OUT``
+(:func:`drive`), which reads the job (warehouse URL, events, windows) from a pickle and
+writes what it found as JSON."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from bandit_pipeline_tests.helpers import (
 from bandit_pipeline_tests.spark_cluster import StandaloneCluster, standalone_cluster
 
 APP_NAME = "bandit-pipeline"  # what warehouse/spark.py's start_session names the app
-# From scratch, incremental after it, from scratch again after a gap.
+# From scratch, then incremental (the events of the later windows must not count).
 WINDOWS = (0, 1)
 # JVMs that live a minute: compile with C1 only and a single-threaded collector, which
 # saves the 2-core machine most of the JIT work of three fresh JVMs; two shuffle
