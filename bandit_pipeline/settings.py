@@ -109,6 +109,16 @@ class Settings(BaseSettings):
         le=86_400,
         description="Events dated further than this into the future are rejected.",
     )
+    # A Spark lake has no unique index: an ingest skips the event_ids that batches ingested
+    # this far back already hold (docs/spark.md). Each batch reads the event_ids of this
+    # many hours of the lake.
+    lake_dedup_horizon_hours: float = Field(
+        default=48.0,
+        gt=0,
+        le=24 * 400,
+        description="On a Spark warehouse, how far back an ingest looks for event_ids it "
+        "already holds.",
+    )
 
     # Candidate pool: which items may be explored, per surface.
     surfaces: Annotated[list[str], NoDecode] = Field(
@@ -387,6 +397,11 @@ class Settings(BaseSettings):
             )
         today = (now or datetime.now(UTC)).date()
         return (datetime.combine(today, time(), UTC) - timedelta(days=1)).strftime(PARTITION_FORMAT)
+
+    @property
+    def lake_dedup_horizon(self) -> timedelta:
+        """How far back a Spark ingest looks for the event_ids it already holds."""
+        return timedelta(hours=self.lake_dedup_horizon_hours)
 
     @property
     def max_clock_skew(self) -> timedelta:

@@ -7,6 +7,7 @@ BANDIT_TEST_POSTGRES_URL / BANDIT_TEST_REDIS_URL (``make test`` makes sure they 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -111,3 +112,29 @@ def sqlite_store(tmp_path) -> Iterator[OnlineStore]:
 def store(request) -> OnlineStore:
     """Each online store in turn: Redis (production) and SQLite (embedded default)."""
     return request.getfixturevalue(f"{request.param}_store")
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    """One local Spark (2 cores, 1 GB) for every Spark test of the session: a JVM costs
+    seconds to start, and a process holds one Spark at a time."""
+    from bandit_pipeline.warehouse.spark import start_session
+
+    session = start_session("local[2]", str(tmp_path_factory.mktemp("spark-warehouse")))
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def new_warehouse(spark, tmp_path_factory):
+    """A function that makes an empty Spark warehouse (database and directory) of its own
+    on the session's Spark."""
+    from bandit_pipeline.warehouse.spark import SparkWarehouse
+
+    root = tmp_path_factory.mktemp("lakes")
+
+    def make(**options) -> SparkWarehouse:
+        name = f"bandit_{uuid.uuid4().hex[:8]}"
+        return SparkWarehouse(spark, str(root / name), name, **options)
+
+    return make

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -313,3 +314,11 @@ def warehouse_resource(engine: Engine, settings: Settings) -> WarehouseResource:
     sensors the tests run through Dagster."""
     url = engine.url.render_as_string(hide_password=False)
     return WarehouseResource.from_settings(settings.model_copy(update={"warehouse_url": url}))
+
+
+def assert_close(want, have, context) -> None:
+    """The same items with the same posteriors, to a relative 1e-9."""
+    assert want.keys() == have.keys(), context
+    for item, values in want.items():
+        for w, h in zip(values, have[item], strict=True):
+            assert math.isclose(w, h, rel_tol=1e-9, abs_tol=1e-12), (context, item, values, have)

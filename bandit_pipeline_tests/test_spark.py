@@ -2,14 +2,13 @@
 of the definition, against PostgreSQL on the same events, and its Spark SQL variants
 against the shared statements they vary.
 
-One local Spark (2 cores, 1 GB) serves the whole module; each test, and each example of a
-property test, works in a warehouse (database and directory) of its own."""
+One local Spark (2 cores, 1 GB; conftest.py) serves every Spark test; each test, and each
+example of a property test, works in a warehouse (database and directory) of its own."""
 
 from __future__ import annotations
 
 import math
 import re
-import uuid
 from dataclasses import replace
 
 import pytest
@@ -23,7 +22,6 @@ from bandit_pipeline.warehouse.spark import (
     SparkWarehouse,
     bind,
     parse_spark_url,
-    start_session,
 )
 from bandit_pipeline.warehouse.sql import sql_file
 from bandit_pipeline.window_update import materialise_window, posteriors_as_of
@@ -33,6 +31,7 @@ from bandit_pipeline_tests.helpers import (
     PROPERTY,
     START,
     WINDOW_ENDS,
+    assert_close,
     event_streams,
     load_events,
     rows,
@@ -51,32 +50,6 @@ pytestmark = pytest.mark.filterwarnings(
 # after a gap, incremental again).
 SPARK_PROPERTY = settings(PROPERTY, max_examples=6)
 PROPERTY_WINDOWS = (1, 2, 4, 5)
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory):
-    session = start_session("local[2]", str(tmp_path_factory.mktemp("spark-warehouse")))
-    yield session
-    session.stop()
-
-
-@pytest.fixture
-def new_warehouse(spark, tmp_path_factory):
-    """A function that makes an empty warehouse of its own on the module's Spark."""
-    root = tmp_path_factory.mktemp("lakes")
-
-    def make() -> SparkWarehouse:
-        name = f"bandit_{uuid.uuid4().hex[:8]}"
-        return SparkWarehouse(spark, str(root / name), name)
-
-    return make
-
-
-def assert_close(want, have, context) -> None:
-    assert want.keys() == have.keys(), context
-    for item, values in want.items():
-        for w, h in zip(values, have[item], strict=True):
-            assert math.isclose(w, h, rel_tol=1e-9, abs_tol=1e-12), (context, item, values, have)
 
 
 # --- The Spark SQL variants and the URL (no Spark needed)

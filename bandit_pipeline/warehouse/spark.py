@@ -24,12 +24,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from bandit_pipeline.policy import LoggedEvent
+from bandit_pipeline.settings import default_settings
 from bandit_pipeline.warehouse.sql import SqlFile, parameter_names, sql_file
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ SCHEME = "spark://"
 DEFAULT_DATABASE = "bandit"
 TABLES = (
     "bandit_rewards",
+    "bandit_rewards_rejected",
+    "bandit_ingest_batches",
     "bandit_reward_aggregates",
     "bandit_posteriors",
     "bandit_posterior_runs",
@@ -54,8 +57,9 @@ SESSION_DEFAULTS = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.hive.manageFilesourcePartitions": "false",
 }
+DEDUP_HORIZON = default_settings().lake_dedup_horizon  # BANDIT_LAKE_DEDUP_HORIZON_HOURS
 # The columns of a batch of events (the temporary view bandit_rewards_batch that
-# sql/ingest/append_events.spark.sql reads), in order.
+# sql/ingest/stage_new_events.spark.sql reads), in order.
 BATCH_SCHEMA = (
     "event_id STRING, event_type STRING, occurred_at TIMESTAMP, ingested_at_given TIMESTAMP,"
     " namespace STRING, surface STRING, user_id STRING, request_id STRING, item_id STRING,"
@@ -138,7 +142,14 @@ class SparkWarehouse:
 
     dialect = DIALECT
 
-    def __init__(self, spark: SparkSession, location: str, database: str = DEFAULT_DATABASE):
+    def __init__(
+        self,
+        spark: SparkSession,
+        location: str,
+        database: str = DEFAULT_DATABASE,
+        *,
+        dedup_horizon: timedelta = DEDUP_HORIZON,
+    ):
         tracked = spark.conf.get("spark.sql.hive.manageFilesourcePartitions", "true")
         if tracked.lower() != "false":
             raise ValueError(
@@ -149,32 +160,36 @@ class SparkWarehouse:
         self.spark.conf.set("spark.sql.session.timeZone", "UTC")
         self.location = location.rstrip("/")
         self.database = database
-        self.lock = threading.Lock()
+        # How far back an ingest looks for the event_ids it already holds (spark_ingest).
+        self.dedup_horizon = dedup_horizon
+        self.lock = threading.RLock()
         self._staged: dict[str, DataFrame] = {}
         self.execute("schema/functions")
         self.execute(
             "schema/lake",
             {
-                "database": database,
                 "location": self.location,
                 **{f"{table}_location": f"{self.location}/{table}" for table in TABLES},
             },
         )
+        self.execute("schema/committed_views")
 
     @classmethod
-    def open(cls, url: str) -> SparkWarehouse:
+    def open(cls, url: str, *, dedup_horizon: timedelta = DEDUP_HORIZON) -> SparkWarehouse:
         """The warehouse of a ``spark://`` URL (:func:`parse_spark_url`)."""
         where = parse_spark_url(url)
         session = start_session(where.master, where.warehouse, where.conf)
-        return cls(session, where.warehouse, where.database)
+        return cls(session, where.warehouse, where.database, dedup_horizon=dedup_horizon)
 
     # --- Statements
 
     def execute(self, name: str, params: Mapping[str, Any] | None = None) -> None:
-        """Run every statement of ``sql/NAME.spark.sql`` (else ``NAME.sql``)."""
+        """Run every statement of ``sql/NAME.spark.sql`` (else ``NAME.sql``);
+        ``:database`` is the warehouse's database."""
         file = sql_file(name, DIALECT)
+        params = {"database": self.database, **(params or {})}
         for statement in file.statements:
-            self.spark.sql(statement, args=bind(file, statement, params or {})).collect()
+            self.spark.sql(statement, args=bind(file, statement, params)).collect()
 
     def query(self, name: str, params: Mapping[str, Any] | None = None) -> DataFrame:
         """The file's only statement, a query, as a DataFrame (not yet run)."""
@@ -182,7 +197,8 @@ class SparkWarehouse:
         if len(file.statements) != 1:
             raise ValueError(f"sql/{name} holds {len(file.statements)} statements, not 1")
         statement = file.statements[0]
-        return self.spark.sql(statement, args=bind(file, statement, params or {}))
+        params = {"database": self.database, **(params or {})}
+        return self.spark.sql(statement, args=bind(file, statement, params))
 
     def rows(self, name: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         return self.query(name, params).collect()
@@ -216,29 +232,33 @@ class SparkWarehouse:
 
     # --- Events
 
-    def append_events(self, events: Iterable[LoggedEvent | Mapping[str, Any]]) -> None:
-        """Append validated events to ``bandit_rewards`` in one statement
-        (``sql/ingest/append_events.spark.sql``): known event_ids are skipped, and an
-        event without ``ingested_at`` gets the statement's time. For loading and tests;
-        one writer at a time (docs/spark.md)."""
-        batch = [_event_row(event, ordinal) for ordinal, event in enumerate(events)]
-        if batch:
-            self.append_event_frame(self.spark.createDataFrame(batch, schema=BATCH_SCHEMA))
+    def append_events(
+        self, events: Iterable[LoggedEvent | Mapping[str, Any]], *, source: str = "<events>"
+    ) -> int:
+        """Ingest validated events as one batch (:mod:`.spark_ingest`: each event_id once,
+        the whole batch or nothing); an event without ``ingested_at`` gets the batch's
+        acceptance time. Returns the events added."""
+        from bandit_pipeline.warehouse.spark_ingest import commit_batch
 
-    def append_event_frame(self, frame: DataFrame) -> None:
+        batch = [_event_row(event, ordinal) for ordinal, event in enumerate(events)]
+        if not batch:
+            return 0
+        frame = self.spark.createDataFrame(batch, schema=BATCH_SCHEMA)
+        return commit_batch(self, frame, source=source).events
+
+    def append_event_frame(self, frame: DataFrame, *, source: str = "<frame>") -> int:
         """The same for a DataFrame of :data:`BATCH_SCHEMA`'s columns (``ingested_at_given``
-        NULL for the statement's time; ``ordinal``, the order of arrival), for large
-        batches read by Spark itself, such as a folder of Parquet files."""
-        frame.createOrReplaceTempView("bandit_rewards_batch")
-        try:
-            self.execute("ingest/append_events")
-        finally:
-            self.spark.catalog.dropTempView("bandit_rewards_batch")
+        NULL for the batch's acceptance time; ``ordinal``, the order of arrival), for
+        large batches read by Spark itself, such as a folder of Parquet files."""
+        from bandit_pipeline.warehouse.spark_ingest import commit_batch
+
+        return commit_batch(self, frame, source=source).events
 
     def table_rows(self, table: str, order_by: str) -> list[Row]:
         """Every row of one of :data:`TABLES`, in ``order_by`` order (for checks)."""
         if table not in TABLES:
             raise ValueError(f"unknown table {table!r}")
+        self.execute("posteriors/refresh_tables")
         return self.spark.table(table).orderBy(*order_by.split(",")).collect()
 
 

@@ -1,6 +1,9 @@
 -- At the start of a window: forget the file listings this session has cached, so that
--- events appended by other processes (an ingest, another job) since are read.
-REFRESH TABLE bandit_rewards;
+-- events appended and batches committed by other processes (an ingest, another job) since
+-- are read.
+REFRESH TABLE IDENTIFIER(:database || '.bandit_rewards');
+REFRESH TABLE IDENTIFIER(:database || '.bandit_rewards_rejected');
+REFRESH TABLE IDENTIFIER(:database || '.bandit_ingest_batches');
 REFRESH TABLE bandit_reward_aggregates;
 REFRESH TABLE bandit_posteriors;
 REFRESH TABLE bandit_posterior_runs;

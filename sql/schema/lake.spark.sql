@@ -10,7 +10,10 @@ CREATE DATABASE IF NOT EXISTS IDENTIFIER(:database) LOCATION :location;
 USE IDENTIFIER(:database);
 
 -- One row per telemetry event (docs/warehouse.md, bandit_rewards), partitioned by the
--- hour of ingested_at, so that a window reads the hours it covers and no others.
+-- hour of ingested_at, so that a window reads the hours it covers and no others. A row
+-- counts once its ingest batch is committed (bandit_ingest_batches below): every
+-- statement of the warehouse reads the session's view of the same name, which holds the
+-- committed rows only (schema/committed_views.spark.sql).
 CREATE TABLE IF NOT EXISTS bandit_rewards (
     event_id         STRING,
     event_type       STRING,
@@ -26,8 +29,33 @@ CREATE TABLE IF NOT EXISTS bandit_rewards (
     bandit_policy_id STRING,
     experiment       STRING,
     variant          STRING,
+    batch_id         STRING COMMENT 'the ingest batch that wrote the row',
     ingested_hour    TIMESTAMP COMMENT 'date_trunc(HOUR, ingested_at): the partition'
 ) USING parquet PARTITIONED BY (ingested_hour) LOCATION :bandit_rewards_location;
+
+-- Rows that failed validation, beside their reason; one row per raw row (raw_hash), as on
+-- the other engines, committed with the batch that read them.
+CREATE TABLE IF NOT EXISTS bandit_rewards_rejected (
+    raw_hash    STRING,
+    raw         STRING,
+    reason      STRING,
+    source      STRING,
+    line_number BIGINT,
+    rejected_at TIMESTAMP,
+    batch_id    STRING
+) USING parquet LOCATION :bandit_rewards_rejected_location;
+
+-- The commit log of ingestion: one file per committed batch, named by its sequence number
+-- (00000000000000000042.parquet) and created only if no file of that name exists
+-- (warehouse/spark_ingest.py). A batch's rows count from the moment its file appears.
+CREATE TABLE IF NOT EXISTS bandit_ingest_batches (
+    batch_id     STRING,
+    sequence     BIGINT,
+    events       BIGINT,
+    rejects      BIGINT,
+    source       STRING,
+    committed_at TIMESTAMP
+) USING parquet LOCATION :bandit_ingest_batches_location;
 
 -- Per window and item: what the events that became visible in the window changed.
 CREATE TABLE IF NOT EXISTS bandit_reward_aggregates (
