@@ -18,6 +18,7 @@ from bandit_pipeline.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from bandit_pipeline.ingest import IngestReport
+    from bandit_pipeline.warehouse.spark import SparkWarehouse
 
 EXIT_FAILED = 2
 
@@ -42,8 +43,23 @@ class Context:
         )
         self._engine = None
 
+    def lake(self) -> SparkWarehouse:
+        """The Spark warehouse of a spark:// BANDIT_WAREHOUSE_URL."""
+        from bandit_pipeline.warehouse.spark import SparkWarehouse
+
+        settings = self.settings
+        return SparkWarehouse.open(
+            settings.warehouse_url, dedup_horizon=settings.lake_dedup_horizon
+        )
+
     @property
     def engine(self) -> Engine:
+        if self.settings.warehouse_engine == "spark":
+            raise SettingsError(
+                "this command needs a PostgreSQL or SQLite warehouse: on a spark:// "
+                "warehouse the product runs `db upgrade`, `ingest` and `job run` "
+                "(docs/spark.md)"
+            )
         if self._engine is None:
             from bandit_pipeline.warehouse import make_engine
 
@@ -69,11 +85,20 @@ def fails_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
         except StoreUnavailable as exc:
             _fail(f"online store error: {exc}")
         except (OperationalError, DBAPIError) as exc:
-            context = click.get_current_context().find_object(Context)
-            where = redact_url(context.settings.warehouse_url) if context else "the warehouse"
-            _fail(f"warehouse error at {where}: {warehouse_failure(exc)}")
+            _fail(f"warehouse error at {_where()}: {warehouse_failure(exc)}")
+        except Exception as exc:
+            if not type(exc).__module__.startswith(("pyspark", "py4j")):
+                raise
+            # Spark's errors carry the JVM's stack trace: its first line says what failed.
+            first = str(exc).strip().splitlines()
+            _fail(f"warehouse error at {_where()}: {first[0] if first else type(exc).__name__}")
 
     return wrapper
+
+
+def _where() -> str:
+    context = click.get_current_context().find_object(Context)
+    return redact_url(context.settings.warehouse_url) if context else "the warehouse"
 
 
 def _name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -146,6 +171,11 @@ def db_upgrade(obj: Context, revision: str) -> None:
     """Create or upgrade the warehouse tables (safe to run again)."""
     from bandit_pipeline.warehouse.migrate import upgrade
 
+    if obj.settings.warehouse_engine == "spark":
+        lake = obj.lake()  # opening a lake creates its missing tables
+        click.echo(f"lake {redact_url(obj.settings.warehouse_url)} ready at {lake.location}")
+        return
+
     before, after = upgrade(obj.engine, revision)
     where = redact_url(obj.settings.warehouse_url)
     if before == after:
@@ -199,10 +229,16 @@ def ingest(
 
     settings = obj.settings
     total = count_records(path, fmt) if sys.stderr.isatty() else None
+    if settings.warehouse_engine == "spark":
+        from bandit_pipeline.warehouse.spark_ingest import ingest_events_spark
+
+        load, into = ingest_events_spark, obj.lake()
+    else:
+        load, into = ingest_events, obj.engine
 
     def run(on_progress: Callable[[int], object] | None = None) -> IngestReport:
-        return ingest_events(
-            obj.engine,
+        return load(
+            into,
             path,
             settings,
             historical=historical,

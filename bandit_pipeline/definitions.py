@@ -29,6 +29,14 @@ def build_definitions(
     resources = resources_from_settings(settings)
     if warehouse is not None:
         resources["warehouse"] = warehouse
+    if settings.warehouse_engine == "spark":
+        # The window job's aggregates and posteriors; the rest needs PostgreSQL or
+        # SQLite for now (docs/spark.md).
+        return dg.Definitions.merge(
+            posterior_definitions(settings),
+            schedule_definitions(spark=True),
+            dg.Definitions(resources={"warehouse": resources["warehouse"]}),
+        )
     return dg.Definitions.merge(
         posterior_definitions(settings),
         publishing_definitions(settings),

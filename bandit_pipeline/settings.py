@@ -303,8 +303,10 @@ class Settings(BaseSettings):
     @field_validator("warehouse_url")
     @classmethod
     def _warehouse_dialect(cls, value: str) -> str:
-        if not value.startswith(("sqlite", "postgresql")):
-            raise ValueError("expected a sqlite:/// or postgresql+psycopg:// URL")
+        if not value.startswith(("sqlite", "postgresql", "spark://")):
+            raise ValueError(
+                "expected a sqlite:///, postgresql+psycopg:// or spark://MASTER?warehouse=DIR URL"
+            )
         return value
 
     @field_validator("online_store_url")
@@ -397,6 +399,13 @@ class Settings(BaseSettings):
             )
         today = (now or datetime.now(UTC)).date()
         return (datetime.combine(today, time(), UTC) - timedelta(days=1)).strftime(PARTITION_FORMAT)
+
+    @property
+    def warehouse_engine(self) -> Literal["postgresql", "sqlite", "spark"]:
+        """Which engine the warehouse URL names."""
+        if self.warehouse_url.startswith("spark://"):
+            return "spark"
+        return "sqlite" if self.warehouse_url.startswith("sqlite") else "postgresql"
 
     @property
     def lake_dedup_horizon(self) -> timedelta:

@@ -285,3 +285,27 @@ def test_the_newest_rollup_run_is_an_aware_time_on_both_warehouses(engine):
     materialise_metrics(engine, as_of(1), PARAMS, "default")
     assert newest_rollup_run(engine) == as_of(1)
     assert newest_rollup_run(engine).utcoffset().total_seconds() == 0
+
+
+def test_a_spark_warehouse_defines_the_window_job_on_spark(tmp_path):
+    """A spark:// warehouse URL selects the Spark engine: the job and its schedule over the
+    aggregates and posteriors, tagged spark; nothing starts Spark until a run opens it."""
+    settings = default_settings(
+        warehouse_url=f"spark://local[2]?warehouse={tmp_path}/lake",
+        partitions_start=PARTITIONS_START,
+    )
+    assert settings.warehouse_engine == "spark"
+    definitions = build_definitions(settings)
+    dg.Definitions.validate_loadable(definitions)
+    graph = definitions.resolve_asset_graph()
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
+        "bandit_rewards",
+        "reward_aggregates",
+        "bandit_posteriors",
+    }
+    assert graph.get(dg.AssetKey("bandit_posteriors")).kinds == {"spark"}
+    job = definitions.resolve_job_def("bandit_posterior_update")
+    assert {n.name for n in job.nodes} == {"spark_posterior_update"}
+    schedule = definitions.resolve_schedule_def("bandit_posterior_update_every_15_minutes")
+    assert schedule.job_name == "bandit_posterior_update"
+    assert not (tmp_path / "lake").exists()

@@ -30,6 +30,7 @@ from bandit_pipeline.run_metadata import (
     posteriors_metadata,
 )
 from bandit_pipeline.settings import Settings
+from bandit_pipeline.spark_window import materialise_window_spark
 from bandit_pipeline.timing import WINDOW
 from bandit_pipeline.window_update import materialise_window
 
@@ -71,35 +72,61 @@ def posterior_update(
     )
 
 
+@explain_failures
+def spark_posterior_update(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> Iterator[dg.MaterializeResult]:
+    """The aggregates and posteriors of each window on the Spark warehouse, window by
+    window in time order (docs/spark.md; no metric rollups there yet)."""
+    lake = warehouse.lake()
+    results = []
+    for key in sorted(context.partition_keys):
+        result = materialise_window_spark(
+            lake,
+            window_end(key),
+            warehouse.parameters,
+            future_scan=warehouse.future_scan,
+            prior=warehouse.prior_fit,
+        )
+        context.log.info("window %s: %s", key, result.metadata())
+        results.append(result)
+    yield dg.MaterializeResult(asset_key="reward_aggregates", metadata=aggregates_metadata(results))
+    yield dg.MaterializeResult(asset_key="bandit_posteriors", metadata=posteriors_metadata(results))
+
+
 def posterior_definitions(settings: Settings) -> dg.Definitions:
-    """The reward events (loaded outside Dagster) and the posterior multi-asset."""
+    """The reward events (loaded outside Dagster) and the posterior multi-asset (on a
+    Spark warehouse without the metric rollups)."""
     kinds = {warehouse_kind(settings)}
+    spark = settings.warehouse_engine == "spark"
     bandit_rewards = dg.AssetSpec(
         "bandit_rewards",
         description="Telemetry events, one row per event (loaded by `bandit-pipeline ingest`).",
         group_name=EXPLORATION_GROUP,
         kinds=kinds,
     )
-    update = dg.multi_asset(
-        specs=[
-            dg.AssetSpec(
-                "reward_aggregates",
-                deps=[bandit_rewards],
-                group_name=EXPLORATION_GROUP,
-                kinds=kinds,
-                description="Per window, namespace, surface and item: new impressions, "
-                "outcomes and the decayed evidence the window adds (table "
-                "bandit_reward_aggregates).",
-            ),
-            dg.AssetSpec(
-                "bandit_posteriors",
-                deps=["reward_aggregates"],
-                group_name=EXPLORATION_GROUP,
-                kinds=kinds,
-                description="Beta posteriors (alpha, beta) as of each window's end for the "
-                "items whose evidence changed (table bandit_posteriors; view "
-                "bandit_posteriors_latest).",
-            ),
+    specs = [
+        dg.AssetSpec(
+            "reward_aggregates",
+            deps=[bandit_rewards],
+            group_name=EXPLORATION_GROUP,
+            kinds=kinds,
+            description="Per window, namespace, surface and item: new impressions, "
+            "outcomes and the decayed evidence the window adds (table "
+            "bandit_reward_aggregates).",
+        ),
+        dg.AssetSpec(
+            "bandit_posteriors",
+            deps=["reward_aggregates"],
+            group_name=EXPLORATION_GROUP,
+            kinds=kinds,
+            description="Beta posteriors (alpha, beta) as of each window's end for the "
+            "items whose evidence changed (table bandit_posteriors; view "
+            "bandit_posteriors_latest).",
+        ),
+    ]
+    if not spark:
+        specs.append(
             dg.AssetSpec(
                 "bandit_explore_metrics",
                 deps=[bandit_rewards],
@@ -108,11 +135,13 @@ def posterior_definitions(settings: Settings) -> dg.Definitions:
                 description="Exploration, baseline and core metrics per window, namespace, "
                 "surface, experiment and variant (view bandit_explore_metrics over "
                 "bandit_metric_deltas; hourly, daily and readout views beside it).",
-            ),
-        ],
+            )
+        )
+    update = dg.multi_asset(
+        specs=specs,
         partitions_def=fifteen_minute_partitions(settings),
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=POSTERIOR_CHAIN_POOL,
         can_subset=False,
-    )(posterior_update)
+    )(spark_posterior_update if spark else posterior_update)
     return dg.Definitions(assets=[bandit_rewards, update])

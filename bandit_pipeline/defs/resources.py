@@ -13,12 +13,11 @@ import os
 from dataclasses import asdict
 from dataclasses import fields as dataclass_fields
 from datetime import timedelta
-from typing import Any, ClassVar, Self, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, ClassVar, Self, get_args, get_origin, get_type_hints
 
 import dagster as dg
 from pydantic import PrivateAttr, create_model
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 
 from bandit_pipeline.monitoring.alerts import AlertThresholds
 from bandit_pipeline.monitoring.killswitch import KillSwitchPolicy
@@ -28,6 +27,9 @@ from bandit_pipeline.policy.prior import PriorFitParameters
 from bandit_pipeline.pool import PoolParameters
 from bandit_pipeline.settings import ENV_PREFIX, Settings
 from bandit_pipeline.warehouse import make_engine
+
+if TYPE_CHECKING:
+    from bandit_pipeline.warehouse.spark import SparkWarehouse
 
 
 def _from_environment(settings: Settings, name: str) -> str | dg.EnvVar | None:
@@ -95,6 +97,7 @@ class WarehouseResource(dg.ConfigurableResource):
     max_clock_skew_seconds: float
 
     _engine: Engine | None = PrivateAttr(default=None)
+    _lake: Any = PrivateAttr(default=None)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WarehouseResource:
@@ -121,6 +124,15 @@ class WarehouseResource(dg.ConfigurableResource):
         if self._engine is None:
             self._engine = make_engine(self.url)
         return self._engine
+
+    def lake(self) -> SparkWarehouse:
+        """The Spark warehouse of a ``spark://`` URL (docs/spark.md), opened once per
+        run: its Spark session lives as long as the run's process."""
+        from bandit_pipeline.warehouse.spark import SparkWarehouse
+
+        if self._lake is None:
+            self._lake = SparkWarehouse.open(self.url)
+        return self._lake
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._engine is not None:
@@ -202,8 +214,8 @@ def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableReso
 
 
 def warehouse_kind(settings: Settings) -> str:
-    """The kind tag of assets stored in the warehouse: postgresql or sqlite."""
-    return make_url(settings.warehouse_url).get_backend_name()
+    """The kind tag of assets stored in the warehouse: postgresql, sqlite or spark."""
+    return settings.warehouse_engine
 
 
 def online_store_kind(settings: Settings) -> str:

@@ -22,6 +22,7 @@ pyspark is the optional extra ``bandit-pipeline[spark]``; it needs Java 17 or ne
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,8 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from bandit_pipeline.accepted_warnings import PYSPARK_PANDAS
 from bandit_pipeline.policy import LoggedEvent
-from bandit_pipeline.settings import default_settings
+from bandit_pipeline.settings import SettingsError, default_settings
 from bandit_pipeline.warehouse.sql import SqlFile, parameter_names, sql_file
 
 if TYPE_CHECKING:
@@ -118,7 +120,13 @@ def start_session(master: str, warehouse: str, conf: Mapping[str, str] | None = 
     """A SparkSession on ``master`` with :data:`SESSION_DEFAULTS` (``conf`` wins), whose
     catalog keeps new tables under ``warehouse``. In a process that already runs Spark,
     that session is returned as it is (Spark allows one per process)."""
-    from pyspark.sql import SparkSession
+    warnings.filterwarnings("ignore", message=PYSPARK_PANDAS, category=FutureWarning)
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise SettingsError(
+            "a spark:// warehouse needs pyspark: pip install 'bandit-pipeline[spark]'"
+        ) from None
 
     builder = SparkSession.builder.master(master).appName("bandit-pipeline")
     settings = {**SESSION_DEFAULTS, "spark.sql.warehouse.dir": warehouse, **(conf or {})}
