@@ -11,7 +11,9 @@ and writes them, so the ingest runs at close to the speed of the warehouse
 The parser sends each batch over a pipe as soon as it is validated and waits while the
 pipe is full, so memory stays at a few batches. What it sends is what the
 in-process path yields (:class:`Batch`), with the running counts of rows read and of
-rejection reasons, so the report is the same. If the ingest process dies, the parser's
+rejection reasons, so the report is the same; for PostgreSQL a batch's valid rows come
+already in COPY's text format, each event_id once (:mod:`.copy_text`), and the ingest
+process passes them to the server as they are. If the ingest process dies, the parser's
 next send fails and it exits; if the parser fails, the ingest raises its error.
 """
 
