@@ -138,3 +138,13 @@ def new_warehouse(spark, tmp_path_factory):
         return SparkWarehouse(spark, str(root / name), name, **options)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(tmp_path_factory):
+    """A Spark standalone cluster for the session (spark_cluster.py): a master and two
+    workers of one core and 512 MiB each on loopback, stopped by process id at the end."""
+    from bandit_pipeline_tests.spark_cluster import standalone_cluster
+
+    with standalone_cluster(tmp_path_factory.mktemp("spark-cluster")) as cluster:
+        yield cluster

@@ -14,11 +14,8 @@ import math
 import pickle
 import sys
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-
-import pytest
 
 from bandit_pipeline.policy import LoggedEvent, reference_posteriors
 from bandit_pipeline_tests.dagster_ui import wait_until
@@ -30,7 +27,6 @@ from bandit_pipeline_tests.helpers import (
     timed_event,
     traffic,
 )
-from bandit_pipeline_tests.spark_cluster import StandaloneCluster, standalone_cluster
 
 APP_NAME = "bandit-pipeline"  # what warehouse/spark.py's start_session names the app
 # From scratch, then incremental (the events of the later windows must not count).
@@ -44,14 +40,6 @@ QUICK = {
     "spark.executor.extraJavaOptions": QUICK_JVM,
     "spark.sql.shuffle.partitions": "2",
 }
-
-
-@pytest.fixture(scope="session")
-def spark_cluster(tmp_path_factory) -> Iterator[StandaloneCluster]:
-    """Two workers of one core and 512 MiB each, for the session; move it to conftest.py
-    when a second module needs it."""
-    with standalone_cluster(tmp_path_factory.mktemp("spark-cluster")) as cluster:
-        yield cluster
 
 
 def _stream() -> list[LoggedEvent]:

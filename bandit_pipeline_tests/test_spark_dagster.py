@@ -1,0 +1,84 @@
+"""The Dagster job on a real Spark standalone cluster: ``bandit-pipeline job run`` with
+BANDIT_WAREHOUSE_URL at ``spark://127.0.0.1:PORT`` materialises the partitions through the
+job's assets, on the two workers' executors, and stores the reference's posteriors.
+
+The events go into the lake from the test process's local Spark (the ``spark`` fixture);
+the job's driver is the CLI's process (a process holds one Spark at a time)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bandit_pipeline.policy import reference_posteriors
+from bandit_pipeline.spark_window import posteriors_as_of_spark
+from bandit_pipeline.timing import PARTITION_FORMAT, WINDOW
+from bandit_pipeline_tests.dagster_ui import wait_until
+from bandit_pipeline_tests.helpers import (
+    PARAMS,
+    PARTITIONS_START,
+    WINDOW_ENDS,
+    assert_close,
+    traffic,
+)
+from bandit_pipeline_tests.test_spark_cluster import APP_NAME, QUICK, _stream
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:PySpark does not yet fully support pandas:FutureWarning"
+)
+
+RUN_WINDOWS = 3  # a single-run backfill of three partitions: from scratch, then incremental
+
+
+def _key(as_of) -> str:
+    return (as_of - WINDOW).strftime(PARTITION_FORMAT)
+
+
+def test_the_dagster_job_runs_its_partitions_on_the_cluster(
+    spark_cluster, new_warehouse, monkeypatch
+):
+    lake = new_warehouse()
+    events = _stream() + traffic(4, 0.2, 0.05, 6, 4)
+    lake.append_events(events)
+    windows = WINDOW_ENDS[:RUN_WINDOWS]
+    url = spark_cluster.warehouse_url(lake.location, database=lake.database, conf=QUICK)
+    environment = {
+        "BANDIT_WAREHOUSE_URL": url,
+        "BANDIT_PARTITIONS_START": PARTITIONS_START,
+        "BANDIT_HALF_LIFE_DAYS": str(PARAMS.half_life_days),
+        "BANDIT_ATTRIBUTION_WINDOW_HOURS": str(PARAMS.attribution_window_hours),
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # a throw-away instance
+    before = {a["id"] for a in spark_cluster.state()["completedapps"]}
+
+    run = spark_cluster.run_driver(
+        ["-m", "bandit_pipeline.cli", "job", "run", "--from", _key(windows[0]),
+         "--to", _key(windows[-1])],
+        timeout=300,
+        name="dagster-job",
+    )  # fmt: skip
+    assert f"ran {RUN_WINDOWS} window(s)" in run.stdout, run.stdout
+
+    # The job's run was one application of the cluster, on both workers.
+    def finished() -> list[dict]:
+        apps = spark_cluster.state()["completedapps"]
+        return [a for a in apps if a["id"] not in before] or None
+
+    (app,) = wait_until(finished, 30, "the job's application to be completed")
+    assert (app["name"], app["state"], app["cores"]) == (APP_NAME, "FINISHED", 2)
+    logs = spark_cluster.executor_logs(app["id"])
+    assert sorted(logs) == ["worker-1", "worker-2"]
+    for worker, stderr in logs.items():
+        assert any("Finished task" in f.read_text(errors="replace") for f in stderr), worker
+
+    # What the job stored is the definition's, window by window, built incrementally.
+    runs = lake.table_rows("bandit_posterior_runs", "as_of")
+    assert [r.as_of for r in runs] == [w.replace(tzinfo=None) for w in windows]
+    assert [r.mode for r in runs] == ["from_scratch"] + ["incremental"] * (RUN_WINDOWS - 1)
+    for as_of in windows:
+        assert_close(
+            reference_posteriors(events, as_of, PARAMS),
+            posteriors_as_of_spark(lake, as_of, PARAMS),
+            as_of,
+        )
