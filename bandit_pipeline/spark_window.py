@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+from bandit_pipeline.monitoring.rollups import delta_params
 from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.policy.prior import PriorFitParameters
 from bandit_pipeline.timing import WINDOW
@@ -35,11 +36,12 @@ def materialise_window_spark(
     *,
     future_scan: timedelta,
     window: timedelta = WINDOW,
+    metrics: bool = False,
     prior: PriorFitParameters | None = None,
 ) -> WindowResult:
     """Compute and store the aggregates and posteriors of the window ending at ``as_of``
-    (``future_scan``: as in ``materialise_window``). The empirical prior and the metric
-    rollups are not computed on Spark yet."""
+    (``future_scan``: as in ``materialise_window``), with ``metrics`` its metric rollups
+    (``bandit_metric_deltas``). The empirical prior is not computed on Spark yet."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware (UTC)")
     if prior is not None and prior.empirical:
@@ -48,7 +50,7 @@ def materialise_window_spark(
     window_start = as_of - window
     with warehouse.lock:
         try:
-            return _materialise(warehouse, as_of, window_start, params, future_scan)
+            return _materialise(warehouse, as_of, window_start, params, future_scan, metrics)
         finally:
             warehouse.release(WINDOW_KEYS)
             warehouse.release(WINDOW_POSTERIORS)
@@ -60,6 +62,7 @@ def _materialise(
     window_start: datetime,
     params: PosteriorParameters,
     future_scan: timedelta,
+    metrics: bool,
 ) -> WindowResult:
     warehouse.execute("posteriors/refresh_tables")
     warehouse.execute("posteriors/delete_partition", {"as_of": as_of})
@@ -69,6 +72,8 @@ def _materialise(
     warehouse.stage("posteriors/stage_window_keys", WINDOW_KEYS, bind)
     warehouse.execute("posteriors/insert_aggregates", bind)
     aggregate_seconds = time.perf_counter() - started
+    if metrics:
+        warehouse.execute("metrics/insert_deltas", delta_params(as_of, params))
 
     started = time.perf_counter()
     previous = warehouse.scalar("posteriors/previous_run", {"previous_as_of": window_start})

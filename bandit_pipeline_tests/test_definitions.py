@@ -289,7 +289,7 @@ def test_the_newest_rollup_run_is_an_aware_time_on_both_warehouses(engine):
 
 def test_a_spark_warehouse_defines_the_window_job_on_spark(tmp_path):
     """A spark:// warehouse URL selects the Spark engine: the job and its schedule over the
-    aggregates and posteriors, tagged spark; nothing starts Spark until a run opens it."""
+    aggregates, posteriors and metric rollups, tagged spark; nothing starts Spark until a run opens it."""
     settings = default_settings(
         warehouse_url=f"spark://local[2]?warehouse={tmp_path}/lake",
         partitions_start=PARTITIONS_START,
@@ -302,6 +302,7 @@ def test_a_spark_warehouse_defines_the_window_job_on_spark(tmp_path):
         "bandit_rewards",
         "reward_aggregates",
         "bandit_posteriors",
+        "bandit_explore_metrics",
     }
     assert graph.get(dg.AssetKey("bandit_posteriors")).kinds == {"spark"}
     job = definitions.resolve_job_def("bandit_posterior_update")

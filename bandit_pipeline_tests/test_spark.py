@@ -14,6 +14,7 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, settings
 
+from bandit_pipeline.monitoring.rollups import MetricsScope
 from bandit_pipeline.policy import LoggedEvent, reference_posteriors
 from bandit_pipeline.policy.prior import PriorFitParameters
 from bandit_pipeline.spark_window import materialise_window_spark, posteriors_as_of_spark
@@ -186,6 +187,10 @@ def _spark_tables(warehouse: SparkWarehouse) -> dict[str, list]:
         ),
         "posteriors": warehouse.table_rows("bandit_posteriors", "as_of,namespace,surface,item_id"),
         "runs": [{k: v for k, v in r.asDict().items() if k != "computed_at"} for r in runs],
+        "deltas": warehouse.table_rows(
+            "bandit_metric_deltas",
+            "as_of,window_start,namespace,surface,experiment,variant,explore",
+        ),
     }
 
 
@@ -198,9 +203,14 @@ def test_spark_and_postgresql_store_the_same_windows(pg_engine, new_warehouse):
     warehouse.append_events(events[:50])  # a re-sent batch: every event is stored once
     assert len(warehouse.table_rows("bandit_rewards", "event_id")) == len(events)
 
+    scope = MetricsScope("default")
     for as_of in WINDOW_ENDS:
-        on_postgres = materialise_window(pg_engine, as_of, PARAMS, future_scan=FUTURE_SCAN)
-        on_spark = materialise_window_spark(warehouse, as_of, PARAMS, future_scan=FUTURE_SCAN)
+        on_postgres = materialise_window(
+            pg_engine, as_of, PARAMS, future_scan=FUTURE_SCAN, metrics=scope
+        )
+        on_spark = materialise_window_spark(
+            warehouse, as_of, PARAMS, future_scan=FUTURE_SCAN, metrics=True
+        )
         assert _figures(on_spark) == _figures(on_postgres)
         assert math.isclose(on_spark.reward_evidence, on_postgres.reward_evidence, rel_tol=1e-9)
         assert_close(
@@ -222,10 +232,26 @@ def test_spark_and_postgresql_store_the_same_windows(pg_engine, new_warehouse):
     ]  # fmt: skip
     for want, have in zip(aggregates, stored["aggregates"], strict=True):
         assert math.isclose(want.reward_evidence, have.reward_evidence, rel_tol=1e-9, abs_tol=1e-12)
+    # The metric rollups: the same deltas, row for row.
+    deltas = rows(
+        pg_engine,
+        "SELECT as_of, window_start, namespace, surface, experiment, variant, explore,"
+        " impressions, clicked, carted, purchased, reward_sum, reward_sq_sum"
+        " FROM bandit_metric_deltas ORDER BY 1, 2, 3, 4, 5, 6, 7",
+    )
+    assert len(deltas) > len(WINDOW_ENDS)
+    assert [(*(t.replace(tzinfo=None) for t in r[:2]), *r[2:11]) for r in deltas] == [
+        (r.as_of, r.window_start, r.namespace, r.surface, r.experiment, r.variant, r.explore,
+         r.impressions, r.clicked, r.carted, r.purchased)
+        for r in stored["deltas"]
+    ]  # fmt: skip
+    for want, have in zip(deltas, stored["deltas"], strict=True):
+        assert math.isclose(want.reward_sum, have.reward_sum, rel_tol=1e-9, abs_tol=1e-12)
+        assert math.isclose(want.reward_sq_sum, have.reward_sq_sum, rel_tol=1e-9, abs_tol=1e-12)
 
     # Every rerun gives the same rows, to the last bit, and the same modes.
     for as_of in WINDOW_ENDS:
-        materialise_window_spark(warehouse, as_of, PARAMS, future_scan=FUTURE_SCAN)
+        materialise_window_spark(warehouse, as_of, PARAMS, future_scan=FUTURE_SCAN, metrics=True)
     assert _spark_tables(warehouse) == stored
     assert [r["mode"] for r in stored["runs"]] == ["from_scratch"] + ["incremental"] * 5
 

@@ -76,8 +76,8 @@ def posterior_update(
 def spark_posterior_update(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> Iterator[dg.MaterializeResult]:
-    """The aggregates and posteriors of each window on the Spark warehouse, window by
-    window in time order (docs/spark.md; no metric rollups there yet)."""
+    """The aggregates, posteriors and metric rollups of each window on the Spark
+    warehouse, window by window in time order (docs/spark.md)."""
     lake = warehouse.lake()
     results = []
     for key in sorted(context.partition_keys):
@@ -86,17 +86,21 @@ def spark_posterior_update(
             window_end(key),
             warehouse.parameters,
             future_scan=warehouse.future_scan,
+            metrics=True,
             prior=warehouse.prior_fit,
         )
         context.log.info("window %s: %s", key, result.metadata())
         results.append(result)
     yield dg.MaterializeResult(asset_key="reward_aggregates", metadata=aggregates_metadata(results))
     yield dg.MaterializeResult(asset_key="bandit_posteriors", metadata=posteriors_metadata(results))
+    # The per-surface figures are read back with SQL on the other engines only.
+    yield dg.MaterializeResult(
+        asset_key="bandit_explore_metrics", metadata=metrics_metadata(len(results), [])
+    )
 
 
 def posterior_definitions(settings: Settings) -> dg.Definitions:
-    """The reward events (loaded outside Dagster) and the posterior multi-asset (on a
-    Spark warehouse without the metric rollups)."""
+    """The reward events (loaded outside Dagster) and the posterior multi-asset."""
     kinds = {warehouse_kind(settings)}
     spark = settings.warehouse_engine == "spark"
     bandit_rewards = dg.AssetSpec(
@@ -125,18 +129,18 @@ def posterior_definitions(settings: Settings) -> dg.Definitions:
             "bandit_posteriors_latest).",
         ),
     ]
-    if not spark:
-        specs.append(
-            dg.AssetSpec(
-                "bandit_explore_metrics",
-                deps=[bandit_rewards],
-                group_name=MONITORING_GROUP,
-                kinds=kinds,
-                description="Exploration, baseline and core metrics per window, namespace, "
-                "surface, experiment and variant (view bandit_explore_metrics over "
-                "bandit_metric_deltas; hourly, daily and readout views beside it).",
-            )
+    specs.append(
+        dg.AssetSpec(
+            "bandit_explore_metrics",
+            deps=[bandit_rewards],
+            group_name=MONITORING_GROUP,
+            kinds=kinds,
+            description="Exploration, baseline and core metrics per window, namespace, "
+            "surface, experiment and variant (view bandit_explore_metrics over "
+            "bandit_metric_deltas; hourly, daily and readout views beside it; on Spark "
+            "the table alone).",
         )
+    )
     update = dg.multi_asset(
         specs=specs,
         partitions_def=fifteen_minute_partitions(settings),

@@ -42,15 +42,9 @@ class MetricsScope:
     experiment: tuple[str, float] | None = None
 
 
-def write_metric_deltas(
-    connection: Connection,
-    as_of: datetime,
-    params: PosteriorParameters,
-    experiment: tuple[str, float] | None = None,
-) -> None:
-    """Replace the run's deltas, from the window's impression keys staged in this
-    transaction (``window_keys.stage_window_keys``)."""
-    bind = {
+def delta_params(as_of: datetime, params: PosteriorParameters) -> dict[str, object]:
+    """The parameters of ``metrics/insert_deltas`` for the window ending at ``as_of``."""
+    return {
         "as_of": as_of,
         "window_start": as_of - WINDOW,
         "window_seconds": WINDOW_SECONDS,
@@ -59,6 +53,17 @@ def write_metric_deltas(
         "w_add_to_cart": params.weight_add_to_cart,
         "w_purchase": params.weight_purchase,
     }
+
+
+def write_metric_deltas(
+    connection: Connection,
+    as_of: datetime,
+    params: PosteriorParameters,
+    experiment: tuple[str, float] | None = None,
+) -> None:
+    """Replace the run's deltas, from the window's impression keys staged in this
+    transaction (``window_keys.stage_window_keys``)."""
+    bind = delta_params(as_of, params)
     connection.execute(sql_statement("metrics/delete_deltas"), bind)
     connection.execute(sql_statement("metrics/insert_deltas"), bind)
     if experiment is not None:

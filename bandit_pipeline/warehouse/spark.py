@@ -48,6 +48,7 @@ TABLES = (
     "bandit_reward_aggregates",
     "bandit_posteriors",
     "bandit_posterior_runs",
+    "bandit_metric_deltas",
 )
 # A session this module starts: small enough to share a 2-core machine, and reading the
 # lake's folders as the truth about its partitions (no metastore to keep in step).

@@ -7,3 +7,4 @@ REFRESH TABLE IDENTIFIER(:database || '.bandit_ingest_batches');
 REFRESH TABLE bandit_reward_aggregates;
 REFRESH TABLE bandit_posteriors;
 REFRESH TABLE bandit_posterior_runs;
+REFRESH TABLE bandit_metric_deltas;

@@ -98,3 +98,22 @@ CREATE TABLE IF NOT EXISTS bandit_posterior_runs (
     computed_at            TIMESTAMP,
     as_of                  TIMESTAMP
 ) USING parquet PARTITIONED BY (as_of) LOCATION :bandit_posterior_runs_location;
+
+-- Per window (as_of): what the events that became visible in it change in the metric
+-- rollups, per impression window (window_start) and group (metrics/window_deltas.sql).
+-- The metrics of a window are the sum of its rows over every as_of.
+CREATE TABLE IF NOT EXISTS bandit_metric_deltas (
+    window_start  TIMESTAMP,
+    namespace     STRING,
+    surface       STRING,
+    experiment    STRING,
+    variant       STRING,
+    explore       INT,
+    impressions   BIGINT,
+    clicked       BIGINT,
+    carted        BIGINT,
+    purchased     BIGINT,
+    reward_sum    DOUBLE,
+    reward_sq_sum DOUBLE,
+    as_of         TIMESTAMP
+) USING parquet PARTITIONED BY (as_of) LOCATION :bandit_metric_deltas_location;
