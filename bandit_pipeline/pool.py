@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, Engine
@@ -137,6 +138,17 @@ def pool_snapshot(
         sql_statement("pool/read_pool"),
         {"as_of": as_of, "namespace": namespace, "surface": surface},
     ).all()
+    return snapshot_of(rows, as_of, namespace, surface, published_at)
+
+
+def snapshot_of(
+    rows: Sequence[Sequence[Any]],
+    as_of: datetime,
+    namespace: str,
+    surface: str,
+    published_at: datetime | None = None,
+) -> Snapshot:
+    """A snapshot of pool rows (item_id, alpha, beta) as ``pool/read_pool`` reads them."""
     return Snapshot(
         namespace=namespace,
         surface=surface,

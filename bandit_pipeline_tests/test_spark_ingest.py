@@ -219,9 +219,9 @@ def test_beyond_the_dedup_horizon_a_resent_event_is_stored_again_without_changin
 
 def test_a_commit_file_is_never_replaced(new_warehouse):
     warehouse = new_warehouse()
-    spark_ingest._write_commit_file(warehouse, 1, "a" * 32, 1, 0, "first")
+    spark_ingest._write_commit_file(warehouse, 1, "a" * 32, "events", 1, 0, "first")
     with pytest.raises(SequenceTaken):
-        spark_ingest._write_commit_file(warehouse, 1, "b" * 32, 1, 0, "second")
+        spark_ingest._write_commit_file(warehouse, 1, "b" * 32, "events", 1, 0, "second")
     warehouse.execute("posteriors/refresh_tables")
     log = warehouse.table_rows("bandit_ingest_batches", "sequence")
     assert [(r.batch_id, r.source) for r in log] == [("a" * 32, "first")]

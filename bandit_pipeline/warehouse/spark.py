@@ -49,6 +49,10 @@ TABLES = (
     "bandit_posteriors",
     "bandit_posterior_runs",
     "bandit_metric_deltas",
+    "item_catalog",
+    "item_catalog_rejected",
+    "bandit_candidate_pool",
+    "bandit_publications",
 )
 # A session this module starts: small enough to share a 2-core machine, and reading the
 # lake's folders as the truth about its partitions (no metastore to keep in step).

@@ -32,8 +32,10 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bandit_pipeline.ingest.catalog import CatalogValidator
 from bandit_pipeline.ingest.events import EventValidator, utc_now
 from bandit_pipeline.ingest.loader import Batch, IngestReport, split_batches
+from bandit_pipeline.ingest.readers import read_records
 from bandit_pipeline.ingest.vectorised import event_records
 from bandit_pipeline.warehouse.engine import aware_timestamp
 from bandit_pipeline.warehouse.spark import BATCH_SCHEMA, SparkWarehouse
@@ -50,11 +52,13 @@ REJECTS_SCHEMA = "raw_hash STRING, raw STRING, reason STRING, source STRING, lin
 BATCH_VIEW, REJECTS_VIEW = "bandit_rewards_batch", "bandit_rejects_batch"
 NEW_EVENTS, NEW_REJECTS = "bandit_new_events", "bandit_new_rejects"
 COMMIT_LOG = "bandit_ingest_batches"
+MAX_ATTEMPTS = 1_000
 # The commit file's columns, those of the table bandit_ingest_batches.
 COMMIT_SCHEMA = pa.schema(
     [
         ("batch_id", pa.string()),
         ("sequence", pa.int64()),
+        ("kind", pa.string()),
         ("events", pa.int64()),
         ("rejects", pa.int64()),
         ("source", pa.string()),
@@ -98,51 +102,69 @@ def commit_batch(
     since = accepted_at if earliest is None else min(accepted_at, _utc(earliest))
     horizon_start = since - warehouse.dedup_horizon
     params = {"accepted_at": accepted_at, "horizon_start": horizon_start}
+    rejected = {**params, "rejected_table": "bandit_rewards_rejected"}
+
+    def stage() -> tuple[int, int]:
+        return (
+            warehouse.stage("ingest/stage_new_events", NEW_EVENTS, params, detach=True),
+            warehouse.stage("ingest/stage_new_rejects", NEW_REJECTS, rejected, detach=True),
+        )
+
+    def write(batch_id: str, rows: int, rejects: int) -> str:
+        if rows:
+            _write_rows(warehouse, "ingest/event_rows", "bandit_rewards", batch_id)
+        if rejects:
+            _write_rows(warehouse, "ingest/reject_rows", "bandit_rewards_rejected", batch_id)
+        return "events"
+
+    def conflicts(started_at: int) -> int:
+        return warehouse.scalar(
+            "ingest/batch_conflicts", {"sequence": started_at, "horizon_start": horizon_start}
+        )
+
     with warehouse.lock:
         events.createOrReplaceTempView(BATCH_VIEW)
         rejects.createOrReplaceTempView(REJECTS_VIEW)
         try:
-            for attempt in range(1, 1_000):
-                warehouse.execute("posteriors/refresh_tables")
-                started_at = warehouse.scalar("ingest/newest_batch") or 0
-                new_events = warehouse.stage(
-                    "ingest/stage_new_events", NEW_EVENTS, params, detach=True
-                )
-                new_rejects = warehouse.stage(
-                    "ingest/stage_new_rejects", NEW_REJECTS, params, detach=True
-                )
-                if not new_events and not new_rejects:
-                    return BatchCommit(None, None, 0, 0, attempt)
-                batch_id = uuid.uuid4().hex
-                if new_events:
-                    _write_rows(warehouse, "ingest/event_rows", "bandit_rewards", batch_id)
-                if new_rejects:
-                    _write_rows(
-                        warehouse, "ingest/reject_rows", "bandit_rewards_rejected", batch_id
-                    )
-                sequence = started_at + 1
-                while True:
-                    try:
-                        _write_commit_file(
-                            warehouse, sequence, batch_id, new_events, new_rejects, source
-                        )
-                        warehouse.execute("posteriors/refresh_tables")  # it reads its own
-                        return BatchCommit(batch_id, sequence, new_events, new_rejects, attempt)
-                    except SequenceTaken:
-                        warehouse.execute("posteriors/refresh_tables")
-                    conflicts = warehouse.scalar(
-                        "ingest/batch_conflicts",
-                        {"sequence": started_at, "horizon_start": horizon_start},
-                    )
-                    if conflicts:
-                        break  # abandon this write; stage again against the new state
-                    sequence = warehouse.scalar("ingest/newest_batch") + 1
-            raise RuntimeError("an ingest batch lost the race to commit 1,000 times")
+            return _commit(warehouse, source, stage, write, conflicts)
         finally:
             warehouse.release(NEW_EVENTS)
             warehouse.release(NEW_REJECTS)
             spark.catalog.dropTempView(BATCH_VIEW)
             spark.catalog.dropTempView(REJECTS_VIEW)
+
+
+def _commit(
+    warehouse: SparkWarehouse,
+    source: str,
+    stage: Callable[[], tuple[int, int]],
+    write: Callable[[str, int, int], str],
+    conflicts: Callable[[int], int],
+) -> BatchCommit:
+    """Stage, write and commit one batch, again after a lost race whose winner holds some
+    of it (module docstring). ``stage`` counts the rows and rejected rows to write,
+    ``write`` writes them under a batch id and names the batch's kind, ``conflicts``
+    counts what the batches committed after a sequence number already hold."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        warehouse.execute("posteriors/refresh_tables")
+        started_at = warehouse.scalar("ingest/newest_batch") or 0
+        rows, rejects = stage()
+        if not rows and not rejects:
+            return BatchCommit(None, None, 0, 0, attempt)
+        batch_id = uuid.uuid4().hex
+        kind = write(batch_id, rows, rejects)
+        sequence = started_at + 1
+        while True:
+            try:
+                _write_commit_file(warehouse, sequence, batch_id, kind, rows, rejects, source)
+                warehouse.execute("posteriors/refresh_tables")  # it reads its own
+                return BatchCommit(batch_id, sequence, rows, rejects, attempt)
+            except SequenceTaken:
+                warehouse.execute("posteriors/refresh_tables")
+            if conflicts(started_at):
+                break  # abandon this write; stage again against the new state
+            sequence = warehouse.scalar("ingest/newest_batch") + 1
+    raise RuntimeError(f"an ingest batch lost the race to commit {MAX_ATTEMPTS} times")
 
 
 def _utc(moment: datetime) -> datetime:
@@ -190,6 +212,7 @@ def _write_commit_file(
     warehouse: SparkWarehouse,
     sequence: int,
     batch_id: str,
+    kind: str,
     events: int,
     rejects: int,
     source: str,
@@ -202,6 +225,7 @@ def _write_commit_file(
         {
             "batch_id": [batch_id],
             "sequence": [sequence],
+            "kind": [kind],
             "events": [events],
             "rejects": [rejects],
             "source": [source],
@@ -282,13 +306,7 @@ def write_batches(
             [_spark_row(row, ordinal) for ordinal, row in enumerate(batch.rows)],
             schema=BATCH_SCHEMA,
         )
-        rejects = warehouse.spark.createDataFrame(
-            [
-                (r["raw_hash"], r["raw"], r["reason"], r["source"], r["line_number"])
-                for r in batch.rejects
-            ],
-            schema=REJECTS_SCHEMA,
-        )
+        rejects = _rejects_frame(warehouse, batch)
         done = commit_batch(warehouse, events, rejects, source=source)
         report.inserted += done.events
         report.duplicate += len(batch.rows) - done.events
@@ -316,3 +334,89 @@ def _spark_row(row: tuple[Any, ...], ordinal: int) -> tuple[Any, ...]:
 
 def _instant(value: datetime | str) -> datetime:
     return value if isinstance(value, datetime) else aware_timestamp(value)
+
+
+# The columns of a catalog batch (the temporary view bandit_catalog_batch), in order.
+CATALOG_SCHEMA = (
+    "namespace STRING, item_id STRING, title STRING, category STRING, price DOUBLE,"
+    " availability DOUBLE, freshness_index DOUBLE, first_seen_at TIMESTAMP, ordinal BIGINT"
+)
+CATALOG_VIEW, NEW_CATALOG = "bandit_catalog_batch", "bandit_new_catalog"
+
+
+def load_catalog_spark(
+    warehouse: SparkWarehouse, path: str, settings: Settings, *, fmt: str | None = None
+) -> IngestReport:
+    """Upsert the items of ``path`` into the lake's ``item_catalog`` by (namespace,
+    item_id), as ``ingest.load_catalog`` does: each batch commits the whole catalog it
+    leaves behind, and bad rows land in ``item_catalog_rejected``."""
+    loaded_at = utc_now()
+    validator = CatalogValidator.from_settings(settings, loaded_at)
+    report = IngestReport()
+    started = time.perf_counter()
+    for batch in split_batches(
+        read_records(path, fmt), validator, settings.ingest_batch_size, path, report
+    ):
+        done = commit_catalog_batch(warehouse, batch, source=path, loaded_at=loaded_at)
+        report.inserted += len(batch.rows)
+        report.rejected += len(batch.rejects)
+        report.batches += 1 if done.batch_id else 0
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def commit_catalog_batch(
+    warehouse: SparkWarehouse, batch: Batch, *, source: str, loaded_at: datetime
+) -> BatchCommit:
+    """Commit one batch of validated catalog rows (``ingest.catalog.CATALOG_COLUMNS``) and
+    rejected rows: the whole catalog after it, or nothing."""
+    spark = warehouse.spark
+    items = spark.createDataFrame(
+        [
+            (*row[:7], None if row[7] is None else _instant(row[7]), n)
+            for n, row in enumerate(batch.rows)
+        ],
+        schema=CATALOG_SCHEMA,
+    )
+    rejects = _rejects_frame(warehouse, batch)
+    params = {"loaded_at": loaded_at, "accepted_at": loaded_at}
+    rejected = {**params, "rejected_table": "item_catalog_rejected"}
+
+    def stage() -> tuple[int, int]:
+        if batch.rows:
+            warehouse.stage("ingest/stage_catalog", NEW_CATALOG, params, detach=True)
+        new_rejects = warehouse.stage(
+            "ingest/stage_new_rejects", NEW_REJECTS, rejected, detach=True
+        )
+        return len(batch.rows), new_rejects
+
+    def write(batch_id: str, rows: int, rejects: int) -> str:
+        if rows:
+            _write_rows(warehouse, "ingest/catalog_rows", "item_catalog", batch_id)
+        if rejects:
+            _write_rows(warehouse, "ingest/reject_rows", "item_catalog_rejected", batch_id)
+        return "catalog" if rows else "catalog_rejects"
+
+    def conflicts(started_at: int) -> int:
+        return warehouse.scalar("ingest/catalog_conflicts", {"sequence": started_at})
+
+    with warehouse.lock:
+        items.createOrReplaceTempView(CATALOG_VIEW)
+        rejects.createOrReplaceTempView(REJECTS_VIEW)
+        try:
+            return _commit(warehouse, source, stage, write, conflicts)
+        finally:
+            warehouse.release(NEW_CATALOG)
+            warehouse.release(NEW_REJECTS)
+            spark.catalog.dropTempView(CATALOG_VIEW)
+            spark.catalog.dropTempView(REJECTS_VIEW)
+
+
+def _rejects_frame(warehouse: SparkWarehouse, batch: Batch) -> DataFrame:
+    return warehouse.spark.createDataFrame(
+        [
+            (r["raw_hash"], r["raw"], r["reason"], r["source"], r["line_number"])
+            for r in batch.rejects
+        ],
+        schema=REJECTS_SCHEMA,
+    )

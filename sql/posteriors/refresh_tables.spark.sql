@@ -4,7 +4,11 @@
 REFRESH TABLE IDENTIFIER(:database || '.bandit_rewards');
 REFRESH TABLE IDENTIFIER(:database || '.bandit_rewards_rejected');
 REFRESH TABLE IDENTIFIER(:database || '.bandit_ingest_batches');
+REFRESH TABLE IDENTIFIER(:database || '.item_catalog');
+REFRESH TABLE IDENTIFIER(:database || '.item_catalog_rejected');
 REFRESH TABLE bandit_reward_aggregates;
 REFRESH TABLE bandit_posteriors;
 REFRESH TABLE bandit_posterior_runs;
 REFRESH TABLE bandit_metric_deltas;
+REFRESH TABLE bandit_candidate_pool;
+REFRESH TABLE bandit_publications;

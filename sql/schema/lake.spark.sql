@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS bandit_rewards_rejected (
 CREATE TABLE IF NOT EXISTS bandit_ingest_batches (
     batch_id     STRING,
     sequence     BIGINT,
+    kind         STRING COMMENT 'events, catalog (a whole catalog) or catalog_rejects',
     events       BIGINT,
     rejects      BIGINT,
     source       STRING,
@@ -117,3 +118,56 @@ CREATE TABLE IF NOT EXISTS bandit_metric_deltas (
     reward_sq_sum DOUBLE,
     as_of         TIMESTAMP
 ) USING parquet PARTITIONED BY (as_of) LOCATION :bandit_metric_deltas_location;
+
+-- The item catalog (docs/warehouse.md, item_catalog), one whole catalog per catalog load:
+-- a load writes the catalog it leaves behind under its batch id, and the committed
+-- catalog is the newest catalog batch's (schema/committed_views.spark.sql).
+CREATE TABLE IF NOT EXISTS item_catalog (
+    namespace       STRING,
+    item_id         STRING,
+    title           STRING,
+    category        STRING,
+    price           DOUBLE,
+    availability    DOUBLE,
+    freshness_index DOUBLE,
+    first_seen_at   TIMESTAMP,
+    updated_at      TIMESTAMP,
+    batch_id        STRING
+) USING parquet LOCATION :item_catalog_location;
+
+-- Catalog rows that failed validation, as bandit_rewards_rejected.
+CREATE TABLE IF NOT EXISTS item_catalog_rejected (
+    raw_hash    STRING,
+    raw         STRING,
+    reason      STRING,
+    source      STRING,
+    line_number BIGINT,
+    rejected_at TIMESTAMP,
+    batch_id    STRING
+) USING parquet LOCATION :item_catalog_rejected_location;
+
+-- The candidate pool of each window and surface (pool/candidates.sql): the newest
+-- windows' only (KEEP_POOLS in pool.py).
+CREATE TABLE IF NOT EXISTS bandit_candidate_pool (
+    namespace       STRING,
+    item_id         STRING,
+    alpha           DOUBLE,
+    beta            DOUBLE,
+    evidence        DOUBLE,
+    price           DOUBLE,
+    availability    DOUBLE,
+    freshness_index DOUBLE,
+    as_of           TIMESTAMP,
+    surface         STRING
+) USING parquet PARTITIONED BY (as_of, surface) LOCATION :bandit_candidate_pool_location;
+
+-- Every snapshot published to the online store (a rerun's write is a new row; the newest
+-- published_at of a version counts).
+CREATE TABLE IF NOT EXISTS bandit_publications (
+    namespace    STRING,
+    surface      STRING,
+    version      STRING,
+    as_of        TIMESTAMP,
+    items        BIGINT,
+    published_at TIMESTAMP
+) USING parquet LOCATION :bandit_publications_location;
