@@ -30,12 +30,13 @@ def build_definitions(
     if warehouse is not None:
         resources["warehouse"] = warehouse
     if settings.warehouse_engine == "spark":
-        # The window job's aggregates and posteriors; the rest needs PostgreSQL or
-        # SQLite for now (docs/spark.md).
+        # The 15-minute job; the checks, sensors, restore and propensities read the
+        # warehouse with SQL and are not on Spark yet (docs/spark.md).
         return dg.Definitions.merge(
             posterior_definitions(settings),
-            schedule_definitions(spark=True),
-            dg.Definitions(resources={"warehouse": resources["warehouse"]}),
+            publishing_definitions(settings),
+            schedule_definitions(),
+            dg.Definitions(resources=resources),
         )
     return dg.Definitions.merge(
         posterior_definitions(settings),

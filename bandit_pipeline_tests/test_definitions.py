@@ -289,7 +289,7 @@ def test_the_newest_rollup_run_is_an_aware_time_on_both_warehouses(engine):
 
 def test_a_spark_warehouse_defines_the_window_job_on_spark(tmp_path):
     """A spark:// warehouse URL selects the Spark engine: the job and its schedule over the
-    aggregates, posteriors and metric rollups, tagged spark; nothing starts Spark until a run opens it."""
+    same assets, tagged spark; nothing starts Spark until a run opens it."""
     settings = default_settings(
         warehouse_url=f"spark://local[2]?warehouse={tmp_path}/lake",
         partitions_start=PARTITIONS_START,
@@ -303,10 +303,17 @@ def test_a_spark_warehouse_defines_the_window_job_on_spark(tmp_path):
         "reward_aggregates",
         "bandit_posteriors",
         "bandit_explore_metrics",
+        "item_catalog",
+        "explore_candidate_pool",
+        "online_posteriors",
     }
-    assert graph.get(dg.AssetKey("bandit_posteriors")).kinds == {"spark"}
+    assert graph.get(dg.AssetKey("explore_candidate_pool")).kinds == {"spark"}
     job = definitions.resolve_job_def("bandit_posterior_update")
-    assert {n.name for n in job.nodes} == {"spark_posterior_update"}
+    assert {n.name for n in job.nodes} == {
+        "spark_posterior_update",
+        "explore_candidate_pool",
+        "online_posteriors",
+    }
     schedule = definitions.resolve_schedule_def("bandit_posterior_update_every_15_minutes")
     assert schedule.job_name == "bandit_posterior_update"
     assert not (tmp_path / "lake").exists()

@@ -1,21 +1,31 @@
 """The Dagster job on a real Spark standalone cluster: ``bandit-pipeline job run`` with
 BANDIT_WAREHOUSE_URL at ``spark://127.0.0.1:PORT`` materialises the partitions through the
-job's assets, on the two workers' executors, and stores the reference's posteriors.
+job's assets, on the two workers' executors: it stores the reference's posteriors, builds
+the pool from the lake's catalog and publishes it to the test Redis.
 
-The events go into the lake from the test process's local Spark (the ``spark`` fixture);
-the job's driver is the CLI's process (a process holds one Spark at a time)."""
+The events and the catalog go into the lake from the test process's local Spark (the
+``spark`` fixture); the job's driver is the CLI's process (a process holds one Spark at
+a time)."""
 
 from __future__ import annotations
 
+import json
+import math
+
 import pytest
 
+from bandit_pipeline.online_store import open_store
 from bandit_pipeline.policy import reference_posteriors
+from bandit_pipeline.pool import snapshot_version
 from bandit_pipeline.spark_window import posteriors_as_of_spark
 from bandit_pipeline.timing import PARTITION_FORMAT, WINDOW
+from bandit_pipeline.warehouse.spark_ingest import load_catalog_spark
 from bandit_pipeline_tests.dagster_ui import wait_until
 from bandit_pipeline_tests.helpers import (
+    DEFAULTS,
     PARAMS,
     PARTITIONS_START,
+    REDIS_URL,
     WINDOW_ENDS,
     assert_close,
     traffic,
@@ -34,11 +44,19 @@ def _key(as_of) -> str:
 
 
 def test_the_dagster_job_runs_its_partitions_on_the_cluster(
-    spark_cluster, new_warehouse, monkeypatch
+    spark_cluster, new_warehouse, redis_prefix, monkeypatch, tmp_path
 ):
     lake = new_warehouse()
     events = _stream() + traffic(4, 0.2, 0.05, 6, 4)
     lake.append_events(events)
+    catalog = tmp_path / "catalog.jsonl"
+    items = sorted({e.item_id for e in events})
+    catalog.write_text("".join(
+        json.dumps({"item_id": item, "category": "c", "price": 10.0, "availability": 1.0,
+                    "freshness_index": 1.0}) + "\n"
+        for item in items
+    ))  # fmt: skip
+    load_catalog_spark(lake, str(catalog), DEFAULTS)
     windows = WINDOW_ENDS[:RUN_WINDOWS]
     url = spark_cluster.warehouse_url(lake.location, database=lake.database, conf=QUICK)
     environment = {
@@ -46,6 +64,9 @@ def test_the_dagster_job_runs_its_partitions_on_the_cluster(
         "BANDIT_PARTITIONS_START": PARTITIONS_START,
         "BANDIT_HALF_LIFE_DAYS": str(PARAMS.half_life_days),
         "BANDIT_ATTRIBUTION_WINDOW_HOURS": str(PARAMS.attribution_window_hours),
+        "BANDIT_ONLINE_STORE_URL": REDIS_URL,
+        "BANDIT_ONLINE_STORE_PREFIX": redis_prefix,
+        "BANDIT_SURFACES": "home,cart",
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
@@ -82,3 +103,22 @@ def test_the_dagster_job_runs_its_partitions_on_the_cluster(
             posteriors_as_of_spark(lake, as_of, PARAMS),
             as_of,
         )
+
+    # The newest window's pool, published: every catalog item (none graduated) with its
+    # posterior, in the store and in the lake's record.
+    pool = lake.table_rows("bandit_candidate_pool", "surface,item_id")
+    assert {r.as_of for r in pool} == {windows[-1].replace(tzinfo=None)}
+    store = open_store(REDIS_URL, prefix=redis_prefix)
+    try:
+        for surface in ("home", "cart"):
+            snapshot = store.load("default", surface)
+            assert snapshot.version == snapshot_version(windows[-1])
+            assert list(snapshot.item_ids) == items
+            posteriors = posteriors_as_of_spark(lake, windows[-1], PARAMS)
+            for item, alpha in zip(snapshot.item_ids, snapshot.alpha, strict=True):
+                want = posteriors.get(("default", surface, item), (PARAMS.prior_alpha,))[0]
+                assert math.isclose(alpha, want, rel_tol=1e-9), (surface, item)
+    finally:
+        store.close()
+    published = lake.table_rows("bandit_publications", "surface")
+    assert [(r.surface, r.items) for r in published] == [("cart", len(items)), ("home", len(items))]
