@@ -57,8 +57,8 @@ class Context:
         if self.settings.warehouse_engine == "spark":
             raise SettingsError(
                 "this command needs a PostgreSQL or SQLite warehouse: on a spark:// "
-                "warehouse the product runs `db upgrade`, `ingest` and `job run` "
-                "(docs/spark.md)"
+                "warehouse the product runs `db upgrade`, `ingest`, `catalog load`, "
+                "`job run` and `serve` (docs/spark.md)"
             )
         if self._engine is None:
             from bandit_pipeline.warehouse import make_engine
@@ -269,7 +269,12 @@ def catalog_load(obj: Context, path: str, fmt: str | None) -> None:
     """Upsert items from PATH into item_catalog by (namespace, item_id)."""
     from bandit_pipeline.ingest import load_catalog
 
-    report = load_catalog(obj.engine, path, obj.settings, fmt=fmt)
+    if obj.settings.warehouse_engine == "spark":
+        from bandit_pipeline.warehouse.spark_ingest import load_catalog_spark
+
+        report = load_catalog_spark(obj.lake(), path, obj.settings, fmt=fmt)
+    else:
+        report = load_catalog(obj.engine, path, obj.settings, fmt=fmt)
     click.echo(report.summary().replace("inserted=", "upserted="))
 
 

@@ -225,3 +225,29 @@ def test_a_commit_file_is_never_replaced(new_warehouse):
     warehouse.execute("posteriors/refresh_tables")
     log = warehouse.table_rows("bandit_ingest_batches", "sequence")
     assert [(r.batch_id, r.source) for r in log] == [("a" * 32, "first")]
+
+
+def test_the_cli_loads_events_and_the_catalog_into_the_lake(spark, tmp_path):
+    """``db upgrade``, ``ingest`` and ``catalog load`` with a spark:// warehouse (here on
+    the session's local Spark, which the command's session joins)."""
+    from click.testing import CliRunner
+
+    from bandit_pipeline.cli import main
+
+    path, ids = _file(tmp_path, 40, seed=4)
+    catalog = tmp_path / "catalog.jsonl"
+    catalog.write_text('{"item_id": "a", "price": 3.0}\n{"item_id": ""}\n')
+    url = f"spark://local[2]?warehouse={tmp_path}/lake&database=cli_lake"
+    env = {"BANDIT_WAREHOUSE_URL": url}
+    for args, says in (
+        (["db", "upgrade"], f"ready at {tmp_path}/lake"),
+        (["ingest", path], f"inserted={len(ids)} duplicate=1 rejected=2"),
+        (["ingest", path], f"inserted=0 duplicate={len(ids) + 1} rejected=2"),
+        (["catalog", "load", str(catalog)], "upserted=1 duplicate=0 rejected=1"),
+    ):
+        result = CliRunner().invoke(main, args, env=env)
+        assert result.exit_code == 0, result.output
+        assert says in result.output, result.output
+    lake = SparkWarehouse(spark, str(tmp_path / "lake"), "cli_lake")
+    assert sorted(_visible_ids(lake)) == sorted(ids)
+    assert [r.item_id for r in lake.table_rows("item_catalog", "item_id")] == ["a"]
