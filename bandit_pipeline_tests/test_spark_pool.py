@@ -1,6 +1,6 @@
-"""The catalog, the candidate pool and its publication on the Spark warehouse
-(docs/spark.md), against PostgreSQL on the same catalog and events, published to the test
-Redis. Runs on the session's local Spark (conftest.py)."""
+"""The catalog, the candidate pool and its publication, and the kill switch, on the Spark
+warehouse (docs/spark.md): against PostgreSQL on the same catalog and events, published to
+the test Redis. Runs on the session's local Spark (conftest.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bandit_pipeline.ingest import load_catalog
+from bandit_pipeline.monitoring.killswitch import (
+    KillSwitchPolicy,
+    evaluate_killswitch,
+    reset_killswitch,
+)
+from bandit_pipeline.monitoring.rollups import newest_rollup_run
 from bandit_pipeline.pool import build_candidate_pool, snapshot_version
 from bandit_pipeline.spark_pool import build_candidate_pool_spark, publish_pools_spark
 from bandit_pipeline.spark_window import materialise_window_spark
 from bandit_pipeline.warehouse.spark_ingest import load_catalog_spark
+from bandit_pipeline.warehouse.sql import sql_file
 from bandit_pipeline.window_update import materialise_window
 from bandit_pipeline_tests.helpers import (
     DEFAULT_PARAMS,
@@ -26,6 +33,7 @@ from bandit_pipeline_tests.helpers import (
     load_events,
     rows,
     timed_event,
+    traffic,
 )
 
 pytestmark = pytest.mark.filterwarnings(
@@ -165,3 +173,37 @@ def test_a_catalog_load_upserts_items_and_keeps_the_earliest_first_seen(new_ware
     assert after["new"].first_seen_at < after["new"].updated_at
     rejected = lake.table_rows("item_catalog_rejected", "line_number")
     assert [(r.raw, r.line_number) for r in rejected] == [(BAD, 3)]
+
+
+def test_the_kill_switch_trips_from_the_lakes_rollups(new_warehouse, redis_store):
+    """Exploration far below the baseline for an hour: the sensor's evaluation on the lake
+    trips the surface in the store and records it; a deliberate reset re-arms it."""
+    lake = new_warehouse()
+    events = [e for window in range(4) for e in traffic(window, 0.0, 0.3, 12, 20)]
+    lake.append_events(events)
+    for as_of in WINDOW_ENDS[:4]:
+        materialise_window_spark(lake, as_of, DEFAULT_PARAMS, future_scan=FUTURE_SCAN, metrics=True)
+    newest = newest_rollup_run(lake)
+    assert newest == WINDOW_ENDS[3]
+    policy = KillSwitchPolicy("relative", threshold=0.5, min_explore_impressions=20)
+    (change,) = evaluate_killswitch(lake, redis_store, "default", newest, policy)
+    assert (change.surface, change.action) == ("home", "trip")
+    assert change.figures["bandit_explore_impressions"] == 48
+    assert redis_store.killswitch("default", "home").tripped
+    assert evaluate_killswitch(lake, redis_store, "default", newest, policy) == []  # stays
+    reset_killswitch(lake, redis_store, "default", "home", "checked", actor="test")
+    assert not redis_store.killswitch("default", "home").tripped
+    events = lake.table_rows("bandit_killswitch_events", "at")
+    assert [(e.surface, e.action, e.actor) for e in events] == [
+        ("home", "trip", "killswitch_sensor"),
+        ("home", "reset", "test"),
+    ]
+
+
+def test_the_lakes_metric_view_is_the_other_engines():
+    """sql/schema/metric_views.spark.sql holds bandit_explore_metrics's query as it is."""
+    view = "CREATE VIEW bandit_explore_metrics AS"
+    shared = next(s for s in sql_file("schema/0004_monitoring_views").statements if view in s)
+    spark = sql_file("schema/metric_views", "spark").statements[0]
+    temporary = "CREATE OR REPLACE TEMPORARY VIEW bandit_explore_metrics AS"
+    assert spark.split(temporary, 1)[1] == shared.split(view, 1)[1]

@@ -125,6 +125,11 @@ class WarehouseResource(dg.ConfigurableResource):
             self._engine = make_engine(self.url)
         return self._engine
 
+    def target(self) -> Engine | SparkWarehouse:
+        """The engine, or the Spark warehouse of a ``spark://`` URL: for the readers that
+        serve both (the kill switch)."""
+        return self.lake() if self.url.startswith("spark://") else self.engine()
+
     def lake(self) -> SparkWarehouse:
         """The Spark warehouse of a ``spark://`` URL (docs/spark.md), opened once per
         run: its Spark session lives as long as the run's process."""

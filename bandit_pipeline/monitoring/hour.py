@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from bandit_pipeline.timing import HOUR
-from bandit_pipeline.warehouse.sql import sql_statement
+from bandit_pipeline.warehouse.sql import query_rows
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from bandit_pipeline.warehouse.spark import SparkWarehouse
 
 
 @dataclass
@@ -55,13 +59,15 @@ class HourFigures:
         }
 
 
-def last_hour(engine: Engine, namespace: str, as_of: datetime) -> dict[str, HourFigures]:
+def last_hour(
+    warehouse: Engine | SparkWarehouse, namespace: str, as_of: datetime
+) -> dict[str, HourFigures]:
     """Per surface, the four windows of the hour before ``as_of``."""
-    with engine.connect() as connection:
-        rows = connection.execute(
-            sql_statement("metrics/last_hour"),
-            {"namespace": namespace, "window_start": as_of - HOUR, "as_of": as_of},
-        ).all()
+    rows = query_rows(
+        warehouse,
+        "metrics/last_hour",
+        {"namespace": namespace, "window_start": as_of - HOUR, "as_of": as_of},
+    )
     figures: dict[str, HourFigures] = {}
     for row in rows:
         hour = figures.setdefault(row.surface, HourFigures(row.surface))

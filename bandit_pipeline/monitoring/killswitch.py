@@ -17,12 +17,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from bandit_pipeline.monitoring.hour import HourFigures, last_hour
 from bandit_pipeline.online_store import KillSwitchState, OnlineStore
 from bandit_pipeline.warehouse.sql import sql_statement
+
+if TYPE_CHECKING:
+    from bandit_pipeline.warehouse.spark import SparkWarehouse
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ def breach(hour: HourFigures, policy: KillSwitchPolicy) -> str | None:
 
 
 def evaluate_killswitch(
-    engine: Engine,
+    engine: Engine | SparkWarehouse,
     store: OnlineStore,
     namespace: str,
     as_of: datetime,
@@ -85,7 +89,7 @@ def evaluate_killswitch(
 
 
 def reset_killswitch(
-    engine: Engine,
+    engine: Engine | SparkWarehouse,
     store: OnlineStore,
     namespace: str,
     surface: str,
@@ -100,7 +104,7 @@ def reset_killswitch(
 
 
 def _set(
-    engine: Engine,
+    engine: Engine | SparkWarehouse,
     store: OnlineStore,
     namespace: str,
     surface: str,
@@ -110,24 +114,27 @@ def _set(
     actor: str,
     at: datetime,
 ) -> None:
+    event = {
+        "namespace": namespace,
+        "surface": surface,
+        "action": action,
+        "reason": reason,
+        "figures": json.dumps(figures),
+        "actor": actor,
+        "as_of": at,
+    }
+    state = KillSwitchState(action == "trip", reason, at, actor)
+    if not isinstance(engine, Engine):
+        # No transaction over the lake and the store: the store first, so the history
+        # never shows a trip the store did not get (a crash in between leaves it unrecorded).
+        store.set_killswitch(namespace, surface, state)
+        engine.execute("killswitch/record_event", event)
+        return
     # Store and record in one warehouse transaction: if the store write fails the event
     # is rolled back, so the history never shows a trip the store did not get.
     with engine.begin() as connection:
-        connection.execute(
-            sql_statement("killswitch/record_event"),
-            {
-                "namespace": namespace,
-                "surface": surface,
-                "action": action,
-                "reason": reason,
-                "figures": json.dumps(figures),
-                "actor": actor,
-                "as_of": at,
-            },
-        )
-        store.set_killswitch(
-            namespace, surface, KillSwitchState(action == "trip", reason, at, actor)
-        )
+        connection.execute(sql_statement("killswitch/record_event"), event)
+        store.set_killswitch(namespace, surface, state)
 
 
 def killswitch_events(engine: Engine, namespace: str, limit: int = 20) -> list:

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine
 
 from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.timing import WINDOW, WINDOW_SECONDS
 from bandit_pipeline.warehouse.engine import aware_timestamp
-from bandit_pipeline.warehouse.sql import sql_statement
+from bandit_pipeline.warehouse.sql import query_rows, sql_statement
 from bandit_pipeline.window_keys import stage_window_keys
+
+if TYPE_CHECKING:
+    from bandit_pipeline.warehouse.spark import SparkWarehouse
 
 
 @dataclass(frozen=True)
@@ -116,9 +120,8 @@ def window_figures(
     return figures
 
 
-def newest_rollup_run(engine: Engine) -> datetime | None:
+def newest_rollup_run(warehouse: Engine | SparkWarehouse) -> datetime | None:
     """The as-of time of the newest rollup run, which the alert and the kill switch
     evaluate at; None before the first run."""
-    with engine.connect() as connection:
-        newest = connection.execute(sql_statement("alerts/newest_run")).scalar()
+    newest = query_rows(warehouse, "alerts/newest_run", {})[0][0]
     return None if newest is None else aware_timestamp(newest)

@@ -53,6 +53,7 @@ TABLES = (
     "item_catalog_rejected",
     "bandit_candidate_pool",
     "bandit_publications",
+    "bandit_killswitch_events",
 )
 # A session this module starts: small enough to share a 2-core machine, and reading the
 # lake's folders as the truth about its partitions (no metastore to keep in step).
@@ -186,6 +187,7 @@ class SparkWarehouse:
             },
         )
         self.execute("schema/committed_views")
+        self.execute("schema/metric_views")
 
     @classmethod
     def open(cls, url: str, *, dedup_horizon: timedelta = DEDUP_HORIZON) -> SparkWarehouse:

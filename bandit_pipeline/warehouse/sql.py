@@ -20,11 +20,16 @@ The conventions every file keeps, so that analysts can read and run them as they
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, TextClause, bindparam, text
+from sqlalchemy import DateTime, Engine, TextClause, bindparam, text
+
+if TYPE_CHECKING:
+    from bandit_pipeline.warehouse.spark import SparkWarehouse
 
 # An installed wheel carries the files inside the package; a checkout keeps them at the top.
 _PACKAGED_SQL = Path(__file__).resolve().parents[1] / "sql"
@@ -120,3 +125,12 @@ def _parse(body: str) -> tuple[list[str], set[str]]:
     if current:
         statements.append("\n".join(current))
     return statements, timestamps
+
+
+def query_rows(warehouse: Engine | SparkWarehouse, name: str, params: Mapping[str, Any]) -> list:
+    """The rows of the query ``sql/NAME`` on an engine or a Spark warehouse, for the few
+    readers that serve both (rows with attributes named by the columns on both)."""
+    if not isinstance(warehouse, Engine):
+        return warehouse.rows(name, params)
+    with warehouse.connect() as connection:
+        return connection.execute(sql_statement(name), params).all()

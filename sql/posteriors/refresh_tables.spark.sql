@@ -12,3 +12,4 @@ REFRESH TABLE bandit_posterior_runs;
 REFRESH TABLE bandit_metric_deltas;
 REFRESH TABLE bandit_candidate_pool;
 REFRESH TABLE bandit_publications;
+REFRESH TABLE bandit_killswitch_events;

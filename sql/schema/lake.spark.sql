@@ -171,3 +171,14 @@ CREATE TABLE IF NOT EXISTS bandit_publications (
     items        BIGINT,
     published_at TIMESTAMP
 ) USING parquet LOCATION :bandit_publications_location;
+
+-- Every trip and reset of the kill switch (monitoring/killswitch.py), appended.
+CREATE TABLE IF NOT EXISTS bandit_killswitch_events (
+    namespace STRING,
+    surface   STRING,
+    action    STRING,
+    reason    STRING,
+    figures   STRING,
+    actor     STRING,
+    at        TIMESTAMP
+) USING parquet LOCATION :bandit_killswitch_events_location;
