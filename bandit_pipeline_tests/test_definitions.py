@@ -316,6 +316,10 @@ def test_a_spark_warehouse_defines_the_window_job_on_spark(tmp_path):
     }
     schedule = definitions.resolve_schedule_def("bandit_posterior_update_every_15_minutes")
     assert schedule.job_name == "bandit_posterior_update"
-    assert {s.name for s in definitions.sensors} == {"exploration_killswitch", "retry_reason"}
+    assert {s.name for s in definitions.sensors} == {
+        "explore_ctr_alert",
+        "exploration_killswitch",
+        "retry_reason",
+    }
     assert definitions.resolve_job_def("killswitch_reset").name == "killswitch_reset"
     assert not (tmp_path / "lake").exists()

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bandit_pipeline.ingest import load_catalog
+from bandit_pipeline.monitoring.alerts import evaluate_ctr_alerts
 from bandit_pipeline.monitoring.killswitch import (
     KillSwitchPolicy,
     evaluate_killswitch,
@@ -175,9 +176,10 @@ def test_a_catalog_load_upserts_items_and_keeps_the_earliest_first_seen(new_ware
     assert [(r.raw, r.line_number) for r in rejected] == [(BAD, 3)]
 
 
-def test_the_kill_switch_trips_from_the_lakes_rollups(new_warehouse, redis_store):
-    """Exploration far below the baseline for an hour: the sensor's evaluation on the lake
-    trips the surface in the store and records it; a deliberate reset re-arms it."""
+def test_the_safeguards_act_on_the_lakes_rollups(new_warehouse, redis_store):
+    """Exploration far below the baseline for an hour: on the lake, the CTR alert opens an
+    episode and notifies it once, the kill switch trips the surface in the store and
+    records it, and a deliberate reset re-arms it."""
     lake = new_warehouse()
     events = [e for window in range(4) for e in traffic(window, 0.0, 0.3, 12, 20)]
     lake.append_events(events)
@@ -185,6 +187,20 @@ def test_the_kill_switch_trips_from_the_lakes_rollups(new_warehouse, redis_store
         materialise_window_spark(lake, as_of, DEFAULT_PARAMS, future_scan=FUTURE_SCAN, metrics=True)
     newest = newest_rollup_run(lake)
     assert newest == WINDOW_ENDS[3]
+    sent = []
+
+    def notify(message: dict) -> bool:
+        sent.append(message)
+        return True
+
+    thresholds = replace(DEFAULTS.alert_thresholds(), min_explore_impressions=20)
+    opened = evaluate_ctr_alerts(lake, "default", newest, thresholds, notify)
+    assert [(c.surface, c.action) for c in opened] == [("home", "opened"), ("home", "notified")]
+    assert [m["surface"] for m in sent] == ["home"]
+    assert evaluate_ctr_alerts(lake, "default", newest, thresholds, notify) == []
+    (episode,) = lake.rows("alerts/open_alerts", {"namespace": "default"})
+    assert episode.notified_at is not None
+
     policy = KillSwitchPolicy("relative", threshold=0.5, min_explore_impressions=20)
     (change,) = evaluate_killswitch(lake, redis_store, "default", newest, policy)
     assert (change.surface, change.action) == ("home", "trip")

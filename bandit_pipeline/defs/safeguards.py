@@ -48,7 +48,7 @@ def explore_ctr_alert_sensor(
         return newest
     notify = webhook_notifier(monitoring.webhook_url) if monitoring.webhook_url else None
     changes = evaluate_ctr_alerts(
-        warehouse.engine(), candidate_pool.namespace, newest, monitoring.thresholds(), notify
+        warehouse.target(), candidate_pool.namespace, newest, monitoring.thresholds(), notify
     )
     for change in changes:
         context.log.warning("alert %s on %s: %s", change.action, change.surface, change.figures)
@@ -120,6 +120,7 @@ def killswitch_reset_job() -> None:
 def safeguard_definitions(settings: Settings) -> dg.Definitions:
     """The two sensors over the metric rollups (written by the posterior step,
     defs/posteriors.py) and the reset job."""
-    # The CTR alert keeps its episodes with updates in the warehouse: not on Spark yet.
-    alert = [] if settings.warehouse_engine == "spark" else [explore_ctr_alert_sensor]
-    return dg.Definitions(sensors=[*alert, killswitch_sensor], jobs=[killswitch_reset_job])
+    return dg.Definitions(
+        sensors=[explore_ctr_alert_sensor, killswitch_sensor],
+        jobs=[killswitch_reset_job],
+    )

@@ -15,9 +15,11 @@ import logging
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -25,7 +27,10 @@ from sqlalchemy.exc import IntegrityError
 from bandit_pipeline.monitoring.hour import HourFigures, last_hour
 from bandit_pipeline.redact import redact_webhook
 from bandit_pipeline.timing import WINDOWS_PER_HOUR
-from bandit_pipeline.warehouse.sql import sql_statement
+from bandit_pipeline.warehouse.sql import query_rows, sql_statement
+
+if TYPE_CHECKING:
+    from bandit_pipeline.warehouse.spark import SparkWarehouse
 
 log = logging.getLogger(__name__)
 KIND = "explore_ctr_low"
@@ -70,7 +75,7 @@ def has_recovered(hour: HourFigures, thresholds: AlertThresholds) -> bool:
 
 
 def evaluate_ctr_alerts(
-    engine: Engine,
+    engine: Engine | SparkWarehouse,
     namespace: str,
     as_of: datetime,
     thresholds: AlertThresholds,
@@ -79,14 +84,11 @@ def evaluate_ctr_alerts(
     """Open, resolve and notify alert episodes as of ``as_of``; safe to repeat."""
     changes: list[AlertChange] = []
     hours = last_hour(engine, namespace, as_of)
-    with engine.connect() as connection:
-        open_alerts = {
-            row.surface: row
-            for row in connection.execute(
-                sql_statement("alerts/open_alerts"), {"namespace": namespace}
-            )
-            if row.kind == KIND
-        }
+    open_alerts = {
+        row.surface: row
+        for row in query_rows(engine, "alerts/open_alerts", {"namespace": namespace})
+        if row.kind == KIND
+    }
     for surface, hour in sorted(hours.items()):
         figures = {
             "namespace": namespace,
@@ -97,48 +99,51 @@ def evaluate_ctr_alerts(
         current = open_alerts.get(surface)
         if current is None and is_low(hour, thresholds):
             try:
-                with engine.begin() as connection:
-                    connection.execute(
-                        sql_statement("alerts/open_alert"),
-                        {
-                            "kind": KIND,
-                            "namespace": namespace,
-                            "surface": surface,
-                            "as_of": as_of,
-                            "explore_impressions": hour.explore_impressions,
-                            "explore_ctr": hour.explore_ctr,
-                            "baseline_ctr": hour.baseline_ctr,
-                            "details": json.dumps(figures),
-                        },
-                    )
+                _write(
+                    engine,
+                    "alerts/open_alert",
+                    {
+                        "kind": KIND,
+                        "namespace": namespace,
+                        "surface": surface,
+                        "as_of": as_of,
+                        "explore_impressions": hour.explore_impressions,
+                        "explore_ctr": hour.explore_ctr,
+                        "baseline_ctr": hour.baseline_ctr,
+                        "details": json.dumps(figures),
+                    },
+                )
             except IntegrityError:
                 continue  # another evaluation opened it first
             changes.append(AlertChange(surface, "opened", figures))
         elif current is not None and has_recovered(hour, thresholds):
-            with engine.begin() as connection:
-                connection.execute(
-                    sql_statement("alerts/resolve_alert"),
-                    {"alert_id": current.alert_id, "as_of": as_of},
-                )
+            _write(engine, "alerts/resolve_alert", {"alert_id": current.alert_id, "as_of": as_of})
             changes.append(AlertChange(surface, "resolved", figures))
     if notify is not None:
         changes += _notify_pending(engine, namespace, as_of, notify)
     return changes
 
 
+def _write(warehouse: Engine | SparkWarehouse, name: str, params: dict) -> None:
+    """One statement in a transaction of its own; on Spark an appended event, the new
+    episode's id made here."""
+    if isinstance(warehouse, Engine):
+        with warehouse.begin() as connection:
+            connection.execute(sql_statement(name), params)
+        return
+    warehouse.execute(name, {"alert_id": uuid.uuid4().hex, **params})
+
+
 def _notify_pending(
-    engine: Engine, namespace: str, as_of: datetime, notify: Notifier
+    engine: Engine | SparkWarehouse, namespace: str, as_of: datetime, notify: Notifier
 ) -> list[AlertChange]:
     """Send each open, not yet delivered episode once."""
     sent = []
-    with engine.connect() as connection:
-        pending = [
-            row
-            for row in connection.execute(
-                sql_statement("alerts/open_alerts"), {"namespace": namespace}
-            )
-            if row.kind == KIND and row.notified_at is None
-        ]
+    pending = [
+        row
+        for row in query_rows(engine, "alerts/open_alerts", {"namespace": namespace})
+        if row.kind == KIND and row.notified_at is None
+    ]
     for row in pending:
         message = {
             "text": (
@@ -150,11 +155,7 @@ def _notify_pending(
             "surface": row.surface,
         }
         if notify(message):
-            with engine.begin() as connection:
-                connection.execute(
-                    sql_statement("alerts/mark_notified"),
-                    {"alert_id": row.alert_id, "as_of": as_of},
-                )
+            _write(engine, "alerts/mark_notified", {"alert_id": row.alert_id, "as_of": as_of})
             sent.append(AlertChange(row.surface, "notified", message))
     return sent
 

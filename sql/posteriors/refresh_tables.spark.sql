@@ -13,3 +13,4 @@ REFRESH TABLE bandit_metric_deltas;
 REFRESH TABLE bandit_candidate_pool;
 REFRESH TABLE bandit_publications;
 REFRESH TABLE bandit_killswitch_events;
+REFRESH TABLE bandit_alert_events;

@@ -182,3 +182,19 @@ CREATE TABLE IF NOT EXISTS bandit_killswitch_events (
     actor     STRING,
     at        TIMESTAMP
 ) USING parquet LOCATION :bandit_killswitch_events_location;
+
+-- The CTR alert's episodes as events (monitoring/alerts.py): each opening, webhook
+-- delivery and resolution of an alert is a row, appended; the view bandit_alerts
+-- (schema/metric_views.spark.sql) folds them into one row per episode.
+CREATE TABLE IF NOT EXISTS bandit_alert_events (
+    alert_id            STRING,
+    event               STRING COMMENT 'opened, notified or resolved',
+    at                  TIMESTAMP,
+    kind                STRING,
+    namespace           STRING,
+    surface             STRING,
+    explore_impressions BIGINT,
+    explore_ctr         DOUBLE,
+    baseline_ctr        DOUBLE,
+    details             STRING
+) USING parquet LOCATION :bandit_alert_events_location;

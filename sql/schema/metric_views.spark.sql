@@ -1,6 +1,7 @@
--- The metric view the kill switch reads (metrics/last_hour.sql), as a temporary view of
--- the warehouse's session: the same query as bandit_explore_metrics on the other engines
--- (sql/schema/0004_monitoring_views.sql; a test holds the two to the same text).
+-- The metric view the CTR alert and the kill switch read (metrics/last_hour.sql), as a
+-- temporary view of the warehouse's session: the same query as bandit_explore_metrics on
+-- the other engines (sql/schema/0004_monitoring_views.sql; a test holds the two to the
+-- same text).
 CREATE OR REPLACE TEMPORARY VIEW bandit_explore_metrics AS
 SELECT
     window_start,
@@ -32,3 +33,20 @@ SELECT
         AS reward_per_impression
 FROM bandit_metric_deltas
 GROUP BY window_start, namespace, surface, experiment, variant;
+
+-- The alert episodes, one row per alert_id, as the table bandit_alerts of the other
+-- engines: opened, and when the webhook took it and when it was resolved (NULL: not yet).
+CREATE OR REPLACE TEMPORARY VIEW bandit_alerts AS
+SELECT alert_id,
+       MAX(kind) AS kind,
+       MAX(namespace) AS namespace,
+       MAX(surface) AS surface,
+       MIN(CASE WHEN event = 'opened' THEN at END) AS opened_at,
+       MIN(CASE WHEN event = 'resolved' THEN at END) AS resolved_at,
+       MAX(explore_impressions) AS explore_impressions,
+       MAX(explore_ctr) AS explore_ctr,
+       MAX(baseline_ctr) AS baseline_ctr,
+       MAX(details) AS details,
+       MIN(CASE WHEN event = 'notified' THEN at END) AS notified_at
+FROM bandit_alert_events
+GROUP BY alert_id;
