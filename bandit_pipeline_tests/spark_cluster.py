@@ -11,12 +11,7 @@ A SparkContext is one per process, and a test process may already hold a local o
         url = cluster.warehouse_url(tmp_path / "lake")   # spark://127.0.0.1:PORT?warehouse=...
         cluster.run_driver(["-m", "some.module", url])
 
-Wrapped as a session fixture (``bandit_pipeline_tests/test_spark_cluster.py``)::
-
-    @pytest.fixture(scope="session")
-    def spark_cluster(tmp_path_factory):
-        with standalone_cluster(tmp_path_factory.mktemp("spark-cluster")) as cluster:
-            yield cluster
+The tests use it as the session fixture ``spark_cluster`` (``conftest.py``).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ pytestmark = pytest.mark.filterwarnings(
 # A window costs a local Spark seconds, not milliseconds: fewer examples, and per example
 # the windows that reach both modes (from scratch, incremental after it, from scratch
 # after a gap, incremental again).
-SPARK_PROPERTY = settings(PROPERTY, max_examples=6)
+SPARK_PROPERTY = settings(PROPERTY, max_examples=4)
 PROPERTY_WINDOWS = (1, 2, 4, 5)
 
 

@@ -15,7 +15,7 @@ import math
 import pytest
 
 from bandit_pipeline.online_store import open_store
-from bandit_pipeline.policy import reference_posteriors
+from bandit_pipeline.policy import LoggedEvent, reference_posteriors
 from bandit_pipeline.pool import snapshot_version
 from bandit_pipeline.spark_window import posteriors_as_of_spark
 from bandit_pipeline.timing import PARTITION_FORMAT, WINDOW
@@ -26,15 +26,50 @@ from bandit_pipeline_tests.helpers import (
     PARAMS,
     PARTITIONS_START,
     REDIS_URL,
+    START,
     WINDOW_ENDS,
     assert_close,
+    timed_event,
     traffic,
 )
-from bandit_pipeline_tests.test_spark_cluster import APP_NAME, QUICK, _stream
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:PySpark does not yet fully support pandas:FutureWarning"
 )
+
+APP_NAME = "bandit-pipeline"  # what warehouse/spark.py's start_session names the app
+# JVMs that live a minute: compile with C1 only and a single-threaded collector, which
+# saves the 2-core machine most of the JIT work of three fresh JVMs; two shuffle
+# partitions for the two executor cores.
+QUICK_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+QUICK = {
+    "spark.driver.extraJavaOptions": QUICK_JVM,
+    "spark.executor.extraJavaOptions": QUICK_JVM,
+    "spark.sql.shuffle.partitions": "2",
+}
+
+
+def _stream() -> list[LoggedEvent]:
+    """Four windows of traffic, with a late click, a re-sent impression, a producer clock
+    ahead, and control and treatment traffic on another surface."""
+    events = [e for window in range(4) for e in traffic(window, 0.3, 0.05, 12, 6)]
+    odd = [
+        ("impression", 1, 0, "home", "r1", "i1", True, None),
+        ("click", 3, 20, "home", "r1", "i1", True, None),  # a window late
+        ("impression", 17, 1, "home", "r1", "i1", True, None),  # re-sent
+        ("impression", 10, 2, "cart", "r2", "i2", True, "treatment"),
+        ("purchase", 20, 1, "cart", "r2", "i2", True, "treatment"),
+        ("impression", 12, 1, "cart", "r3", "i2", True, "control"),
+        ("impression", 40, -8, "home", "r5", "i3", True, None),  # producer clock ahead
+        ("click", 50, 1, "home", "r5", "i3", True, None),
+    ]
+    for n, (kind, minute, lag, surface, request, item, explore, variant) in enumerate(odd):
+        events.append(
+            timed_event(f"odd{n}", kind, START, minute, lag, surface=surface,
+                        request_id=request, item_id=item, explore=explore, variant=variant)
+        )  # fmt: skip
+    return events
+
 
 RUN_WINDOWS = 3  # a single-run backfill of three partitions: from scratch, then incremental
 
