@@ -313,6 +313,10 @@ def test_a_spark_warehouse_defines_the_window_job_on_spark(tmp_path):
         "spark_posterior_update",
         "explore_candidate_pool",
         "online_posteriors",
+        "reward_aggregates_window_reward_rows_valid",
+        "reward_aggregates_aggregates_within_bounds",
+        "bandit_posteriors_posteriors_proper",
+        "explore_candidate_pool_pool_items_sane",
     }
     schedule = definitions.resolve_schedule_def("bandit_posterior_update_every_15_minutes")
     assert schedule.job_name == "bandit_posterior_update"
@@ -322,4 +326,11 @@ def test_a_spark_warehouse_defines_the_window_job_on_spark(tmp_path):
         "retry_reason",
     }
     assert definitions.resolve_job_def("killswitch_reset").name == "killswitch_reset"
+    checks = {k.name for k in definitions.resolve_asset_graph().asset_check_keys}
+    assert checks == {
+        "window_reward_rows_valid",
+        "aggregates_within_bounds",
+        "posteriors_proper",
+        "pool_items_sane",
+    }
     assert not (tmp_path / "lake").exists()

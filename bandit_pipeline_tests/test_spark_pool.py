@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bandit_pipeline.ingest import load_catalog
+from bandit_pipeline.monitoring import quality
 from bandit_pipeline.monitoring.alerts import evaluate_ctr_alerts
 from bandit_pipeline.monitoring.killswitch import (
     KillSwitchPolicy,
@@ -118,6 +119,26 @@ def test_the_pool_on_spark_is_postgresqls_and_publishes(
         have_values = (have_row.alpha, have_row.beta, have_row.evidence)
         for w, h in zip(want_row[2:], have_values, strict=True):
             assert math.isclose(w, h, rel_tol=1e-9), (want_row, have_row)
+
+    # The quality suites pass on the lake with the same rows as on PostgreSQL.
+    for check, args in (
+        (quality.check_rewards, ()),
+        (quality.check_aggregates, ()),
+        (quality.check_posteriors, (DEFAULT_PARAMS,)),
+        (quality.check_pool, (POOL,)),
+    ):
+        on_lake, on_pg = check(lake, as_of, *args), check(pg_engine, as_of, *args)
+        assert (on_lake.success, on_lake.rows) == (True, on_pg.rows), on_lake
+        assert on_pg.success
+    # A posterior below its prior fails its suite, naming the expectation.
+    lake.spark.sql(
+        "INSERT INTO bandit_posteriors PARTITION (as_of = :as_of)"
+        " VALUES ('default', 'home', 'broken', 0.5, 1.0)",
+        args={"as_of": as_of},
+    )
+    broken = quality.check_posteriors(lake, as_of, DEFAULT_PARAMS)
+    assert not broken.success
+    assert broken.failures == ["expect_column_values_to_be_between(alpha): 1 unexpected"]
 
     # Publishing: each surface's snapshot in the store, recorded in the lake.
     published = publish_pools_spark(lake, redis_store, as_of, "default", POOL.surfaces)

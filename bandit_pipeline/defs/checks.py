@@ -69,21 +69,21 @@ def _per_partition(
 def window_reward_rows_valid(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> CheckEvents:
-    engine = warehouse.engine()
+    engine = warehouse.target()
     yield from _per_partition(context, lambda k: quality.check_rewards(engine, window_end(k)))
 
 
 def aggregates_within_bounds(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> CheckEvents:
-    engine = warehouse.engine()
+    engine = warehouse.target()
     yield from _per_partition(context, lambda k: quality.check_aggregates(engine, window_end(k)))
 
 
 def posteriors_proper(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> CheckEvents:
-    engine, params = warehouse.engine(), warehouse.parameters
+    engine, params = warehouse.target(), warehouse.parameters
     yield from _per_partition(
         context, lambda k: quality.check_posteriors(engine, window_end(k), params)
     )
@@ -97,7 +97,7 @@ def pool_items_sane(
     """The pool is built for the newest window of the run, and that one pool is what the
     run materialised for each of its partitions: its result is theirs."""
     as_of = window_end(max(context.partition_keys))
-    result = quality.check_pool(warehouse.engine(), as_of, candidate_pool.parameters)
+    result = quality.check_pool(warehouse.target(), as_of, candidate_pool.parameters)
     yield from _per_partition(context, lambda _key: result)
 
 

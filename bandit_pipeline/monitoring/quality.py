@@ -31,6 +31,8 @@ from bandit_pipeline.warehouse.sql import sql_statement
 if TYPE_CHECKING:
     import pandas as pd
 
+    from bandit_pipeline.warehouse.spark import SparkWarehouse
+
 LARGE = 1e12  # bounds that also catch infinities
 
 
@@ -74,9 +76,15 @@ def _data_source(url: str, file_identity: int | None = None):
 
 
 def run_suite(
-    name: str, engine: Engine, statement: str, params: dict[str, Any], expectations: list
+    name: str,
+    engine: Engine | SparkWarehouse,
+    statement: str,
+    params: dict[str, Any],
+    expectations: list,
 ) -> SuiteResult:
     """Validate the rows of ``sql/STATEMENT.sql`` (bound to ``params``) in the warehouse."""
+    if not isinstance(engine, Engine):
+        return _run_suite_on_spark(name, engine, statement, params, expectations)
     query = str(
         sql_statement(statement)
         .bindparams(**params)
@@ -110,6 +118,35 @@ def run_suite_on_summary(
     finally:
         source.delete_asset(asset_name)
     return _result(name, outcome, rows)
+
+
+def _run_suite_on_spark(
+    name: str, lake: SparkWarehouse, statement: str, params: dict[str, Any], expectations: list
+) -> SuiteResult:
+    """The same on the Spark warehouse: the expectations run as Spark jobs over the query's
+    DataFrame (Great Expectations' Spark data source)."""
+    frame = lake.query(statement, params)
+    asset_name = f"{name}_{uuid.uuid4().hex[:8]}"
+    source = _spark_source()
+    asset = source.add_dataframe_asset(name=asset_name)
+    try:
+        batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
+            batch_parameters={"dataframe": frame}
+        )
+        outcome = _validate(batch, name, expectations)
+    finally:
+        source.delete_asset(asset_name)
+    return _result(name, outcome, frame.count())
+
+
+@cache
+def _spark_source():
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context.data_sources.add_spark("lake")
 
 
 @cache
@@ -154,19 +191,21 @@ def _count(engine: Engine, query: str) -> int:
         )
 
 
-def check_rewards(engine: Engine, as_of: datetime) -> SuiteResult:
+def check_rewards(engine: Engine | SparkWarehouse, as_of: datetime) -> SuiteResult:
     """The window's new rows, through their one-pass summary (``sql/quality/window_rewards``):
     required values present, known event types and variants, slot 0..10000, surface names.
     Event ids are unique by the table's primary key."""
     import great_expectations.expectations as gxe
     import pandas as pd
 
-    with engine.connect() as connection:
-        result = connection.execute(
-            sql_statement("quality/window_rewards"),
-            {"window_start": as_of - WINDOW, "as_of": as_of},
-        )
-        summary = pd.DataFrame(result.all(), columns=list(result.keys()))
+    params = {"window_start": as_of - WINDOW, "as_of": as_of}
+    if isinstance(engine, Engine):
+        with engine.connect() as connection:
+            result = connection.execute(sql_statement("quality/window_rewards"), params)
+            summary = pd.DataFrame(result.all(), columns=list(result.keys()))
+    else:
+        frame = engine.query("quality/window_rewards", params)
+        summary = pd.DataFrame([tuple(row) for row in frame.collect()], columns=frame.columns)
     expectations = [
         gxe.ExpectColumnValuesToNotBeNull(column="event_type"),
         gxe.ExpectColumnValuesToNotBeNull(column="surface"),
@@ -180,7 +219,7 @@ def check_rewards(engine: Engine, as_of: datetime) -> SuiteResult:
     return run_suite_on_summary("bandit_rewards_window", summary, rows, expectations)
 
 
-def check_aggregates(engine: Engine, as_of: datetime) -> SuiteResult:
+def check_aggregates(engine: Engine | SparkWarehouse, as_of: datetime) -> SuiteResult:
     import great_expectations.expectations as gxe
 
     counts = ["impressions", "clicks", "add_to_carts", "purchases", "late_corrections"]
@@ -201,7 +240,9 @@ def check_aggregates(engine: Engine, as_of: datetime) -> SuiteResult:
     )  # fmt: skip
 
 
-def check_posteriors(engine: Engine, as_of: datetime, params: PosteriorParameters) -> SuiteResult:
+def check_posteriors(
+    engine: Engine | SparkWarehouse, as_of: datetime, params: PosteriorParameters
+) -> SuiteResult:
     import great_expectations.expectations as gxe
 
     tolerance = 1e-9  # floating-point noise of the incremental sums
@@ -221,7 +262,9 @@ def check_posteriors(engine: Engine, as_of: datetime, params: PosteriorParameter
     )  # fmt: skip
 
 
-def check_pool(engine: Engine, as_of: datetime, pool: PoolParameters) -> SuiteResult:
+def check_pool(
+    engine: Engine | SparkWarehouse, as_of: datetime, pool: PoolParameters
+) -> SuiteResult:
     import great_expectations.expectations as gxe
 
     expectations = [
