@@ -52,13 +52,17 @@ class Context:
             settings.warehouse_url, dedup_horizon=settings.lake_dedup_horizon
         )
 
+    def target(self) -> Engine | SparkWarehouse:
+        """The engine, or the Spark warehouse, for the commands that serve both."""
+        return self.lake() if self.settings.warehouse_engine == "spark" else self.engine
+
     @property
     def engine(self) -> Engine:
         if self.settings.warehouse_engine == "spark":
             raise SettingsError(
                 "this command needs a PostgreSQL or SQLite warehouse: on a spark:// "
                 "warehouse the product runs `db upgrade`, `ingest`, `catalog load`, "
-                "`job run` and `serve` (docs/spark.md)"
+                "`job run`, `serve`, `flags` and `killswitch` (docs/spark.md)"
             )
         if self._engine is None:
             from bandit_pipeline.warehouse import make_engine
@@ -471,7 +475,7 @@ def _record_flag(obj: Context, namespace: str, name: str, value: str | None) -> 
 
     from bandit_pipeline.store_record import set_flag
 
-    set_flag(obj.engine, _store(obj), namespace, name, value, actor=getpass.getuser())
+    set_flag(obj.target(), _store(obj), namespace, name, value, actor=getpass.getuser())
 
 
 @main.group()
@@ -499,7 +503,7 @@ def killswitch_status(obj: Context, namespace: str | None) -> None:
                 f"{namespace}/{surface}: {word} since {state.changed_at.isoformat()} "
                 f"by {state.changed_by}: {state.reason}"
             )
-    events = killswitch_events(obj.engine, namespace, limit=10)
+    events = killswitch_events(obj.target(), namespace, limit=10)
     if events:
         click.echo("latest events:")
         for event in events:
@@ -521,7 +525,7 @@ def killswitch_reset(obj: Context, namespace: str | None, surface: str, reason: 
     from bandit_pipeline.monitoring.killswitch import reset_killswitch
 
     namespace = namespace or obj.settings.namespace
-    reset_killswitch(obj.engine, _store(obj), namespace, surface, reason, actor=getpass.getuser())
+    reset_killswitch(obj.target(), _store(obj), namespace, surface, reason, actor=getpass.getuser())
     click.echo(f"{namespace}/{surface}: reset ({reason})")
 
 

@@ -30,13 +30,13 @@ def build_definitions(
     if warehouse is not None:
         resources["warehouse"] = warehouse
     if settings.warehouse_engine == "spark":
-        # The 15-minute job, its checks, the CTR alert and the kill switch; the restore
-        # and the propensities are not on Spark yet (docs/spark.md).
+        # All but the propensities and their evaluation (docs/spark.md).
         return dg.Definitions.merge(
             posterior_definitions(settings),
             publishing_definitions(settings),
             safeguard_definitions(settings),
             quality_check_definitions(settings),
+            restore_definitions(),
             schedule_definitions(),
             retry_definitions(),
             dg.Definitions(resources=resources),

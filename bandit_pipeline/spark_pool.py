@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from bandit_pipeline.online_store import OnlineStore
+from bandit_pipeline.online_store import OnlineStore, Snapshot
 from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.pool import (
     KEEP_POOLS,
@@ -27,7 +27,7 @@ from bandit_pipeline.pool import (
 from bandit_pipeline.warehouse.engine import aware_timestamp
 from bandit_pipeline.warehouse.spark import SparkWarehouse
 
-__all__ = ["build_candidate_pool_spark", "publish_pools_spark"]
+__all__ = ["build_candidate_pool_spark", "publish_pools_spark", "publish_snapshots_spark"]
 
 CANDIDATES = "bandit_pool_candidates"
 POOL_TABLE = "bandit_candidate_pool"
@@ -103,21 +103,41 @@ def publish_pools_spark(
             snapshot = snapshot_of(rows, as_of, namespace, surface, published_at)
             snapshots.append(snapshot)
             published[surface] = len(snapshot)
-        if snapshots:
-            store.publish_many(snapshots)
-        for snapshot in snapshots:
-            warehouse.execute(
-                "pool/record_publication",
-                {
-                    "namespace": snapshot.namespace,
-                    "surface": snapshot.surface,
-                    "version": snapshot.version,
-                    "as_of": snapshot.as_of,
-                    "items": len(snapshot),
-                    "published_at": snapshot.published_at.astimezone(UTC),
-                },
-            )
+        publish_snapshots_spark(warehouse, store, snapshots)
     return published
+
+
+def publish_snapshots_spark(
+    warehouse: SparkWarehouse,
+    store: OnlineStore,
+    snapshots: Sequence[Snapshot],
+    *,
+    unless_newer: bool = False,
+) -> list[Snapshot]:
+    """Write the snapshots to the store, then record those written in
+    ``bandit_publications`` (``pool.publish_snapshots`` on the other engines; with
+    ``unless_newer``, the restore's conditional write). Returns the snapshots written."""
+    if not snapshots:
+        return []
+    if unless_newer:
+        done = store.publish_unless_newer(snapshots)
+        written = [s for s, published in zip(snapshots, done, strict=True) if published]
+    else:
+        store.publish_many(snapshots)
+        written = list(snapshots)
+    for snapshot in written:
+        warehouse.execute(
+            "pool/record_publication",
+            {
+                "namespace": snapshot.namespace,
+                "surface": snapshot.surface,
+                "version": snapshot.version,
+                "as_of": snapshot.as_of,
+                "items": len(snapshot),
+                "published_at": snapshot.published_at.astimezone(UTC),
+            },
+        )
+    return written
 
 
 def _newer_pool_than(warehouse: SparkWarehouse, as_of: datetime) -> bool:

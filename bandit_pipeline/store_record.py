@@ -6,7 +6,7 @@ recorded in ``bandit_publications`` (its pool stays in ``bandit_candidate_pool``
 flag set or unset through the product in ``bandit_flag_events``, every kill-switch trip
 and reset in ``bandit_killswitch_events``. Each record is written in the warehouse
 transaction that writes the store, so the record never names a value the store did not
-get.
+get (on Spark, without such a transaction, right after the store's write).
 
 How an emptied store is told apart: per namespace, the restore writes a marker into the
 store once it has seeded it from the record. The marker lives and dies with the store's
@@ -34,17 +34,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from bandit_pipeline.online_store import KillSwitchState, OnlineStore
-from bandit_pipeline.pool import is_newer, pool_snapshot, publish_snapshots
+from bandit_pipeline.online_store import KillSwitchState, OnlineStore, Snapshot
+from bandit_pipeline.pool import is_newer, pool_snapshot, publish_snapshots, snapshot_of
+from bandit_pipeline.spark_pool import publish_snapshots_spark
 from bandit_pipeline.warehouse.engine import aware_timestamp
-from bandit_pipeline.warehouse.sql import sql_statement
+from bandit_pipeline.warehouse.sql import query_rows, sql_statement
+
+if TYPE_CHECKING:
+    from bandit_pipeline.warehouse.spark import SparkWarehouse
 
 
 def set_flag(
-    engine: Engine,
+    engine: Engine | SparkWarehouse,
     store: OnlineStore,
     namespace: str,
     name: str,
@@ -53,33 +58,42 @@ def set_flag(
     now: datetime | None = None,
 ) -> None:
     """Set a flag in the store (None: unset it) and record who did and when, in one
-    warehouse transaction: if the store write fails the record is rolled back."""
+    warehouse transaction: if the store write fails the record is rolled back. On Spark,
+    which has no such transaction, the store first and then the record."""
+    now = now or datetime.now(UTC)
+    if not isinstance(engine, Engine):
+        store.set_flag(namespace, name, value)
+        event = {"namespace": namespace, "name": name, "actor": actor, "at": now}
+        if value is None:
+            engine.execute("flags/record_unset", event)
+        else:
+            engine.execute("flags/record_event", {**event, "value": value})
+        return
     with engine.begin() as connection:
         connection.execute(
             sql_statement("flags/record_event"),
-            {"namespace": namespace, "name": name, "value": value, "actor": actor,
-             "at": now or datetime.now(UTC)},
+            {"namespace": namespace, "name": name, "value": value, "actor": actor, "at": now},
         )  # fmt: skip
         store.set_flag(namespace, name, value)
 
 
-def recorded_flags(engine: Engine, namespace: str) -> dict[str, str]:
+def recorded_flags(engine: Engine | SparkWarehouse, namespace: str) -> dict[str, str]:
     """The namespace's flags as last set through the product (unset ones left out)."""
-    with engine.connect() as connection:
-        rows = connection.execute(sql_statement("flags/current"), {"namespace": namespace})
-        return {row.name: row.value for row in rows if row.value is not None}
+    rows = query_rows(engine, "flags/current", {"namespace": namespace})
+    return {row.name: row.value for row in rows if row.value is not None}
 
 
-def recorded_killswitches(engine: Engine, namespace: str) -> dict[str, KillSwitchState]:
+def recorded_killswitches(
+    engine: Engine | SparkWarehouse, namespace: str
+) -> dict[str, KillSwitchState]:
     """Each surface's kill-switch state as last written (its newest trip or reset)."""
-    with engine.connect() as connection:
-        rows = connection.execute(sql_statement("killswitch/current"), {"namespace": namespace})
-        return {
-            row.surface: KillSwitchState(
-                row.action == "trip", row.reason, aware_timestamp(row.at), row.actor
-            )
-            for row in rows
-        }
+    rows = query_rows(engine, "killswitch/current", {"namespace": namespace})
+    return {
+        row.surface: KillSwitchState(
+            row.action == "trip", row.reason, aware_timestamp(row.at), row.actor
+        )
+        for row in rows
+    }
 
 
 @dataclass
@@ -117,7 +131,10 @@ class RestoreReport:
 
 
 def restore(
-    engine: Engine, store: OnlineStore, namespace: str, now: datetime | None = None
+    engine: Engine | SparkWarehouse,
+    store: OnlineStore,
+    namespace: str,
+    now: datetime | None = None,
 ) -> RestoreReport:
     """Bring an emptied (or behind) online store back to the warehouse's record of the
     namespace, never over anything newer; see the module docstring."""
@@ -125,29 +142,28 @@ def restore(
     report = RestoreReport(namespace)
     marker = store.restore_marker(namespace)
     report.emptied = marker is None
-    with engine.connect() as connection:
-        recorded = connection.execute(
-            sql_statement("pool/newest_publications"), {"namespace": namespace}
-        ).all()
-        snapshots = []
-        for row in recorded:
-            current = store.current_version(namespace, row.surface)
-            report.emptied |= current is None
-            if current == row.version or is_newer(current, row.version):
-                continue
-            snapshot = pool_snapshot(connection, aware_timestamp(row.as_of), namespace,
-                                     row.surface, now)  # fmt: skip
-            if len(snapshot) != row.items:
-                # Its pool was pruned or rebuilt since: not what was published.
-                report.unavailable[row.surface] = (
-                    f"the pool of {row.version} no longer holds its {row.items} items"
-                )
-                continue
-            snapshots.append(snapshot)
+    snapshots = []
+    for row in query_rows(engine, "pool/newest_publications", {"namespace": namespace}):
+        current = store.current_version(namespace, row.surface)
+        report.emptied |= current is None
+        if current == row.version or is_newer(current, row.version):
+            continue
+        snapshot = _recorded_snapshot(engine, aware_timestamp(row.as_of), namespace,
+                                      row.surface, now)  # fmt: skip
+        if len(snapshot) != row.items:
+            # Its pool was pruned or rebuilt since: not what was published.
+            report.unavailable[row.surface] = (
+                f"the pool of {row.version} no longer holds its {row.items} items"
+            )
+            continue
+        snapshots.append(snapshot)
     # Each write decides in the store, in one step, whether it may write: a snapshot, a
     # flag or a kill switch written since the reads above (by a publish, `flags set`, the
     # kill-switch sensor) is kept.
-    written = publish_snapshots(engine, store, snapshots, unless_newer=True)
+    if isinstance(engine, Engine):
+        written = publish_snapshots(engine, store, snapshots, unless_newer=True)
+    else:
+        written = publish_snapshots_spark(engine, store, snapshots, unless_newer=True)
     report.snapshots = {s.surface: s.version for s in written}
     if report.emptied:
         for name, value in recorded_flags(engine, namespace).items():
@@ -160,3 +176,19 @@ def restore(
         # Last: a restore cut short leaves no marker, and the next one goes on.
         store.set_restore_marker(namespace, now)
     return report
+
+
+def _recorded_snapshot(
+    engine: Engine | SparkWarehouse,
+    as_of: datetime,
+    namespace: str,
+    surface: str,
+    published_at: datetime,
+) -> Snapshot:
+    if isinstance(engine, Engine):
+        with engine.connect() as connection:
+            return pool_snapshot(connection, as_of, namespace, surface, published_at)
+    rows = engine.rows(
+        "pool/read_pool", {"as_of": as_of, "namespace": namespace, "surface": surface}
+    )
+    return snapshot_of(rows, as_of, namespace, surface, published_at)

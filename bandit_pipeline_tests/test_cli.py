@@ -264,7 +264,7 @@ def test_a_flag_the_warehouse_cannot_record_is_not_set(sqlite_engine, tmp_path):
 
 def test_commands_that_need_sql_refuse_a_spark_warehouse_in_one_line(tmp_path):
     env = {"BANDIT_WAREHOUSE_URL": f"spark://local[2]?warehouse={tmp_path}/lake"}
-    result = CliRunner().invoke(main, ["killswitch", "status"], env=env)
+    result = CliRunner().invoke(main, ["experiment", "readout"], env=env)
     assert result.exit_code == 2
     assert "needs a PostgreSQL or SQLite warehouse" in result.output
     assert "Traceback" not in result.output

@@ -323,6 +323,7 @@ def test_a_spark_warehouse_defines_the_window_job_on_spark(tmp_path):
     assert {s.name for s in definitions.sensors} == {
         "explore_ctr_alert",
         "exploration_killswitch",
+        "online_store_restore",
         "retry_reason",
     }
     assert definitions.resolve_job_def("killswitch_reset").name == "killswitch_reset"

@@ -23,6 +23,7 @@ from bandit_pipeline.monitoring.rollups import newest_rollup_run
 from bandit_pipeline.pool import build_candidate_pool, snapshot_version
 from bandit_pipeline.spark_pool import build_candidate_pool_spark, publish_pools_spark
 from bandit_pipeline.spark_window import materialise_window_spark
+from bandit_pipeline.store_record import restore, set_flag
 from bandit_pipeline.warehouse.spark_ingest import load_catalog_spark
 from bandit_pipeline.warehouse.sql import sql_file
 from bandit_pipeline.window_update import materialise_window
@@ -32,6 +33,7 @@ from bandit_pipeline_tests.helpers import (
     FUTURE_SCAN,
     START,
     WINDOW_ENDS,
+    delete_redis_keys,
     load_events,
     rows,
     timed_event,
@@ -88,7 +90,7 @@ def _events() -> list:
 
 @pytest.mark.postgres
 def test_the_pool_on_spark_is_postgresqls_and_publishes(
-    pg_engine, new_warehouse, redis_store, tmp_path
+    pg_engine, new_warehouse, redis_store, redis_prefix, tmp_path
 ):
     path = _catalog_file(tmp_path / "catalog.jsonl", CATALOG)
     on_postgres = load_catalog(pg_engine, path, DEFAULTS)
@@ -155,6 +157,16 @@ def test_the_pool_on_spark_is_postgresqls_and_publishes(
         ("cart", snapshot_version(as_of), want.eligible["cart"]),
         ("home", snapshot_version(as_of), want.eligible["home"]),
     ]
+    # An emptied store comes back from the lake's record: the snapshots and the flags.
+    set_flag(lake, redis_store, "default", "bandit_explore_slots", "2", actor="test")
+    delete_redis_keys(redis_prefix)
+    report = restore(lake, redis_store, "default")
+    assert report.emptied
+    assert report.snapshots == dict.fromkeys(POOL.surfaces, snapshot_version(as_of))
+    assert report.flags == {"bandit_explore_slots": "2"}
+    assert list(redis_store.load("default", "home").item_ids) == list(home.item_ids)
+    assert not restore(lake, redis_store, "default").restored
+
     # An older window's pool is not built or published over a newer one.
     older = as_of - timedelta(minutes=15)
     assert build_candidate_pool_spark(lake, older, "default", POOL, DEFAULT_PARAMS).skipped

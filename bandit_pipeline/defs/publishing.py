@@ -85,7 +85,7 @@ def spark_online_posteriors(
     candidate_pool: CandidatePoolResource,
     online_store: OnlineStoreResource,
 ) -> dg.MaterializeResult:
-    """The same on the Spark warehouse, without the store's restore (docs/spark.md)."""
+    """The same on the Spark warehouse (docs/spark.md)."""
     as_of = window_end(max(context.partition_keys))
     store = online_store.open()
     try:
@@ -95,7 +95,10 @@ def spark_online_posteriors(
         )  # fmt: skip
     finally:
         store.close()
-    return dg.MaterializeResult(metadata=publish_metadata(as_of, published))
+    restored = restore_store(warehouse, candidate_pool, online_store)
+    if restored.restored or restored.unavailable:
+        context.log.warning("online store restored: %s", restored.summary())
+    return dg.MaterializeResult(metadata=publish_metadata(as_of, published, restored))
 
 
 def publishing_definitions(settings: Settings) -> dg.Definitions:

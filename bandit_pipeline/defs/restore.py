@@ -19,7 +19,7 @@ def restore_store(
     """One restore of the code location's namespace (the sensor's, and the publish's)."""
     store = online_store.open()
     try:
-        return restore(warehouse.engine(), store, candidate_pool.namespace)
+        return restore(warehouse.target(), store, candidate_pool.namespace)
     finally:
         store.close()
 

@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from bandit_pipeline.monitoring.hour import HourFigures, last_hour
 from bandit_pipeline.online_store import KillSwitchState, OnlineStore
-from bandit_pipeline.warehouse.sql import sql_statement
+from bandit_pipeline.warehouse.sql import query_rows, sql_statement
 
 if TYPE_CHECKING:
     from bandit_pipeline.warehouse.spark import SparkWarehouse
@@ -137,8 +137,5 @@ def _set(
         store.set_killswitch(namespace, surface, state)
 
 
-def killswitch_events(engine: Engine, namespace: str, limit: int = 20) -> list:
-    with engine.connect() as connection:
-        return connection.execute(
-            sql_statement("killswitch/events"), {"namespace": namespace, "limit": limit}
-        ).all()
+def killswitch_events(engine: Engine | SparkWarehouse, namespace: str, limit: int = 20) -> list:
+    return query_rows(engine, "killswitch/events", {"namespace": namespace, "limit": limit})

@@ -55,6 +55,7 @@ TABLES = (
     "bandit_publications",
     "bandit_killswitch_events",
     "bandit_alert_events",
+    "bandit_flag_events",
 )
 # A session this module starts: small enough to share a 2-core machine, and reading the
 # lake's folders as the truth about its partitions (no metastore to keep in step).

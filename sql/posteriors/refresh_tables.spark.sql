@@ -14,3 +14,4 @@ REFRESH TABLE bandit_candidate_pool;
 REFRESH TABLE bandit_publications;
 REFRESH TABLE bandit_killswitch_events;
 REFRESH TABLE bandit_alert_events;
+REFRESH TABLE bandit_flag_events;

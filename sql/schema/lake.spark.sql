@@ -198,3 +198,13 @@ CREATE TABLE IF NOT EXISTS bandit_alert_events (
     baseline_ctr        DOUBLE,
     details             STRING
 ) USING parquet LOCATION :bandit_alert_events_location;
+
+-- Every flag set or unset through the product (store_record.set_flag), appended: with the
+-- publications and the kill-switch events, what an emptied online store is restored from.
+CREATE TABLE IF NOT EXISTS bandit_flag_events (
+    namespace STRING,
+    name      STRING,
+    value     STRING COMMENT 'NULL: unset',
+    actor     STRING,
+    at        TIMESTAMP
+) USING parquet LOCATION :bandit_flag_events_location;
