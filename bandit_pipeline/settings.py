@@ -326,6 +326,16 @@ class Settings(BaseSettings):
             raise ValueError("at least one BANDIT_REWARD_WEIGHT_* must be positive")
         return self
 
+    @model_validator(mode="after")
+    def _prior_on_the_engine(self) -> Settings:
+        # Said when the settings load, not hours later in a scheduled run's step.
+        if self.prior_mode == "empirical" and self.warehouse_engine == "spark":
+            raise ValueError(
+                "BANDIT_PRIOR_MODE=empirical: not available on a spark:// warehouse yet; "
+                "use fixed (docs/spark.md)"
+            )
+        return self
+
     @property
     def reward_weights(self) -> dict[str, float]:
         """Weight of each outcome event type."""

@@ -192,3 +192,11 @@ def test_serve_prints_no_secret_on_bad_settings(tmp_path):
     assert "must be positive" in result.stderr
     for _, secret in SECRETS.values():
         assert secret not in result.stdout + result.stderr
+
+
+def test_the_empirical_prior_is_refused_on_a_spark_warehouse_when_the_settings_load():
+    with pytest.raises(SettingsError) as error:
+        load_settings(warehouse_url="spark://local[2]?warehouse=/tmp/lake", prior_mode="empirical")
+    assert "BANDIT_PRIOR_MODE=empirical: not available on a spark:// warehouse" in str(error.value)
+    fixed = load_settings(warehouse_url="spark://local[2]?warehouse=/tmp/lake", prior_mode="fixed")
+    assert fixed.warehouse_engine == "spark"
