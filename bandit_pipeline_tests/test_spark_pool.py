@@ -256,3 +256,16 @@ def test_the_lakes_metric_view_is_the_other_engines():
     spark = sql_file("schema/metric_views", "spark").statements[0]
     temporary = "CREATE OR REPLACE TEMPORARY VIEW bandit_explore_metrics AS"
     assert spark.split(temporary, 1)[1] == shared.split(view, 1)[1]
+
+
+def test_the_lakes_candidates_query_is_the_shared_one_but_for_the_newest_posterior():
+    """pool/candidates.spark.sql differs from pool/candidates.sql only in how it finds each
+    item's newest posterior (before the CTE ``decayed``)."""
+    shared = sql_file("pool/candidates").statements[0]
+    spark = sql_file("pool/candidates", "spark").statements[0]
+    tail = "decayed AS ("
+    assert spark[spark.index(tail) :] == shared[shared.index(tail) :]
+    assert (
+        spark[: spark.index("newest_posteriors AS (")]
+        == shared[: shared.index("catalog_posteriors AS MATERIALIZED (")]
+    )

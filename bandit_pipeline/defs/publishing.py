@@ -32,8 +32,9 @@ def explore_candidate_pool(
 ) -> dg.MaterializeResult:
     """Built for the newest window of the run only: the pool serves the present."""
     as_of = window_end(max(context.partition_keys))
-    result = build_candidate_pool(
-        warehouse.engine(), as_of, candidate_pool.namespace, candidate_pool.parameters,
+    build = build_candidate_pool_spark if warehouse.is_spark else build_candidate_pool
+    result = build(
+        warehouse.target(), as_of, candidate_pool.namespace, candidate_pool.parameters,
         warehouse.parameters,
     )  # fmt: skip
     return dg.MaterializeResult(metadata=pool_metadata(result))
@@ -47,10 +48,11 @@ def online_posteriors(
     online_store: OnlineStoreResource,
 ) -> dg.MaterializeResult:
     as_of = window_end(max(context.partition_keys))
+    publish = publish_pools_spark if warehouse.is_spark else publish_pools
     store = online_store.open()
     try:
-        published = publish_pools(
-            warehouse.engine(), store, as_of, candidate_pool.namespace,
+        published = publish(
+            warehouse.target(), store, as_of, candidate_pool.namespace,
             candidate_pool.parameters.surfaces,
         )  # fmt: skip
     finally:
@@ -63,48 +65,9 @@ def online_posteriors(
     return dg.MaterializeResult(metadata=publish_metadata(as_of, published, restored))
 
 
-@explain_failures
-def spark_candidate_pool(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    candidate_pool: CandidatePoolResource,
-) -> dg.MaterializeResult:
-    """The same on the Spark warehouse (docs/spark.md)."""
-    as_of = window_end(max(context.partition_keys))
-    result = build_candidate_pool_spark(
-        warehouse.lake(), as_of, candidate_pool.namespace, candidate_pool.parameters,
-        warehouse.parameters,
-    )  # fmt: skip
-    return dg.MaterializeResult(metadata=pool_metadata(result))
-
-
-@explain_failures
-def spark_online_posteriors(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    candidate_pool: CandidatePoolResource,
-    online_store: OnlineStoreResource,
-) -> dg.MaterializeResult:
-    """The same on the Spark warehouse (docs/spark.md)."""
-    as_of = window_end(max(context.partition_keys))
-    store = online_store.open()
-    try:
-        published = publish_pools_spark(
-            warehouse.lake(), store, as_of, candidate_pool.namespace,
-            candidate_pool.parameters.surfaces,
-        )  # fmt: skip
-    finally:
-        store.close()
-    restored = restore_store(warehouse, candidate_pool, online_store)
-    if restored.restored or restored.unavailable:
-        context.log.warning("online store restored: %s", restored.summary())
-    return dg.MaterializeResult(metadata=publish_metadata(as_of, published, restored))
-
-
 def publishing_definitions(settings: Settings) -> dg.Definitions:
     """The catalog (loaded outside Dagster), the pool and the published snapshots."""
     partitions = fifteen_minute_partitions(settings)
-    spark = settings.warehouse_engine == "spark"
     item_catalog = dg.AssetSpec(
         "item_catalog",
         description="The item catalog (loaded by `bandit-pipeline catalog load`).",
@@ -112,7 +75,6 @@ def publishing_definitions(settings: Settings) -> dg.Definitions:
         kinds={warehouse_kind(settings)},
     )
     pool = dg.asset(
-        name="explore_candidate_pool",
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=POSTERIOR_CHAIN_POOL,
@@ -122,9 +84,8 @@ def publishing_definitions(settings: Settings) -> dg.Definitions:
         kinds={warehouse_kind(settings)},
         description="Fresh, available, sanely priced items that have not yet graduated, per "
         "surface, with their posteriors (table bandit_candidate_pool; newest windows only).",
-    )(spark_candidate_pool if spark else explore_candidate_pool)
+    )(explore_candidate_pool)
     published = dg.asset(
-        name="online_posteriors",
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=POSTERIOR_CHAIN_POOL,
@@ -133,5 +94,5 @@ def publishing_definitions(settings: Settings) -> dg.Definitions:
         kinds={online_store_kind(settings)},
         description="The candidate pool and its posteriors published to the online store, "
         "one atomic snapshot per surface, versioned by the window's end.",
-    )(spark_online_posteriors if spark else online_posteriors)
+    )(online_posteriors)
     return dg.Definitions(assets=[item_catalog, pool, published])

@@ -125,10 +125,14 @@ class WarehouseResource(dg.ConfigurableResource):
             self._engine = make_engine(self.url)
         return self._engine
 
+    @property
+    def is_spark(self) -> bool:
+        return self.url.startswith("spark://")
+
     def target(self) -> Engine | SparkWarehouse:
-        """The engine, or the Spark warehouse of a ``spark://`` URL: for the readers that
-        serve both (the kill switch)."""
-        return self.lake() if self.url.startswith("spark://") else self.engine()
+        """The engine, or the Spark warehouse of a ``spark://`` URL: for the steps that
+        serve both."""
+        return self.lake() if self.is_spark else self.engine()
 
     def lake(self) -> SparkWarehouse:
         """The Spark warehouse of a ``spark://`` URL (docs/spark.md), opened once per

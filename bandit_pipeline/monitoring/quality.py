@@ -107,17 +107,7 @@ def run_suite_on_summary(
 ) -> SuiteResult:
     """Validate a summary the warehouse computed in one pass (a few hundred rows, in
     memory) that stands for ``rows`` rows of a table."""
-    asset_name = f"{name}_{uuid.uuid4().hex[:8]}"
-    source = _summary_source()
-    asset = source.add_dataframe_asset(name=asset_name)
-    try:
-        batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
-            batch_parameters={"dataframe": summary}
-        )
-        outcome = _validate(batch, name, expectations)
-    finally:
-        source.delete_asset(asset_name)
-    return _result(name, outcome, rows)
+    return _result(name, _validate_frame(_summary_source(), name, summary, expectations), rows)
 
 
 def _run_suite_on_spark(
@@ -126,17 +116,21 @@ def _run_suite_on_spark(
     """The same on the Spark warehouse: the expectations run as Spark jobs over the query's
     DataFrame (Great Expectations' Spark data source)."""
     frame = lake.query(statement, params)
+    outcome = _validate_frame(_spark_source(), name, frame, expectations)
+    return _result(name, outcome, frame.count())
+
+
+def _validate_frame(source: Any, name: str, frame: Any, expectations: list) -> Any:
+    """Validate a DataFrame (pandas or Spark, per ``source``) as a throw-away asset."""
     asset_name = f"{name}_{uuid.uuid4().hex[:8]}"
-    source = _spark_source()
     asset = source.add_dataframe_asset(name=asset_name)
     try:
         batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
             batch_parameters={"dataframe": frame}
         )
-        outcome = _validate(batch, name, expectations)
+        return _validate(batch, name, expectations)
     finally:
         source.delete_asset(asset_name)
-    return _result(name, outcome, frame.count())
 
 
 @cache
