@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from bandit_pipeline.monitoring.rollups import delta_params
+from bandit_pipeline.monitoring.rollups import MetricsScope, delta_params
 from bandit_pipeline.policy import PosteriorParameters
 from bandit_pipeline.policy.prior import PriorFitParameters
 from bandit_pipeline.timing import WINDOW
@@ -36,12 +36,13 @@ def materialise_window_spark(
     *,
     future_scan: timedelta,
     window: timedelta = WINDOW,
-    metrics: bool = False,
+    metrics: MetricsScope | None = None,
     prior: PriorFitParameters | None = None,
 ) -> WindowResult:
     """Compute and store the aggregates and posteriors of the window ending at ``as_of``
     (``future_scan``: as in ``materialise_window``), with ``metrics`` its metric rollups
-    (``bandit_metric_deltas``). The empirical prior is not computed on Spark yet."""
+    (``bandit_metric_deltas``; no experiment's holdout record on Spark yet). The empirical
+    prior is not computed on Spark yet."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware (UTC)")
     if prior is not None and prior.empirical:
@@ -62,7 +63,7 @@ def _materialise(
     window_start: datetime,
     params: PosteriorParameters,
     future_scan: timedelta,
-    metrics: bool,
+    metrics: MetricsScope | None,
 ) -> WindowResult:
     warehouse.execute("posteriors/refresh_tables")
     warehouse.execute("posteriors/delete_partition", {"as_of": as_of})
@@ -72,7 +73,7 @@ def _materialise(
     warehouse.stage("posteriors/stage_window_keys", WINDOW_KEYS, bind)
     warehouse.execute("posteriors/insert_aggregates", bind)
     aggregate_seconds = time.perf_counter() - started
-    if metrics:
+    if metrics is not None:
         warehouse.execute("metrics/insert_deltas", delta_params(as_of, params))
 
     started = time.perf_counter()

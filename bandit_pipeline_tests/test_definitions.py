@@ -310,7 +310,7 @@ def test_a_spark_warehouse_defines_the_window_job_on_spark(tmp_path):
     assert graph.get(dg.AssetKey("explore_candidate_pool")).kinds == {"spark"}
     job = definitions.resolve_job_def("bandit_posterior_update")
     assert {n.name for n in job.nodes} == {
-        "spark_posterior_update",
+        "posterior_update",
         "explore_candidate_pool",
         "online_posteriors",
         "reward_aggregates_window_reward_rows_valid",

@@ -209,7 +209,7 @@ def test_spark_and_postgresql_store_the_same_windows(pg_engine, new_warehouse):
             pg_engine, as_of, PARAMS, future_scan=FUTURE_SCAN, metrics=scope
         )
         on_spark = materialise_window_spark(
-            warehouse, as_of, PARAMS, future_scan=FUTURE_SCAN, metrics=True
+            warehouse, as_of, PARAMS, future_scan=FUTURE_SCAN, metrics=scope
         )
         assert _figures(on_spark) == _figures(on_postgres)
         assert math.isclose(on_spark.reward_evidence, on_postgres.reward_evidence, rel_tol=1e-9)
@@ -251,7 +251,7 @@ def test_spark_and_postgresql_store_the_same_windows(pg_engine, new_warehouse):
 
     # Every rerun gives the same rows, to the last bit, and the same modes.
     for as_of in WINDOW_ENDS:
-        materialise_window_spark(warehouse, as_of, PARAMS, future_scan=FUTURE_SCAN, metrics=True)
+        materialise_window_spark(warehouse, as_of, PARAMS, future_scan=FUTURE_SCAN, metrics=scope)
     assert _spark_tables(warehouse) == stored
     assert [r["mode"] for r in stored["runs"]] == ["from_scratch"] + ["incremental"] * 5
 

@@ -19,7 +19,7 @@ from bandit_pipeline.monitoring.killswitch import (
     evaluate_killswitch,
     reset_killswitch,
 )
-from bandit_pipeline.monitoring.rollups import newest_rollup_run
+from bandit_pipeline.monitoring.rollups import MetricsScope, newest_rollup_run
 from bandit_pipeline.pool import build_candidate_pool, snapshot_version
 from bandit_pipeline.spark_pool import build_candidate_pool_spark, publish_pools_spark
 from bandit_pipeline.spark_window import materialise_window_spark
@@ -217,7 +217,9 @@ def test_the_safeguards_act_on_the_lakes_rollups(new_warehouse, redis_store):
     events = [e for window in range(4) for e in traffic(window, 0.0, 0.3, 12, 20)]
     lake.append_events(events)
     for as_of in WINDOW_ENDS[:4]:
-        materialise_window_spark(lake, as_of, DEFAULT_PARAMS, future_scan=FUTURE_SCAN, metrics=True)
+        materialise_window_spark(
+            lake, as_of, DEFAULT_PARAMS, future_scan=FUTURE_SCAN, metrics=MetricsScope("default")
+        )
     newest = newest_rollup_run(lake)
     assert newest == WINDOW_ENDS[3]
     sent = []

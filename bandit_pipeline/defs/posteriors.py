@@ -47,13 +47,14 @@ def posterior_update(
     candidate_pool: CandidatePoolResource,
     monitoring: MonitoringResource,
 ) -> Iterator[dg.MaterializeResult]:
-    """The aggregates, posteriors and metric rollups of each window in one transaction,
-    window by window in time order."""
-    engine, params = warehouse.engine(), warehouse.parameters
+    """The aggregates, posteriors and metric rollups of each window in one transaction
+    (on Spark, in an order whose every state is safe), window by window in time order."""
+    engine, params = warehouse.target(), warehouse.parameters
+    materialise = materialise_window_spark if warehouse.is_spark else materialise_window
     scope = MetricsScope(candidate_pool.namespace, monitoring.experiment())
     results = []
     for key in sorted(context.partition_keys):
-        result = materialise_window(
+        result = materialise(
             engine,
             window_end(key),
             params,
@@ -72,37 +73,9 @@ def posterior_update(
     )
 
 
-@explain_failures
-def spark_posterior_update(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
-) -> Iterator[dg.MaterializeResult]:
-    """The aggregates, posteriors and metric rollups of each window on the Spark
-    warehouse, window by window in time order (docs/spark.md)."""
-    lake = warehouse.lake()
-    results = []
-    for key in sorted(context.partition_keys):
-        result = materialise_window_spark(
-            lake,
-            window_end(key),
-            warehouse.parameters,
-            future_scan=warehouse.future_scan,
-            metrics=True,
-            prior=warehouse.prior_fit,
-        )
-        context.log.info("window %s: %s", key, result.metadata())
-        results.append(result)
-    yield dg.MaterializeResult(asset_key="reward_aggregates", metadata=aggregates_metadata(results))
-    yield dg.MaterializeResult(asset_key="bandit_posteriors", metadata=posteriors_metadata(results))
-    # The per-surface figures are read back with SQL on the other engines only.
-    yield dg.MaterializeResult(
-        asset_key="bandit_explore_metrics", metadata=metrics_metadata(len(results), [])
-    )
-
-
 def posterior_definitions(settings: Settings) -> dg.Definitions:
     """The reward events (loaded outside Dagster) and the posterior multi-asset."""
     kinds = {warehouse_kind(settings)}
-    spark = settings.warehouse_engine == "spark"
     bandit_rewards = dg.AssetSpec(
         "bandit_rewards",
         description="Telemetry events, one row per event (loaded by `bandit-pipeline ingest`).",
@@ -147,5 +120,5 @@ def posterior_definitions(settings: Settings) -> dg.Definitions:
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=POSTERIOR_CHAIN_POOL,
         can_subset=False,
-    )(spark_posterior_update if spark else posterior_update)
+    )(posterior_update)
     return dg.Definitions(assets=[bandit_rewards, update])

@@ -95,13 +95,11 @@ def materialise_metrics(
 
 
 def window_figures(
-    engine: Engine, window_start: datetime, namespace: str | None = None
+    engine: Engine | SparkWarehouse, window_start: datetime, namespace: str | None = None
 ) -> list[SurfaceFigures]:
-    with engine.connect() as connection:
-        rows = connection.execute(
-            sql_statement("metrics/window_figures"),
-            {"window_start": window_start, "namespace": namespace},
-        ).all()
+    rows = query_rows(
+        engine, "metrics/window_figures", {"window_start": window_start, "namespace": namespace}
+    )
     figures = []
     for row in rows:
         explore, baseline = int(row.bandit_explore_impressions), int(row.baseline_impressions)

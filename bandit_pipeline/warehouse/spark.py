@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl
 
 from bandit_pipeline.accepted_warnings import PYSPARK_PANDAS
 from bandit_pipeline.policy import LoggedEvent
-from bandit_pipeline.settings import SettingsError, default_settings
+from bandit_pipeline.settings import Settings, SettingsError
 from bandit_pipeline.warehouse.sql import SqlFile, parameter_names, sql_file
 
 if TYPE_CHECKING:
@@ -67,7 +67,8 @@ SESSION_DEFAULTS = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.hive.manageFilesourcePartitions": "false",
 }
-DEDUP_HORIZON = default_settings().lake_dedup_horizon  # BANDIT_LAKE_DEDUP_HORIZON_HOURS
+# BANDIT_LAKE_DEDUP_HORIZON_HOURS's default, read without loading any settings at import.
+DEDUP_HORIZON = timedelta(hours=Settings.model_fields["lake_dedup_horizon_hours"].default)
 # The columns of a batch of events (the temporary view bandit_rewards_batch that
 # sql/ingest/stage_new_events.spark.sql reads), in order.
 BATCH_SCHEMA = (

@@ -23,7 +23,8 @@ import io
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,7 +100,7 @@ def commit_batch(
     if rejects is None:
         rejects = spark.createDataFrame([], schema=REJECTS_SCHEMA)
     earliest = events.selectExpr("MIN(ingested_at_given)").first()[0]
-    since = accepted_at if earliest is None else min(accepted_at, _utc(earliest))
+    since = accepted_at if earliest is None else min(accepted_at, aware_timestamp(earliest))
     horizon_start = since - warehouse.dedup_horizon
     params = {"accepted_at": accepted_at, "horizon_start": horizon_start}
     rejected = {**params, "rejected_table": "bandit_rewards_rejected"}
@@ -122,16 +123,26 @@ def commit_batch(
             "ingest/batch_conflicts", {"sequence": started_at, "horizon_start": horizon_start}
         )
 
+    with _batch_views(warehouse, {BATCH_VIEW: events, REJECTS_VIEW: rejects}, NEW_EVENTS):
+        return _commit(warehouse, source, stage, write, conflicts)
+
+
+@contextmanager
+def _batch_views(
+    warehouse: SparkWarehouse, frames: dict[str, DataFrame], staged: str
+) -> Iterator[None]:
+    """Under the warehouse's lock, the batch's frames as temporary views; afterwards those
+    and what was staged from them (``staged`` and the new rejected rows) dropped."""
     with warehouse.lock:
-        events.createOrReplaceTempView(BATCH_VIEW)
-        rejects.createOrReplaceTempView(REJECTS_VIEW)
+        for view, frame in frames.items():
+            frame.createOrReplaceTempView(view)
         try:
-            return _commit(warehouse, source, stage, write, conflicts)
+            yield
         finally:
-            warehouse.release(NEW_EVENTS)
+            warehouse.release(staged)
             warehouse.release(NEW_REJECTS)
-            spark.catalog.dropTempView(BATCH_VIEW)
-            spark.catalog.dropTempView(REJECTS_VIEW)
+            for view in frames:
+                warehouse.spark.catalog.dropTempView(view)
 
 
 def _commit(
@@ -165,13 +176,6 @@ def _commit(
                 break  # abandon this write; stage again against the new state
             sequence = warehouse.scalar("ingest/newest_batch") + 1
     raise RuntimeError(f"an ingest batch lost the race to commit {MAX_ATTEMPTS} times")
-
-
-def _utc(moment: datetime) -> datetime:
-    # Spark returns the session's (UTC) timestamps as naive datetimes in local time when
-    # the Python process is not in UTC; the warehouse's sessions and the driver both use
-    # UTC, so a naive value is UTC.
-    return aware_timestamp(moment)
 
 
 def _write_rows(warehouse: SparkWarehouse, query: str, table: str, batch_id: str) -> None:
@@ -325,15 +329,11 @@ def _spark_row(row: tuple[Any, ...], ordinal: int) -> tuple[Any, ...]:
     occurred_at, ingested_at = row[2], row[3]
     return (
         *row[:2],
-        _instant(occurred_at),
-        None if ingested_at is None else _instant(ingested_at),
+        aware_timestamp(occurred_at),
+        None if ingested_at is None else aware_timestamp(ingested_at),
         *row[4:],
         ordinal,
     )
-
-
-def _instant(value: datetime | str) -> datetime:
-    return value if isinstance(value, datetime) else aware_timestamp(value)
 
 
 # The columns of a catalog batch (the temporary view bandit_catalog_batch), in order.
@@ -373,7 +373,7 @@ def commit_catalog_batch(
     spark = warehouse.spark
     items = spark.createDataFrame(
         [
-            (*row[:7], None if row[7] is None else _instant(row[7]), n)
+            (*row[:7], None if row[7] is None else aware_timestamp(row[7]), n)
             for n, row in enumerate(batch.rows)
         ],
         schema=CATALOG_SCHEMA,
@@ -400,16 +400,8 @@ def commit_catalog_batch(
     def conflicts(started_at: int) -> int:
         return warehouse.scalar("ingest/catalog_conflicts", {"sequence": started_at})
 
-    with warehouse.lock:
-        items.createOrReplaceTempView(CATALOG_VIEW)
-        rejects.createOrReplaceTempView(REJECTS_VIEW)
-        try:
-            return _commit(warehouse, source, stage, write, conflicts)
-        finally:
-            warehouse.release(NEW_CATALOG)
-            warehouse.release(NEW_REJECTS)
-            spark.catalog.dropTempView(CATALOG_VIEW)
-            spark.catalog.dropTempView(REJECTS_VIEW)
+    with _batch_views(warehouse, {CATALOG_VIEW: items, REJECTS_VIEW: rejects}, NEW_CATALOG):
+        return _commit(warehouse, source, stage, write, conflicts)
 
 
 def _rejects_frame(warehouse: SparkWarehouse, batch: Batch) -> DataFrame:
