@@ -46,5 +46,5 @@ def stage_window_keys(
     """Stage the impression keys the window [window_start, as_of) touches, with their
     times (``sql/posteriors/stage_window_keys.sql``), for the rest of the transaction."""
     bind = evidence_params(params, window_start, as_of, future_scan)
-    for statement in sql_file("posteriors/stage_window_keys").clauses():
+    for statement in sql_file("posteriors/stage_window_keys", connection.dialect.name).clauses():
         connection.execute(statement, bind)

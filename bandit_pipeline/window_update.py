@@ -132,7 +132,7 @@ def materialise_window(
         started = time.perf_counter()
         stage_window_keys(connection, params, window_start, as_of, future_scan)
         connection.execute(
-            sql_statement("posteriors/insert_aggregates"),
+            sql_statement("posteriors/insert_aggregates", connection.dialect.name),
             evidence_params(params, window_start, as_of, future_scan),
         )
         aggregate_seconds = time.perf_counter() - started
@@ -189,7 +189,7 @@ def _insert_posteriors(
         horizon = as_of - timedelta(seconds=params.lookback_seconds)
         stage_window_keys(connection, params, horizon, as_of, timedelta(0))
         result = connection.execute(
-            sql_statement("posteriors/insert_posteriors_from_scratch"),
+            sql_statement("posteriors/insert_posteriors_from_scratch", connection.dialect.name),
             {**priors, **evidence_params(params, horizon, as_of, timedelta(0))},
         )
     return result.rowcount

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from bandit_pipeline.policy import LoggedEvent, reference_posteriors
 from bandit_pipeline.policy.prior import PriorFitParameters
+from bandit_pipeline.warehouse.sql import sql_file, sql_statement
+from bandit_pipeline.window_keys import evidence_params, stage_window_keys
 from bandit_pipeline.window_update import materialise_window, posteriors_as_of
 from bandit_pipeline_tests.helpers import (
     FUTURE_SCAN,
@@ -184,3 +189,68 @@ def _fixed_events() -> list[LoggedEvent]:
         )
         for i, (kind, minute, lag, surface, explore, variant) in enumerate(stream)
     ]
+
+
+# --- PostgreSQL's window statements: the shared ones, unsorted, with exact sums
+
+EXACT_SUM = re.compile(
+    r"\(SUM\(ROUND\(\((.*?)\) \* 1e18\)::bigint\) / 1e18\)::float8\s+AS (\w+)", re.S
+)
+
+
+def test_postgresql_window_evidence_is_the_shared_query_with_exact_sums():
+    postgres = sql_file("posteriors/window_evidence", "postgresql").statements[0]
+    assert len(EXACT_SUM.findall(postgres)) == 2
+    assert (
+        EXACT_SUM.sub(r"SUM(\1) AS \2", postgres)
+        == (sql_file("posteriors/window_evidence").statements[0])
+    )
+
+
+def test_postgresql_stages_the_shared_keys_unsorted_and_analysed():
+    shared = sql_file("posteriors/stage_window_keys").statements
+    postgres = sql_file("posteriors/stage_window_keys", "postgresql").statements
+    assert postgres[:2] == (
+        shared[0],
+        shared[1].replace("\nORDER BY namespace, surface, item_id, request_id", ""),
+    )
+    assert postgres[2:] == ("ANALYZE bandit_window_keys",)
+
+
+def test_evidence_sums_do_not_depend_on_the_order_of_the_staged_keys(pg_engine):
+    # One item with many impressions of different ages and rewards: a plain sum of
+    # doubles over them changes in the last bits when the terms come in another order.
+    start = WINDOW_ENDS[-1] - timedelta(hours=20)
+    events = []
+    for k in range(400):
+        request = f"r{k}"
+        events.append(timed_event(f"i{k}", "impression", start, 3 * k, request_id=request))
+        if k % 3:
+            kind = ("click", "add_to_cart", "purchase")[k % 7 % 3]
+            events.append(timed_event(f"o{k}", kind, start, 3 * k + 1, request_id=request))
+    reset(pg_engine)
+    load_events(pg_engine, events)
+    window_start = WINDOW_ENDS[-1] - timedelta(days=1)
+    bind = evidence_params(PARAMS, window_start, WINDOW_ENDS[-1], timedelta(0))
+    evidence = sql_statement("posteriors/window_evidence", "postgresql")
+    plain_sum = text("SELECT SUM(t_trained_new * 1e-9 + click_new * 1e-10) FROM bandit_window_keys")
+    sums, exact = [], []
+    with pg_engine.begin() as connection:
+        stage_window_keys(connection, PARAMS, window_start, WINDOW_ENDS[-1], timedelta(0))
+        for order in ("request_id", "md5(request_id)", "request_id DESC"):
+            connection.execute(
+                text(
+                    "CREATE TEMP TABLE reordered AS SELECT * FROM bandit_window_keys "
+                    f"ORDER BY {order}; DROP TABLE bandit_window_keys; "
+                    "ALTER TABLE reordered RENAME TO bandit_window_keys"
+                )
+            )
+            sums.append(connection.execute(plain_sum).scalar())
+            exact.append(connection.execute(evidence, bind).all())
+        connection.rollback()
+    assert len(set(sums)) > 1  # the orders do change a sum of doubles ...
+    assert exact[0] == exact[1] == exact[2]  # ... and not the evidence
+    (row,) = exact[0]
+    want = reference_posteriors(events, WINDOW_ENDS[-1], PARAMS)[("default", "home", "i1")]
+    assert math.isclose(PARAMS.prior_alpha + row.reward_evidence, want[0], rel_tol=1e-12)
+    assert math.isclose(PARAMS.prior_beta + row.non_reward_evidence, want[1], rel_tol=1e-12)

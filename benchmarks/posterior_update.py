@@ -101,7 +101,9 @@ def staged_evidence(
             connection, DEFAULTS.posterior_parameters(), window_start,
             window_start + WINDOW, DEFAULTS.max_clock_skew,
         )  # fmt: skip
-        rows = connection.execute(sql_statement("posteriors/window_evidence"), bind).fetchall()
+        rows = connection.execute(
+            sql_statement("posteriors/window_evidence", connection.dialect.name), bind
+        ).fetchall()
         return time.perf_counter() - started, len(rows)
 
 

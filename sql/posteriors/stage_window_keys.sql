@@ -4,7 +4,8 @@
 -- once. A from-scratch posterior stages it again over the look-back horizon. The rows
 -- are stored in key order, whatever plan made them: an item's evidence is a sum of
 -- floating-point numbers, and only a fixed order of its terms makes a rerun's sums equal
--- a clean run's to the last bit.
+-- a clean run's to the last bit. (PostgreSQL's variant, stage_window_keys.postgresql.sql,
+-- sums exactly instead and skips the sort.)
 -- timestamps: as_of, window_start, future_scan_start
 DROP TABLE IF EXISTS bandit_window_keys;
 
