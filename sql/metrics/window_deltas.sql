@@ -12,9 +12,9 @@
 -- The keys and their times come from the staged bandit_window_keys
 -- (posteriors/stage_window_keys.sql, built from posteriors/window_keys.sql): the keys
 -- with a row in the window.
-WITH impressions AS (
-    SELECT namespace, surface, window_new, window_old, explore_new, explore_old,
-           experiment_new, experiment_old, variant_new, variant_old, t_old,
+WITH impressions_now AS (
+    -- Each impression as it is now, ...
+    SELECT namespace, surface, window_new, explore_new, experiment_new, variant_new,
            CASE WHEN click_new <= t_new + :attribution_seconds THEN 1 ELSE 0 END
                AS clicked_new,
            CASE WHEN add_to_cart_new <= t_new + :attribution_seconds THEN 1 ELSE 0 END
@@ -27,7 +27,15 @@ WITH impressions AS (
                     THEN :w_add_to_cart END,
                CASE WHEN purchase_new <= t_new + :attribution_seconds THEN :w_purchase END,
                0
-           ) AS reward_new,
+           ) AS reward_new
+    FROM bandit_window_keys
+    WHERE in_window AND t_new IS NOT NULL
+),
+impressions_before AS (
+    -- ... and, where it was visible before the window, as it was then. (Two readings of
+    -- the staged keys rather than one shared subquery, which the warehouse would store
+    -- in full to read it twice.)
+    SELECT namespace, surface, window_old, explore_old, experiment_old, variant_old,
            CASE WHEN click_old <= t_old + :attribution_seconds THEN 1 ELSE 0 END
                AS clicked_old,
            CASE WHEN add_to_cart_old <= t_old + :attribution_seconds THEN 1 ELSE 0 END
@@ -42,7 +50,7 @@ WITH impressions AS (
                0
            ) AS reward_old
     FROM bandit_window_keys
-    WHERE in_window AND t_new IS NOT NULL
+    WHERE in_window AND t_new IS NOT NULL AND t_old IS NOT NULL
 ),
 signed AS (
     -- The impression as it is now, counted in ...
@@ -51,14 +59,13 @@ signed AS (
            FLOOR(window_new / :window_seconds) * :window_seconds AS window_epoch,
            1 AS impressions, clicked_new AS clicked, carted_new AS carted,
            purchased_new AS purchased, reward_new AS reward, reward_new * reward_new AS reward_sq
-    FROM impressions
+    FROM impressions_now
     UNION ALL
     -- ... minus the impression as it was before the window, taken out where it was.
     SELECT namespace, surface, experiment_old, variant_old, explore_old,
            FLOOR(window_old / :window_seconds) * :window_seconds,
            -1, -clicked_old, -carted_old, -purchased_old, -reward_old, -reward_old * reward_old
-    FROM impressions
-    WHERE t_old IS NOT NULL
+    FROM impressions_before
 )
 SELECT namespace, surface, experiment, variant, explore, window_epoch,
        SUM(impressions) AS impressions, SUM(clicked) AS clicked, SUM(carted) AS carted,
