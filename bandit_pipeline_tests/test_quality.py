@@ -170,3 +170,61 @@ def test_suites_report_what_failed(engine):
     assert not result.success
     assert result.rows == 2
     assert result.failures == ["expect_column_values_to_be_between(alpha): 1 unexpected"]
+
+
+AGGREGATE_ROW = (
+    "INSERT INTO bandit_reward_aggregates (as_of, namespace, surface, item_id, impressions,"
+    " clicks, add_to_carts, purchases, reward_evidence, non_reward_evidence, late_corrections)"
+    " VALUES (:t, 'default', 'home', :item, :impressions, :clicks, 0, 0, :reward, :other, 0)"
+)
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "failure"),
+    [
+        ({"clicks": -1}, "expect_column_values_to_be_between(clicks)"),
+        (
+            {"reward": 0.8, "other": 0.7},
+            "expect_column_values_to_be_between(rows_over_evidence_bound)",
+        ),
+        ({"reward": float("-inf")}, "expect_column_values_to_be_between(reward_evidence)"),
+        ({"other": -2e12}, "expect_column_values_to_be_between(non_reward_evidence)"),
+    ],
+    ids=["negative count", "over the bound", "infinite", "far below"],
+)
+def test_one_bad_aggregate_among_good_ones_fails_its_summary_suite(engine, bad_row, failure):
+    """The suite validates the smallest and largest values: one bad row in many shows."""
+    reset(engine)
+    good = {"impressions": 1, "clicks": 1, "reward": 0.4, "other": 0.5}
+    with engine.begin() as connection:
+        for k in range(50):
+            connection.execute(
+                text(AGGREGATE_ROW), {**good, "item": f"i{k}", "t": stamp(engine, AS_OF)}
+            )
+    clean = quality.check_aggregates(engine, AS_OF)
+    assert clean.success
+    assert clean.rows == 50
+    with engine.begin() as connection:
+        connection.execute(
+            text(AGGREGATE_ROW), {**good, **bad_row, "item": "bad", "t": stamp(engine, AS_OF)}
+        )
+    result = quality.check_aggregates(engine, AS_OF)
+    assert not result.success
+    assert result.rows == 51
+    assert [line.split(":")[0] for line in result.failures] == [failure]
+
+
+def test_a_nan_posterior_fails_its_summary_suite(pg_engine):
+    """PostgreSQL stores NaN (SQLite cannot), which sorts above every number."""
+    reset(pg_engine)
+    with pg_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO bandit_posteriors (namespace, surface, item_id, as_of, alpha, beta)"
+                " VALUES ('default', 'home', 'a', :t, 2, 'NaN'), ('default', 'home', 'b', :t, 3, 2)"
+            ),
+            {"t": AS_OF},
+        )
+    result = quality.check_posteriors(pg_engine, AS_OF, PARAMS)
+    assert not result.success
+    assert "expect_column_values_to_not_be_null(beta): 1 unexpected" in result.failures
