@@ -11,6 +11,8 @@ measures per repeat, alternating:
 * (a) the window's impression keys staged and its evidence per item selected
   (``stage_window_keys.sql``, ``window_evidence.sql``), all rows fetched;
 * (b) ``materialise_window`` on W: aggregates, posteriors and metric rollups, incremental;
+  and, as a floor of its own, what storing its aggregate and posterior rows costs: the
+  same rows inserted once more into their tables (rolled back);
 * job on W and job on W+15m: the whole Dagster job (posteriors, metric rollups, pool,
   publish, every blocking check) run in this process on one partition, each run
   publishing into a fresh online store so both do the same publishing work.
@@ -107,6 +109,34 @@ def staged_evidence(
         return time.perf_counter() - started, len(rows)
 
 
+STORE_AGAIN = {
+    "bandit_reward_aggregates": "as_of, namespace, surface, item_id, impressions, clicks, "
+    "add_to_carts, purchases, reward_evidence, non_reward_evidence, late_corrections",
+    "bandit_posteriors": "as_of, namespace, surface, item_id, alpha, beta",
+}
+
+
+def store_again(engine: Engine, as_of: datetime) -> float:
+    """Seconds to insert the window's aggregate and posterior rows once more into their
+    own tables (under an as_of a year later, rolled back): what storing the window's
+    results costs, whatever computed them."""
+    later = {"as_of": as_of, "later": as_of + timedelta(days=365)}
+    with engine.begin() as connection:
+        started = time.perf_counter()
+        for table, columns in STORE_AGAIN.items():
+            values = columns.replace("as_of,", ":later,", 1)
+            connection.execute(
+                text(
+                    f"INSERT INTO {table} ({columns}) SELECT {values} FROM {table} "
+                    "WHERE as_of = :as_of"
+                ),
+                later,
+            )
+        seconds = time.perf_counter() - started
+        connection.rollback()
+    return seconds
+
+
 def window_bind(window_start: datetime) -> dict[str, Any]:
     return evidence_params(
         DEFAULTS.posterior_parameters(),
@@ -182,7 +212,7 @@ def measure_window(args: argparse.Namespace, scratch: Scratch, window_start: dat
     bind = window_bind(window_start)
     empty_start = window_start + WINDOW
     timings: dict[str, list[float]] = {
-        "floor": [], "bare": [], "materialise": [], "job": [], "job_empty": []
+        "floor": [], "bare": [], "materialise": [], "store": [], "job": [], "job_empty": []
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bandit_bench_") as folder:
         jobs = JobTimer(settings, engine, Path(folder))
@@ -203,6 +233,7 @@ def measure_window(args: argparse.Namespace, scratch: Scratch, window_start: dat
             if result.mode != "incremental":
                 raise RuntimeError(f"benchmark window ran {result.mode}")
             out["result"] = result
+            timings["store"].append(store_again(engine, window_start + WINDOW))
             # The empty window first, then the busy one, then the other way round.
             order = [(empty_start, "job_empty"), (window_start, "job")]
             for start, key in order if number % 2 else reversed(order):
@@ -211,6 +242,7 @@ def measure_window(args: argparse.Namespace, scratch: Scratch, window_start: dat
                 f"repeat {number}/{args.repeat}: floor {timings['floor'][-1]:.2f}s, "
                 f"window_evidence {timings['bare'][-1]:.2f}s, "
                 f"materialise {timings['materialise'][-1]:.2f}s, "
+                f"storing its results again {timings['store'][-1]:.2f}s, "
                 f"job {timings['job'][-1]:.2f}s, job on the empty window "
                 f"{timings['job_empty'][-1]:.2f}s"
             )
@@ -299,6 +331,7 @@ def report(args: argparse.Namespace, out: dict, server_version: str, window_star
     print(line("floor: one pass over the window, by key then item", "floor"))
     print(line("(a) keys staged + window_evidence, all rows fetched", "bare"))
     print(line("(b) materialise_window (aggregates, posteriors, rollups)", "materialise"))
+    print(line("    of which storing its aggregates and posteriors", "store"))
     print(line("job on the busy window", "job"))
     print(line("job on the empty window after it", "job_empty"))
     marginal = t["job"] - t["job_empty"]
