@@ -193,9 +193,7 @@ def _fixed_events() -> list[LoggedEvent]:
 
 # --- PostgreSQL's window statements: the shared ones, unsorted, with exact sums
 
-EXACT_SUM = re.compile(
-    r"\(SUM\(ROUND\(\((.*?)\) \* 1e18\)::bigint\) / 1e18\)::float8\s+AS (\w+)", re.S
-)
+EXACT_SUM = re.compile(r"\(SUM\(ROUND\((\w+) \* 1e18\)::bigint\) / 1e18\)::float8\s+AS (\w+)")
 
 
 def test_postgresql_window_evidence_is_the_shared_query_with_exact_sums():
