@@ -6,10 +6,11 @@ of what their suite checks (the distinct checked values of the events, the small
 largest value of each checked column, counts of rows missing a value or out of bounds),
 and the suite validates that summary in memory: checking a window of a million events
 costs one scan instead of one per expectation, and the same expectations hold of the
-summary exactly when they hold of every row. The candidate pool, a few thousand rows,
-is validated through a Great Expectations SQL data source on the warehouse, where the
-expectations run as queries. Great Expectations is imported on first use, not at module
-import: it costs seconds and hundreds of megabytes, which no code-server load should pay.
+summary exactly when they hold of every row. The candidate pool (one row per pooled item
+and surface) is validated through a Great Expectations SQL data source on the warehouse,
+where the expectations run as queries. Great Expectations is imported on first use, not
+at module import: it costs seconds and hundreds of megabytes, which no code-server load
+should pay.
 """
 
 from __future__ import annotations
