@@ -19,7 +19,7 @@ import psycopg
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from bandit_pipeline.defs.resources import WarehouseResource
 from bandit_pipeline.ingest.validation import warehouse_time
@@ -322,3 +322,41 @@ def assert_close(want, have, context) -> None:
     for item, values in want.items():
         for w, h in zip(values, have[item], strict=True):
             assert math.isclose(w, h, rel_tol=1e-9, abs_tol=1e-12), (context, item, values, have)
+
+
+def one_item_with_late_outcomes(window_start: datetime) -> list[LoggedEvent]:
+    """Impressions of one item before the window whose outcomes arrive in it, and
+    impressions in the window with their outcomes: terms of both signs and many sizes."""
+    kinds = ("click", "add_to_cart", "purchase")
+    events = []
+    before = window_start - timedelta(hours=6)
+    for k in range(300):
+        request = f"b{k}"
+        events.append(timed_event(f"bi{k}", "impression", before, 1.1 * k, request_id=request))
+        if k % 4:  # ingested 400 minutes later: inside the window, a late outcome
+            events.append(
+                timed_event(f"bo{k}", kinds[k % 3], before, 1.1 * k + 2, 400, request_id=request)
+            )
+    inside = window_start + timedelta(hours=1)
+    for k in range(300):
+        request = f"w{k}"
+        events.append(timed_event(f"wi{k}", "impression", inside, 3 * k, request_id=request))
+        if k % 3:
+            events.append(
+                timed_event(f"wo{k}", kinds[k % 7 % 3], inside, 3 * k + 1, request_id=request)
+            )
+    return events
+
+
+def reorder_staged_keys(connection: Connection) -> Iterator[str]:
+    """Rewrite the staged bandit_window_keys in three different row orders, yielding after
+    each: what a statement over them gives must not depend on the order it reads them in."""
+    for order in ("request_id", "md5(request_id)", "request_id DESC"):
+        connection.execute(
+            text(
+                "CREATE TEMP TABLE reordered AS SELECT * FROM bandit_window_keys "
+                f"ORDER BY {order}; DROP TABLE bandit_window_keys; "
+                "ALTER TABLE reordered RENAME TO bandit_window_keys"
+            )
+        )
+        yield order

@@ -9,6 +9,13 @@
 -- figures with everything visible now minus those with what was visible before the
 -- run's window; bandit_explore_metrics adds the differences up.
 --
+-- An impression's reward is the largest weight among its outcomes. Rather than adding up
+-- the rewards as doubles, whose sum depends on the order of its terms in the last bits,
+-- the query counts the impressions whose largest-weight outcome is each type (ties go to
+-- the later type of the funnel; the reward is the same) and multiplies the counts by the
+-- weights: the sums are the same to the last bit in any order, so a rerun's rows equal a
+-- clean run's on every warehouse.
+--
 -- The keys and their times come from the staged bandit_window_keys
 -- (posteriors/stage_window_keys.sql, built from posteriors/window_keys.sql): the keys
 -- with a row in the window.
@@ -20,14 +27,7 @@ WITH impressions_now AS (
            CASE WHEN add_to_cart_new <= t_new + :attribution_seconds THEN 1 ELSE 0 END
                AS carted_new,
            CASE WHEN purchase_new <= t_new + :attribution_seconds THEN 1 ELSE 0 END
-               AS purchased_new,
-           GREATEST(
-               CASE WHEN click_new <= t_new + :attribution_seconds THEN :w_click END,
-               CASE WHEN add_to_cart_new <= t_new + :attribution_seconds
-                    THEN :w_add_to_cart END,
-               CASE WHEN purchase_new <= t_new + :attribution_seconds THEN :w_purchase END,
-               0
-           ) AS reward_new
+               AS purchased_new
     FROM bandit_window_keys
     WHERE in_window AND t_new IS NOT NULL
 ),
@@ -41,14 +41,7 @@ impressions_before AS (
            CASE WHEN add_to_cart_old <= t_old + :attribution_seconds THEN 1 ELSE 0 END
                AS carted_old,
            CASE WHEN purchase_old <= t_old + :attribution_seconds THEN 1 ELSE 0 END
-               AS purchased_old,
-           GREATEST(
-               CASE WHEN click_old <= t_old + :attribution_seconds THEN :w_click END,
-               CASE WHEN add_to_cart_old <= t_old + :attribution_seconds
-                    THEN :w_add_to_cart END,
-               CASE WHEN purchase_old <= t_old + :attribution_seconds THEN :w_purchase END,
-               0
-           ) AS reward_old
+               AS purchased_old
     FROM bandit_window_keys
     WHERE in_window AND t_new IS NOT NULL AND t_old IS NOT NULL
 ),
@@ -57,20 +50,50 @@ signed AS (
     SELECT namespace, surface, experiment_new AS experiment, variant_new AS variant,
            explore_new AS explore,
            FLOOR(window_new / :window_seconds) * :window_seconds AS window_epoch,
-           1 AS impressions, clicked_new AS clicked, carted_new AS carted,
-           purchased_new AS purchased, reward_new AS reward, reward_new * reward_new AS reward_sq
+           1 AS sign, clicked_new AS clicked, carted_new AS carted, purchased_new AS purchased
     FROM impressions_now
     UNION ALL
     -- ... minus the impression as it was before the window, taken out where it was.
     SELECT namespace, surface, experiment_old, variant_old, explore_old,
            FLOOR(window_old / :window_seconds) * :window_seconds,
-           -1, -clicked_old, -carted_old, -purchased_old, -reward_old, -reward_old * reward_old
+           -1, clicked_old, carted_old, purchased_old
     FROM impressions_before
+),
+rewarded AS (
+    -- The type of each impression's largest-weight outcome: 3 purchase, 2 add to cart,
+    -- 1 click, 0 none.
+    SELECT namespace, surface, experiment, variant, explore, window_epoch, sign,
+           clicked, carted, purchased,
+           CASE WHEN purchased = 1 AND (carted = 0 OR :w_purchase >= :w_add_to_cart)
+                     AND (clicked = 0 OR :w_purchase >= :w_click) THEN 3
+                WHEN carted = 1 AND (clicked = 0 OR :w_add_to_cart >= :w_click)
+                     AND (purchased = 0 OR :w_add_to_cart >= :w_purchase) THEN 2
+                WHEN clicked = 1 THEN 1
+                ELSE 0 END AS best
+    FROM signed
+),
+grouped AS (
+    SELECT namespace, surface, experiment, variant, explore, window_epoch,
+           SUM(sign) AS impressions, SUM(sign * clicked) AS clicked,
+           SUM(sign * carted) AS carted, SUM(sign * purchased) AS purchased,
+           SUM(CASE WHEN best = 1 THEN sign ELSE 0 END) AS best_click,
+           SUM(CASE WHEN best = 2 THEN sign ELSE 0 END) AS best_add_to_cart,
+           SUM(CASE WHEN best = 3 THEN sign ELSE 0 END) AS best_purchase
+    FROM rewarded
+    GROUP BY namespace, surface, experiment, variant, explore, window_epoch
+),
+summed AS (
+    SELECT namespace, surface, experiment, variant, explore, window_epoch,
+           impressions, clicked, carted, purchased,
+           :w_click * best_click + :w_add_to_cart * best_add_to_cart
+               + :w_purchase * best_purchase AS reward_sum,
+           :w_click * :w_click * best_click
+               + :w_add_to_cart * :w_add_to_cart * best_add_to_cart
+               + :w_purchase * :w_purchase * best_purchase AS reward_sq_sum
+    FROM grouped
 )
 SELECT namespace, surface, experiment, variant, explore, window_epoch,
-       SUM(impressions) AS impressions, SUM(clicked) AS clicked, SUM(carted) AS carted,
-       SUM(purchased) AS purchased, SUM(reward) AS reward_sum, SUM(reward_sq) AS reward_sq_sum
-FROM signed
-GROUP BY namespace, surface, experiment, variant, explore, window_epoch
-HAVING SUM(impressions) <> 0 OR SUM(clicked) <> 0 OR SUM(carted) <> 0
-    OR SUM(purchased) <> 0 OR SUM(reward) <> 0 OR SUM(reward_sq) <> 0
+       impressions, clicked, carted, purchased, reward_sum, reward_sq_sum
+FROM summed
+WHERE impressions <> 0 OR clicked <> 0 OR carted <> 0 OR purchased <> 0
+   OR reward_sum <> 0 OR reward_sq_sum <> 0
