@@ -147,7 +147,7 @@ def materialise_window(
         posterior_seconds = time.perf_counter() - started
 
         summary = connection.execute(
-            sql_statement("posteriors/window_summary"), {"as_of": as_of}
+            sql_statement("posteriors/window_summary", connection.dialect.name), {"as_of": as_of}
         ).one()
         result = WindowResult.from_summary(
             as_of, mode, posterior_rows, summary, aggregate_seconds, posterior_seconds

@@ -10,9 +10,8 @@ from datetime import timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import text
 
-from bandit_pipeline.policy import LoggedEvent, reference_posteriors
+from bandit_pipeline.policy import LoggedEvent, decay_factor, reference_posteriors
 from bandit_pipeline.policy.prior import PriorFitParameters
 from bandit_pipeline.warehouse.sql import sql_file, sql_statement
 from bandit_pipeline.window_keys import evidence_params, stage_window_keys
@@ -26,6 +25,8 @@ from bandit_pipeline_tests.helpers import (
     WINDOW_ENDS,
     event_streams,
     load_events,
+    one_item_with_late_outcomes,
+    reorder_staged_keys,
     reset,
     rows,
     timed_event,
@@ -205,6 +206,15 @@ def test_postgresql_window_evidence_is_the_shared_query_with_exact_sums():
     )
 
 
+def test_postgresql_window_summary_is_the_shared_query_with_a_numeric_sum():
+    shared = sql_file("posteriors/window_summary").statements[0]
+    postgres = sql_file("posteriors/window_summary", "postgresql").statements[0]
+    assert postgres == shared.replace(
+        "SUM(reward_evidence), 0.0", "SUM(reward_evidence::numeric)::float8, 0.0"
+    )
+    assert postgres != shared
+
+
 def test_postgresql_stages_the_shared_keys_unsorted_and_analysed():
     shared = sql_file("posteriors/stage_window_keys").statements
     postgres = sql_file("posteriors/stage_window_keys", "postgresql").statements
@@ -216,39 +226,32 @@ def test_postgresql_stages_the_shared_keys_unsorted_and_analysed():
 
 
 def test_evidence_sums_do_not_depend_on_the_order_of_the_staged_keys(pg_engine):
-    # One item with many impressions of different ages and rewards: a plain sum of
-    # doubles over them changes in the last bits when the terms come in another order.
-    start = WINDOW_ENDS[-1] - timedelta(hours=20)
-    events = []
-    for k in range(400):
-        request = f"r{k}"
-        events.append(timed_event(f"i{k}", "impression", start, 3 * k, request_id=request))
-        if k % 3:
-            kind = ("click", "add_to_cart", "purchase")[k % 7 % 3]
-            events.append(timed_event(f"o{k}", kind, start, 3 * k + 1, request_id=request))
+    as_of = WINDOW_ENDS[-1]
+    window_start = as_of - timedelta(days=1)
+    events = one_item_with_late_outcomes(window_start)
     reset(pg_engine)
     load_events(pg_engine, events)
-    window_start = WINDOW_ENDS[-1] - timedelta(days=1)
-    bind = evidence_params(PARAMS, window_start, WINDOW_ENDS[-1], timedelta(0))
-    evidence = sql_statement("posteriors/window_evidence", "postgresql")
-    plain_sum = text("SELECT SUM(t_trained_new * 1e-9 + click_new * 1e-10) FROM bandit_window_keys")
-    sums, exact = [], []
+    bind = evidence_params(PARAMS, window_start, as_of, timedelta(0))
+    plain = sql_statement("posteriors/window_evidence")  # a sum of doubles
+    exact = sql_statement("posteriors/window_evidence", "postgresql")
+    results: dict[str, list] = {"plain": [], "exact": []}
     with pg_engine.begin() as connection:
-        stage_window_keys(connection, PARAMS, window_start, WINDOW_ENDS[-1], timedelta(0))
-        for order in ("request_id", "md5(request_id)", "request_id DESC"):
-            connection.execute(
-                text(
-                    "CREATE TEMP TABLE reordered AS SELECT * FROM bandit_window_keys "
-                    f"ORDER BY {order}; DROP TABLE bandit_window_keys; "
-                    "ALTER TABLE reordered RENAME TO bandit_window_keys"
-                )
-            )
-            sums.append(connection.execute(plain_sum).scalar())
-            exact.append(connection.execute(evidence, bind).all())
+        stage_window_keys(connection, PARAMS, window_start, as_of, timedelta(0))
+        for _ in reorder_staged_keys(connection):
+            results["plain"].append(connection.execute(plain, bind).one())
+            results["exact"].append(connection.execute(exact, bind).one())
         connection.rollback()
-    assert len(set(sums)) > 1  # the orders do change a sum of doubles ...
-    assert exact[0] == exact[1] == exact[2]  # ... and not the evidence
-    (row,) = exact[0]
-    want = reference_posteriors(events, WINDOW_ENDS[-1], PARAMS)[("default", "home", "i1")]
-    assert math.isclose(PARAMS.prior_alpha + row.reward_evidence, want[0], rel_tol=1e-12)
-    assert math.isclose(PARAMS.prior_beta + row.non_reward_evidence, want[1], rel_tol=1e-12)
+    # The orders change a plain sum of doubles, and not the exact one.
+    assert len({tuple(r) for r in results["plain"]}) > 1
+    assert len({tuple(r) for r in results["exact"]}) == 1
+    row = results["exact"][0]
+    assert row.late_corrections == 225  # each late outcome raises its impression's reward
+    assert row.impressions == 300
+    # The window's evidence is what the definition adds between the window's ends.
+    then = reference_posteriors(events, window_start, PARAMS)[("default", "home", "i1")]
+    now = reference_posteriors(events, as_of, PARAMS)[("default", "home", "i1")]
+    decay = decay_factor((as_of - window_start).total_seconds(), PARAMS.half_life_seconds)
+    added = (row.reward_evidence, row.non_reward_evidence)
+    priors = (PARAMS.prior_alpha, PARAMS.prior_beta)
+    for prior, before, after, evidence in zip(priors, then, now, added, strict=True):
+        assert math.isclose(prior + (before - prior) * decay + evidence, after, rel_tol=1e-12)
