@@ -7,10 +7,10 @@ largest value of each checked column, counts of rows missing a value or out of b
 and the suite validates that summary in memory: checking a window of a million events
 costs one scan instead of one per expectation, and the same expectations hold of the
 summary exactly when they hold of every row. The candidate pool (one row per pooled item
-and surface) is validated through a Great Expectations SQL data source on the warehouse,
-where the expectations run as queries. Great Expectations is imported on first use, not
-at module import: it costs seconds and hundreds of megabytes, which no code-server load
-should pay.
+and surface) is validated where it lies, through a Great Expectations SQL data source
+(Spark data source on a lake), where the expectations run as queries. Great Expectations
+is imported on first use, not at module import: it costs seconds and hundreds of
+megabytes, which no code-server load should pay.
 """
 
 from __future__ import annotations
