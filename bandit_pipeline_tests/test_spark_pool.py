@@ -24,6 +24,7 @@ from bandit_pipeline.pool import build_candidate_pool, snapshot_version
 from bandit_pipeline.spark_pool import build_candidate_pool_spark, publish_pools_spark
 from bandit_pipeline.spark_window import materialise_window_spark
 from bandit_pipeline.store_record import restore, set_flag
+from bandit_pipeline.warehouse.spark import metric_view_statement
 from bandit_pipeline.warehouse.spark_ingest import load_catalog_spark
 from bandit_pipeline.warehouse.sql import sql_file
 from bandit_pipeline.window_update import materialise_window
@@ -252,11 +253,12 @@ def test_the_safeguards_act_on_the_lakes_rollups(new_warehouse, redis_store):
 
 
 def test_the_lakes_metric_view_is_the_other_engines():
-    """sql/schema/metric_views.spark.sql holds bandit_explore_metrics's query as it is."""
+    """The lake's session view holds bandit_explore_metrics's query as it is."""
     view = "CREATE VIEW bandit_explore_metrics AS"
     shared = next(s for s in sql_file("schema/0004_monitoring_views").statements if view in s)
-    spark = sql_file("schema/metric_views", "spark").statements[0]
+    spark = metric_view_statement()
     temporary = "CREATE OR REPLACE TEMPORARY VIEW bandit_explore_metrics AS"
+    assert spark.startswith(temporary)
     assert spark.split(temporary, 1)[1] == shared.split(view, 1)[1]
 
 

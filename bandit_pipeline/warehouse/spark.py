@@ -150,6 +150,15 @@ def start_session(master: str, warehouse: str, conf: Mapping[str, str] | None = 
     return session
 
 
+def metric_view_statement() -> str:
+    """bandit_explore_metrics, the view the CTR alert and the kill switch read
+    (metrics/last_hour.sql), as a temporary view of the warehouse's session: the query of
+    the other engines' view (sql/schema/0004_monitoring_views.sql) as it is."""
+    view = "CREATE VIEW bandit_explore_metrics AS"
+    shared = next(s for s in sql_file("schema/0004_monitoring_views").statements if view in s)
+    return shared.replace(view, "CREATE OR REPLACE TEMPORARY VIEW bandit_explore_metrics AS", 1)
+
+
 class SparkWarehouse:
     """The warehouse's tables in a Spark catalog, and the statements that run on them.
 
@@ -190,6 +199,7 @@ class SparkWarehouse:
             },
         )
         self.execute("schema/committed_views")
+        self.spark.sql(metric_view_statement()).collect()
         self.execute("schema/metric_views")
 
     @classmethod
