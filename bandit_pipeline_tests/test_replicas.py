@@ -156,6 +156,12 @@ def _decide(client: httpx.Client, number: int) -> str:
     return version
 
 
+def _decide_alone(base: str, number: int) -> str:
+    """``_decide`` on a client, and so a connection, of its own."""
+    with httpx.Client(base_url=base, timeout=30) as client:
+        return _decide(client, number)
+
+
 def _explored_count(metrics_text: str) -> int:
     found = re.search(
         r'^bandit_decisions_total\{namespace="default",outcome="explored",'
@@ -171,20 +177,19 @@ def test_two_workers_answer_a_burst_with_valid_decisions_only(store, serve):
     _wait_until_up(base, time.monotonic() + 60)
     assert len(_workers(server.pid)) == 2
     # Every request on a connection of its own, so that either worker may accept it.
-    fresh = httpx.Client(
-        base_url=base, timeout=30, limits=httpx.Limits(max_keepalive_connections=0)
-    )
+    # One client per request: a client shared by threads with keep-alive off can close
+    # one thread's new connection while another thread reads from it (EBADF).
     burst = 300
-    with fresh, ThreadPoolExecutor(12) as pool:
-        versions = list(pool.map(lambda number: _decide(fresh, number), range(burst)))
-        assert versions == ["v1"] * burst
-        # Each worker counts its own decisions: /metrics, asked on new connections, shows
-        # the two counts, and together they are the whole burst.
-        counts: set[int] = set()
-        for _ in range(100):
-            counts.add(_explored_count(fresh.get("/metrics").text))
-            if len(counts) == 2:
-                break
+    with ThreadPoolExecutor(12) as pool:
+        versions = list(pool.map(lambda number: _decide_alone(base, number), range(burst)))
+    assert versions == ["v1"] * burst
+    # Each worker counts its own decisions: /metrics, asked on new connections, shows
+    # the two counts, and together they are the whole burst.
+    counts: set[int] = set()
+    for _ in range(100):
+        counts.add(_explored_count(httpx.get(f"{base}/metrics", timeout=30).text))
+        if len(counts) == 2:
+            break
     print(f"decisions per worker: {sorted(counts)}")
     assert len(counts) == 2, counts  # two workers answered
     assert sum(counts) == burst, counts
