@@ -36,13 +36,17 @@ def wheel(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory, wheel) -> Path:
-    """The bin folder of a new virtual environment holding the runtime lock and the wheel."""
+    """The bin folder of a new virtual environment holding the runtime lock and the wheel.
+
+    ``--no-compile`` skips byte-compiling every installed module up front (about 40% of
+    the install's time); Python compiles the modules the command imports as it runs."""
     venv = tmp_path_factory.mktemp("venv")
     _run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(venv)])
     pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
+    install = [*pip, "install", "--quiet", "--no-compile", "--no-deps"]
     lock = ROOT / "requirements" / "runtime.lock"
-    _run([*pip, "install", "--quiet", "--no-deps", "--require-hashes", "-r", str(lock)])
-    _run([*pip, "install", "--quiet", "--no-deps", str(wheel)])
+    _run([*install, "--require-hashes", "-r", str(lock)])
+    _run([*install, str(wheel)])
     _run([*pip, "check"])
     return venv / "bin"
 
