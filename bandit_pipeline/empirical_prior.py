@@ -39,7 +39,7 @@ def fit_priors(
     """The prior of every (namespace, surface) with a well-explored item as of ``as_of``."""
     rows = connection.execute(
         sql_statement("posteriors/prior_evidence"),
-        {**_as_of_params(as_of, params), "min_evidence": fit.min_evidence},
+        {**_as_of_params(as_of, params), "min_evidence": fit.evidence_threshold},
     ).all()
     evidence: dict[SurfaceKey, list[tuple[float, float]]] = defaultdict(list)
     for row in rows:

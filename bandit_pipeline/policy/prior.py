@@ -24,6 +24,10 @@ import numpy as np
 PRIOR_MODES = ("fixed", "empirical")
 MIN_STRENGTH = 1.0  # a prior never weaker than one impression
 RATE_FLOOR = 1e-6  # keeps both parameters > 0 when every fitted item has rate 0 or 1
+# An item's decayed evidence is a product of window decays on one path and one power on
+# another, and the two differ in the last bits: min_evidence is met up to this relative
+# slack, so that an item exactly at the threshold counts (or not) the same on every path.
+EVIDENCE_SLACK = 1e-9
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,12 @@ class PriorFitParameters:
     @property
     def empirical(self) -> bool:
         return self.mode == "empirical"
+
+    @property
+    def evidence_threshold(self) -> float:
+        """The evidence an item needs to count as well explored: ``min_evidence`` less
+        its rounding slack (``EVIDENCE_SLACK``)."""
+        return self.min_evidence * (1.0 - EVIDENCE_SLACK)
 
 
 @dataclass(frozen=True)
@@ -77,12 +87,12 @@ def fit_prior(
     fixed_beta: float,
 ) -> FittedPrior:
     """The prior of a surface from its items' decayed evidence (``alpha - alpha0`` and
-    ``beta - beta0`` of each item). Items below ``fit.min_evidence`` are left out; with
+    ``beta - beta0`` of each item). Items below ``fit.evidence_threshold`` are left out; with
     fewer than ``fit.min_items`` left, the fixed prior."""
     a = np.asarray(reward_evidence, dtype=float)
     b = np.asarray(non_reward_evidence, dtype=float)
     n = a + b
-    keep = n >= fit.min_evidence
+    keep = n >= fit.evidence_threshold
     a, n = a[keep], n[keep]
     items = int(keep.sum())
     if items < fit.min_items:

@@ -97,7 +97,7 @@ def reference_priors(
     by_surface: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
     for item in sorted(evidence):
         a, b = evidence[item]
-        if a + b >= prior.min_evidence:
+        if a + b >= prior.evidence_threshold:
             by_surface[item[0], item[1]].append((a, b))
     fitted = {}
     for surface, pairs in by_surface.items():
