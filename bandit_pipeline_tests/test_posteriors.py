@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from bandit_pipeline.policy import LoggedEvent, decay_factor, reference_posteriors
 from bandit_pipeline.policy.prior import PriorFitParameters
+from bandit_pipeline.timing import WINDOW
 from bandit_pipeline.warehouse.sql import sql_file, sql_statement
 from bandit_pipeline.window_keys import evidence_params, stage_window_keys
 from bandit_pipeline.window_update import materialise_window, posteriors_as_of
@@ -224,14 +226,44 @@ def test_postgresql_window_summary_is_the_shared_query_with_a_numeric_sum():
     assert postgres != shared
 
 
-def test_postgresql_stages_the_shared_keys_unsorted_and_analysed():
-    shared = sql_file("posteriors/stage_window_keys").statements
-    postgres = sql_file("posteriors/stage_window_keys", "postgresql").statements
-    assert postgres[:2] == (
-        shared[0],
-        shared[1].replace("\nORDER BY namespace, surface, item_id, request_id", ""),
-    )
-    assert postgres[2:] == ("ANALYZE bandit_window_keys",)
+STAGED_KEYS = "SELECT * FROM bandit_window_keys"
+# Keys of every kind the two stages treat apart, around the window [12:30, 12:45).
+EVERY_KIND_OF_KEY = [
+    timed_event("f1", "impression", START, 33, -6, request_id="f1", explore=False),
+    timed_event("f2", "impression", START, 34, -6, request_id="f2"),
+    timed_event("o1", "click", START, 35, 0, request_id="o1"),  # no impression at all
+    timed_event("l1", "impression", START, 20, 0, request_id="l1"),
+    timed_event("l2", "click", START, 21, 15, request_id="l1"),  # late
+    timed_event("r1", "impression", START, 22, 0, request_id="r1", variant="control"),
+    timed_event("r2", "impression", START, 36, 0, request_id="r1", variant="control"),
+    timed_event("w1", "impression", START, 37, 0, request_id="w1", explore=False),
+]
+
+
+@PROPERTY
+@given(events=event_streams(), future_scan=st.sampled_from([timedelta(0), FUTURE_SCAN]))
+@example(events=EVERY_KIND_OF_KEY, future_scan=FUTURE_SCAN)
+def test_postgresql_stages_the_rows_of_the_shared_query(pg_engine, events, future_scan):
+    """PostgreSQL's own stage (window keys written, earlier rows merged by update) holds
+    exactly the rows of posteriors/window_keys.sql, the other engines' stage, in every
+    window of streams with late, re-sent, future-dated and outcome-only keys."""
+    postgres = sql_file("posteriors/stage_window_keys", "postgresql")
+    assert "ANALYZE bandit_window_keys" in postgres.statements
+    shared = sql_statement("posteriors/window_keys", "postgresql")
+    reset(pg_engine)
+    load_events(pg_engine, events)
+    with pg_engine.begin() as connection:
+        for as_of in [*WINDOW_ENDS, WINDOW_ENDS[-1] + timedelta(hours=3)]:
+            window_start = as_of - WINDOW
+            bind = evidence_params(PARAMS, window_start, as_of, future_scan)
+            for statement in postgres.clauses():
+                connection.execute(statement, bind)
+            staged = connection.exec_driver_sql(STAGED_KEYS)
+            columns, have = list(staged.keys()), Counter(map(tuple, staged))
+            queried = connection.execute(shared, bind)
+            assert columns == list(queried.keys())
+            assert have == Counter(map(tuple, queried)), as_of
+        connection.rollback()
 
 
 def test_evidence_sums_do_not_depend_on_the_order_of_the_staged_keys(pg_engine):

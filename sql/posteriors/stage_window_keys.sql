@@ -5,7 +5,8 @@
 -- are stored in key order, whatever plan made them: an item's evidence is a sum of
 -- floating-point numbers, and only a fixed order of its terms makes a rerun's sums equal
 -- a clean run's to the last bit. (PostgreSQL's variant, stage_window_keys.postgresql.sql,
--- sums exactly instead and skips the sort.)
+-- sums exactly instead and skips the sort, and builds the same rows from the same parts
+-- without keeping the window's keys for a full join.)
 -- timestamps: as_of, window_start, future_scan_start
 DROP TABLE IF EXISTS bandit_window_keys;
 

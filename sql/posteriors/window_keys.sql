@@ -20,45 +20,10 @@
 -- both the aggregates and the metric deltas are read from it.
 -- timestamps: as_of, window_start, future_scan_start
 WITH window_keys AS (
-    -- The window's own rows, one row per impression key.
-    SELECT namespace, surface, request_id, item_id,
-           MIN(CASE WHEN event_type = 'impression' AND (explore OR :train_all)
-                     AND COALESCE(variant, '') <> 'control'
-                    THEN bandit_epoch(occurred_at) END) AS t_trained,
-           MIN(CASE WHEN event_type = 'impression' THEN bandit_epoch(occurred_at) END)
-               AS t_impression,
-           MIN(CASE WHEN event_type = 'impression' THEN bandit_epoch(ingested_at) END)
-               AS ingested_impression,
-           MAX(CASE WHEN event_type = 'impression' AND explore THEN 1 ELSE 0 END) AS explore,
-           MAX(CASE WHEN event_type = 'impression' THEN COALESCE(experiment, '') END)
-               AS experiment,
-           MAX(CASE WHEN event_type = 'impression' THEN COALESCE(variant, '') END) AS variant,
-           MIN(CASE WHEN event_type = 'click' THEN bandit_epoch(occurred_at) END) AS t_click,
-           MIN(CASE WHEN event_type = 'add_to_cart' THEN bandit_epoch(occurred_at) END)
-               AS t_add_to_cart,
-           MIN(CASE WHEN event_type = 'purchase' THEN bandit_epoch(occurred_at) END)
-               AS t_purchase,
-           SUM(CASE WHEN event_type = 'click' THEN 1 ELSE 0 END) AS clicks,
-           SUM(CASE WHEN event_type = 'add_to_cart' THEN 1 ELSE 0 END) AS add_to_carts,
-           SUM(CASE WHEN event_type = 'purchase' THEN 1 ELSE 0 END) AS purchases
-    FROM bandit_rewards
-    WHERE ingested_at >= :window_start AND ingested_at < :as_of
-    GROUP BY namespace, surface, request_id, item_id
+    {{ include posteriors/window_key_figures }}
 ),
 future_keys AS (
-    -- Impressions ingested before the window but dated after its start (a producer clock
-    -- ahead of the warehouse) whose key has no row in the window: still growing towards
-    -- their decay, so the window corrects their posterior evidence too.
-    SELECT DISTINCT f.namespace, f.surface, f.request_id, f.item_id
-    FROM bandit_rewards AS f
-    WHERE f.ingested_at >= :future_scan_start AND f.ingested_at < :window_start
-      AND f.event_type = 'impression' AND f.occurred_at > :window_start
-      AND NOT EXISTS (
-          SELECT 1 FROM bandit_rewards AS w
-          WHERE w.namespace = f.namespace AND w.surface = f.surface
-            AND w.request_id = f.request_id AND w.item_id = f.item_id
-            AND w.ingested_at >= :window_start AND w.ingested_at < :as_of
-      )
+    {{ include posteriors/future_keys }}
 ),
 touched_keys AS (
     SELECT namespace, surface, request_id, item_id FROM window_keys
@@ -66,33 +31,7 @@ touched_keys AS (
     SELECT namespace, surface, request_id, item_id FROM future_keys
 ),
 earlier_keys AS (
-    -- The same figures over the rows of touched keys ingested before the window.
-    SELECT e.namespace, e.surface, e.request_id, e.item_id,
-           MIN(CASE WHEN e.event_type = 'impression' AND (e.explore OR :train_all)
-                     AND COALESCE(e.variant, '') <> 'control'
-                    THEN bandit_epoch(e.occurred_at) END) AS t_trained,
-           MIN(CASE WHEN e.event_type = 'impression' THEN bandit_epoch(e.occurred_at) END)
-               AS t_impression,
-           MIN(CASE WHEN e.event_type = 'impression' THEN bandit_epoch(e.ingested_at) END)
-               AS ingested_impression,
-           MAX(CASE WHEN e.event_type = 'impression' AND e.explore THEN 1 ELSE 0 END)
-               AS explore,
-           MAX(CASE WHEN e.event_type = 'impression' THEN COALESCE(e.experiment, '') END)
-               AS experiment,
-           MAX(CASE WHEN e.event_type = 'impression' THEN COALESCE(e.variant, '') END)
-               AS variant,
-           MIN(CASE WHEN e.event_type = 'click' THEN bandit_epoch(e.occurred_at) END)
-               AS t_click,
-           MIN(CASE WHEN e.event_type = 'add_to_cart' THEN bandit_epoch(e.occurred_at) END)
-               AS t_add_to_cart,
-           MIN(CASE WHEN e.event_type = 'purchase' THEN bandit_epoch(e.occurred_at) END)
-               AS t_purchase
-    FROM touched_keys AS k
-    JOIN bandit_rewards AS e
-      ON e.namespace = k.namespace AND e.surface = k.surface
-     AND e.request_id = k.request_id AND e.item_id = k.item_id
-     AND e.ingested_at < :window_start
-    GROUP BY e.namespace, e.surface, e.request_id, e.item_id
+    {{ include posteriors/earlier_key_figures }}
 )
 SELECT COALESCE(w.namespace, o.namespace) AS namespace,
        COALESCE(w.surface, o.surface) AS surface,
